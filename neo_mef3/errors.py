@@ -1,0 +1,49 @@
+"""The package's exception hierarchy.
+
+Every problem with a MEF session is a :class:`MefError` (a ``RuntimeError``), so one
+``except neo_mef3.MefError`` catches anything the format can throw at a caller.
+Messages name the file and the problem; they never contain a password.
+"""
+
+
+class MefError(RuntimeError):
+    """Base class of every error raised for a MEF 3.0 session."""
+
+    def __init__(self, message, path=None):
+        self.path = None if path is None else str(path)
+        if self.path and self.path not in message:
+            message = f"{self.path}: {message}"
+        super().__init__(message)
+
+
+class FormatError(MefError):
+    """A file is not MEF 3.0, is truncated, or holds values that cannot be right."""
+
+
+class CrcError(FormatError):
+    """A stored CRC-32 does not match the bytes it protects."""
+
+
+class PasswordError(MefError):
+    """A password is missing, wrong, or does not grant the access asked for."""
+
+
+class WriteConflictError(MefError):
+    """A write would contradict what the session already holds (rate, factor, overlap)."""
+
+
+class UnknownChannelError(MefError, KeyError):
+    """A channel name that the session does not contain."""
+
+    def __str__(self):  # KeyError would otherwise repr() the message
+        return RuntimeError.__str__(self)
+
+
+__all__ = [
+    "MefError",
+    "FormatError",
+    "CrcError",
+    "PasswordError",
+    "WriteConflictError",
+    "UnknownChannelError",
+]
