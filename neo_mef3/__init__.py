@@ -5,8 +5,11 @@ from .errors import (  # noqa: F401
     FormatError,
     MefError,
     PasswordError,
+    RangeError,
     UnknownChannelError,
     WriteConflictError,
 )
+
+from .reader import Reader  # noqa: E402,F401
 
 __version__ = "0.1.0"

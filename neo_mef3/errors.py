@@ -32,6 +32,10 @@ class WriteConflictError(MefError):
     """A write would contradict what the session already holds (rate, factor, overlap)."""
 
 
+class RangeError(MefError, ValueError):
+    """A time window or argument that cannot be served (inverted range, absurd size)."""
+
+
 class UnknownChannelError(MefError, KeyError):
     """A channel name that the session does not contain."""
 
@@ -46,4 +50,5 @@ __all__ = [
     "PasswordError",
     "WriteConflictError",
     "UnknownChannelError",
+    "RangeError",
 ]

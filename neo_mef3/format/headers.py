@@ -1,0 +1,158 @@
+"""Universal headers and time-series metadata files: validation, decryption, building.
+
+Reading checks what a damaged or foreign file would get wrong (size, type string,
+version, byte order, CRCs) and raises FormatError / CrcError naming the file. Building
+produces byte-exact headers for the Writer, CRCs included.
+"""
+
+import struct
+import uuid as _uuid
+
+import numpy as np
+
+from .._red import crc32
+from ..errors import CrcError, FormatError, PasswordError
+from . import crypto
+from .layout import (
+    LITTLE_ENDIAN_CODE,
+    MEF_VERSION,
+    METADATA_FILE_BYTES,
+    METADATA_SECTION_2_BYTES,
+    METADATA_SECTION_2_OFFSET,
+    METADATA_SECTION_3_BYTES,
+    METADATA_SECTION_3_OFFSET,
+    TIME_SERIES_INDEX,
+    TIME_SERIES_METADATA,
+    UNIVERSAL_HEADER,
+    UNIVERSAL_HEADER_BYTES,
+)
+
+
+def parse_universal_header(raw, path=None, file_type=None, check_crc=True):
+    """Validate the first 1024 bytes of a MEF file and return them as a UNIVERSAL_HEADER record."""
+    if len(raw) < UNIVERSAL_HEADER_BYTES:
+        raise FormatError(
+            f"file is {len(raw)} bytes, shorter than the {UNIVERSAL_HEADER_BYTES}-byte MEF universal header",
+            path,
+        )
+    uh = np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
+    ftype = bytes(uh["file_type"]).decode("ascii", "replace")
+    if file_type is not None and ftype != file_type:
+        raise FormatError(f"not a MEF '{file_type}' file (type string is {ftype!r})", path)
+    if int(uh["mef_version_major"]) != MEF_VERSION[0]:
+        raise FormatError(
+            f"MEF version {int(uh['mef_version_major'])}.{int(uh['mef_version_minor'])} is not 3.x", path
+        )
+    if int(uh["byte_order_code"]) != LITTLE_ENDIAN_CODE:
+        raise FormatError("big-endian MEF files are not supported (byte order code is not 1)", path)
+    if check_crc:
+        stored = int(uh["header_crc"])
+        actual = crc32(memoryview(raw)[4:UNIVERSAL_HEADER_BYTES])
+        if stored != actual:
+            raise CrcError(f"universal header CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
+    return uh
+
+
+def check_body_crc(raw, uh, path=None):
+    """Verify the universal header's body CRC over everything after the header."""
+    stored = int(uh["body_crc"])
+    actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:])
+    if stored != actual:
+        raise CrcError(f"body CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
+
+
+class TimeSeriesMetadata:
+    """A decrypted ``.tmet`` file: ``.uh``, ``.s1``, ``.s2`` and ``.s3`` (None when locked)."""
+
+    __slots__ = ("path", "record", "uh", "s1", "s2", "s3", "keys")
+
+    def __init__(self, path, record, keys, s3_available):
+        self.path = path
+        self.record = record
+        self.uh = record["universal_header"]
+        self.s1 = record["section_1"]
+        self.s2 = record["section_2"]
+        self.s3 = record["section_3"] if s3_available else None
+        self.keys = keys
+
+    @property
+    def section3_available(self):
+        return self.s3 is not None
+
+    @property
+    def recording_time_offset(self):
+        """The offset used to de-negate times; 0 when section 3 is locked."""
+        return int(self.s3["recording_time_offset"]) if self.s3 is not None else 0
+
+
+def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
+    """Parse and decrypt a time-series metadata file.
+
+    `keys` (a crypto.Keys) is reused when given; otherwise `password` is validated
+    against this file's header. Section 2 must be readable (it holds the sampling
+    rate and counts); an inaccessible section 3 is reported as locked, not an error.
+    """
+    if len(raw) != METADATA_FILE_BYTES:
+        raise FormatError(f"metadata file is {len(raw)} bytes; MEF 3.0 metadata is exactly {METADATA_FILE_BYTES}", path)
+    uh = parse_universal_header(raw, path, "tmet", check_crc)
+    if check_crc:
+        check_body_crc(raw, uh, path)
+    if keys is None:
+        keys = crypto.unlock(
+            password, uh["level_1_password_validation_field"], uh["level_2_password_validation_field"], path
+        )
+    buf = bytearray(raw)
+    s2_level = struct.unpack_from("b", buf, 1024)[0]
+    s3_level = struct.unpack_from("b", buf, 1025)[0]
+    if s2_level > 0:
+        if not keys.can(s2_level):
+            raise PasswordError(f"metadata section 2 is level-{s2_level} encrypted; a password is needed", path)
+        sl = slice(METADATA_SECTION_2_OFFSET, METADATA_SECTION_2_OFFSET + METADATA_SECTION_2_BYTES)
+        buf[sl] = crypto.decrypt(buf[sl], keys.key(s2_level))
+    s3_available = True
+    if s3_level > 0:
+        if keys.can(s3_level):
+            sl = slice(METADATA_SECTION_3_OFFSET, METADATA_SECTION_3_OFFSET + METADATA_SECTION_3_BYTES)
+            buf[sl] = crypto.decrypt(buf[sl], keys.key(s3_level))
+        else:
+            s3_available = False
+            buf[METADATA_SECTION_3_OFFSET:] = bytes(METADATA_SECTION_3_BYTES)  # never keep ciphertext around
+    record = np.frombuffer(bytes(buf), TIME_SERIES_METADATA, 1, 0)[0]
+    meta = TimeSeriesMetadata(path, record, keys, s3_available)
+    fs = float(meta.s2["sampling_frequency"])
+    if not np.isfinite(fs) or fs <= 0 or fs > 1e9:
+        raise FormatError(f"sampling frequency {fs!r} is not a usable rate", path)
+    return meta
+
+
+def parse_index(raw, path=None, check_crc=True):
+    """The TIME_SERIES_INDEX entries of a ``.tidx`` file (header validated)."""
+    uh = parse_universal_header(raw, path, "tidx", check_crc)
+    body = len(raw) - UNIVERSAL_HEADER_BYTES
+    if body % TIME_SERIES_INDEX.itemsize:
+        raise FormatError(
+            f"index body is {body} bytes, not a whole number of {TIME_SERIES_INDEX.itemsize}-byte entries "
+            "(truncated file?)",
+            path,
+        )
+    if check_crc:
+        check_body_crc(raw, uh, path)
+    n = body // TIME_SERIES_INDEX.itemsize
+    declared = int(uh["number_of_entries"])
+    if declared >= 0 and declared != n:
+        raise FormatError(f"index header declares {declared} entries; the file holds {n}", path)
+    return uh, np.frombuffer(raw, TIME_SERIES_INDEX, n, UNIVERSAL_HEADER_BYTES)
+
+
+# --- building -------------------------------------------------------------------------
+
+
+def new_uuid():
+    return np.frombuffer(_uuid.uuid4().bytes, np.uint8)
+
+
+def finalize_crcs(buf):
+    """Fill in body CRC then header CRC of a complete file image (bytearray), in place."""
+    struct.pack_into("<I", buf, 4, crc32(memoryview(buf)[UNIVERSAL_HEADER_BYTES:]))
+    struct.pack_into("<I", buf, 0, crc32(memoryview(buf)[4:UNIVERSAL_HEADER_BYTES]))
+    return buf

@@ -1,0 +1,567 @@
+"""The native Reader: exact samples from a MEF 3.0 session, decoded on a thread pool.
+
+Times are uUTC (int microseconds since the Unix epoch). Reads are placed on the uniform
+sampling grid of the window ``[t0, t1)``: the sample ``k`` of a block starting at time
+``tb`` lands at index ``floor((tb - t0) * fs / 1e6 + 0.5) + k``, which is where meflib
+(pymef) and mef3io put it. Positions no block covers are gaps (NaN in :meth:`Reader.read`,
+``valid == 0`` in :meth:`Reader.read_raw`). Only the blocks overlapping the window are
+read from disk and decoded.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import _red
+from .errors import FormatError, MefError, PasswordError, RangeError, UnknownChannelError
+from .format import crypto, headers, records as _records
+from .format.layout import (
+    RED_BLOCK_HEADER_BYTES,
+    RED_DISCONTINUITY,
+    RED_LEVEL_1_ENCRYPTED,
+    RED_LEVEL_2_ENCRYPTED,
+    UNIVERSAL_HEADER_BYTES,
+    UUTC_NO_ENTRY,
+    text,
+)
+from .format.times import to_uutc, to_uutc_array
+from .session import SessionTree
+
+_ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
+
+
+def _read_file(path, what):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FormatError(f"{what} file is missing", path) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+class _Segment:
+    """One segment: decrypted metadata now, block index and data file on demand."""
+
+    def __init__(self, files, meta, check_crc):
+        self.files = files
+        self.meta = meta
+        self.number = files.number
+        self._check_crc = check_crc
+        self._index = None
+        self._fd = None
+        self._lock = threading.Lock()
+
+    @property
+    def fs(self):
+        return float(self.meta.s2["sampling_frequency"])
+
+    @property
+    def ufact(self):
+        return float(self.meta.s2["units_conversion_factor"])
+
+    @property
+    def rto(self):
+        return self.meta.recording_time_offset
+
+    def time(self, field):
+        return to_uutc(self.meta.uh[field], self.rto)
+
+    def index(self):
+        """TIME_SERIES_INDEX entries (validated against the data file's size)."""
+        if self._index is None:
+            raw = _read_file(self.files.tidx, "block index")
+            _, entries = headers.parse_index(raw, self.files.tidx, check_crc=True)
+            size = self.data_size()
+            offs = entries["file_offset"].astype(np.int64)
+            nbytes = entries["block_bytes"].astype(np.int64)
+            bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs + nbytes > size)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise FormatError(
+                    f"index entry {i} points at bytes {int(offs[i])}..{int(offs[i] + nbytes[i])}, "
+                    f"outside the {size}-byte data file {self.files.tdat}",
+                    self.files.tidx,
+                )
+            declared = int(self.meta.s2["number_of_blocks"])
+            if declared >= 0 and declared != len(entries):
+                raise FormatError(
+                    f"metadata declares {declared} blocks; the index holds {len(entries)}", self.files.tmet
+                )
+            self._index = entries
+        return self._index
+
+    def data_size(self):
+        try:
+            return os.path.getsize(self.files.tdat)
+        except OSError:
+            raise FormatError("data file is missing", self.files.tdat) from None
+
+    def read_bytes(self, start, stop):
+        """Bytes [start, stop) of the data file (thread-safe positional read)."""
+        with self._lock:
+            if self._fd is None:
+                try:
+                    self._fd = os.open(self.files.tdat, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                except OSError as exc:
+                    raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
+            fd = self._fd
+        data = os.pread(fd, stop - start, start)
+        if len(data) != stop - start:
+            raise FormatError(f"data file ends before byte {stop} (truncated?)", self.files.tdat)
+        return data
+
+    def close(self):
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class _Channel:
+    """A channel's segments and, on demand, its block table across segments."""
+
+    def __init__(self, name, segments):
+        self.name = name
+        self.segments = segments
+        self._blocks = None
+        self._lock = threading.Lock()
+
+    @property
+    def fs(self):
+        return self.segments[0].fs
+
+    def blocks(self):
+        """Per-block arrays over all segments, in time order."""
+        with self._lock:
+            if self._blocks is None:
+                parts = []
+                for k, seg in enumerate(self.segments):
+                    e = seg.index()
+                    parts.append(
+                        {
+                            "segment": np.full(len(e), k, np.int32),
+                            "time": to_uutc_array(e["start_time"], seg.rto),
+                            "n": e["number_of_samples"].astype(np.int64),
+                            "offset": e["file_offset"].astype(np.int64),
+                            "nbytes": e["block_bytes"].astype(np.int64),
+                            "start_sample": e["start_sample"].astype(np.int64),
+                            "flags": e["RED_block_flags"].astype(np.uint8),
+                            "max": e["maximum_sample_value"].astype(np.int32),
+                            "min": e["minimum_sample_value"].astype(np.int32),
+                        }
+                    )
+                blocks = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+                if (blocks["time"] == UUTC_NO_ENTRY).any():
+                    raise FormatError(f"channel {self.name!r} has a block without a start time")
+                order = np.argsort(blocks["time"], kind="stable")
+                if not (order == np.arange(len(order))).all():
+                    blocks = {key: v[order] for key, v in blocks.items()}
+                self._blocks = blocks
+            return self._blocks
+
+
+class Reader:
+    """Read a MEF 3.0 session.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.mefd`` session directory.
+    password : str
+        Level-1 or level-2 password of an encrypted session ("" for none). Level 2
+        unlocks everything; level 1 reads the signal and metadata section 2 while
+        subject identity (section 3) and records stay locked.
+    n_threads : int
+        Decoding threads: 0 = all cores, 1 = serial. Output is identical for any count.
+    check_crc : bool
+        Verify every RED block's CRC (headers, metadata, indices and records are always
+        verified).
+    """
+
+    def __init__(self, path, password="", n_threads=0, check_crc=True):
+        self._tree = SessionTree(path)
+        self.path = self._tree.path
+        self._password = password or ""
+        self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
+        if self.n_threads < 0:
+            raise ValueError("n_threads must be >= 0")
+        self.check_crc = bool(check_crc)
+        self._channels = {}
+        self._keys_cache = {}
+        self._pool = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        self._encrypted = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Release open files and threads; the Reader cannot be used afterwards."""
+        self._closed = True
+        for ch in self._channels.values():
+            for seg in ch.segments:
+                seg.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __repr__(self):
+        return f"<neo_mef3.Reader {self.path!r} channels={len(self._tree.channels)}>"
+
+    # --- discovery -------------------------------------------------------------------
+    @property
+    def channels(self):
+        """Names of the session's time-series channels, sorted."""
+        return self._tree.channels
+
+    def _keys_for(self, uh, path):
+        key = (bytes(uh["level_1_password_validation_field"]), bytes(uh["level_2_password_validation_field"]))
+        if key not in self._keys_cache:
+            self._keys_cache[key] = crypto.unlock(self._password, key[0], key[1], path)
+        return self._keys_cache[key]
+
+    def _channel(self, name):
+        if self._closed:
+            raise MefError("the Reader is closed", self.path)
+        ch = self._channels.get(name)
+        if ch is not None:
+            return ch
+        if name not in self._tree.channel_dirs:
+            raise UnknownChannelError(
+                f"no channel {name!r} in the session (channels: {', '.join(self.channels) or 'none'})", self.path
+            )
+        segments = []
+        for files in self._tree.segments(name):
+            raw = _read_file(files.tmet, "metadata")
+            uh = headers.parse_universal_header(raw, files.tmet, "tmet")
+            keys = self._keys_for(uh, files.tmet)
+            meta = headers.parse_metadata(raw, files.tmet, keys=keys)
+            segments.append(_Segment(files, meta, self.check_crc))
+        if not segments:
+            raise FormatError(f"channel {name!r} has no segments", self._tree.channel_dirs[name])
+        fs0 = segments[0].fs
+        for seg in segments[1:]:
+            if seg.fs != fs0:
+                raise FormatError(
+                    f"segment {seg.number} of channel {name!r} is sampled at {seg.fs} Hz, segment "
+                    f"{segments[0].number} at {fs0} Hz; one channel has one rate",
+                    seg.files.tmet,
+                )
+        ch = _Channel(name, segments)
+        self._channels[name] = ch
+        return ch
+
+    # --- metadata --------------------------------------------------------------------
+    def info(self, channel):
+        """Channel metadata as a dict (subject fields None without level-2 access)."""
+        ch = self._channel(channel)
+        first = ch.segments[0]
+        s2 = first.meta.s2
+        s3 = first.meta.s3
+        factors = {seg.ufact for seg in ch.segments}
+        starts = [t for t in (seg.time("start_time") for seg in ch.segments) if t is not None]
+        ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
+        return {
+            "sampling_frequency": ch.fs,
+            "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
+            "units_description": text(s2["units_description"]),
+            "start_time": min(starts) if starts else None,
+            "end_time": max(ends) if ends else None,
+            "number_of_samples": int(sum(int(seg.meta.s2["number_of_samples"]) for seg in ch.segments)),
+            "recording_time_offset": int(s3["recording_time_offset"]) if s3 is not None else None,
+            "n_segments": len(ch.segments),
+            "section3_available": s3 is not None,
+            "subject_name_1": text(s3["subject_name_1"]) if s3 is not None else None,
+            "subject_name_2": text(s3["subject_name_2"]) if s3 is not None else None,
+            "subject_id": text(s3["subject_ID"]) if s3 is not None else None,
+            "recording_location": text(s3["recording_location"]) if s3 is not None else None,
+            "GMT_offset": int(s3["GMT_offset"]) if s3 is not None else None,
+            "channel_description": text(s2["channel_description"]),
+            "session_description": text(s2["session_description"]),
+            "reference_description": text(s2["reference_description"]),
+            "acquisition_channel_number": int(s2["acquisition_channel_number"]),
+            "low_frequency_filter_setting": float(s2["low_frequency_filter_setting"]),
+            "high_frequency_filter_setting": float(s2["high_frequency_filter_setting"]),
+            "notch_filter_frequency_setting": float(s2["notch_filter_frequency_setting"]),
+            "AC_line_frequency": float(s2["AC_line_frequency"]),
+            "number_of_blocks": int(sum(int(seg.meta.s2["number_of_blocks"]) for seg in ch.segments)),
+            "session_name": text(first.meta.uh["session_name"]),
+            "anonymized_name": text(first.meta.uh["anonymized_name"]),
+        }
+
+    def segments(self, channel):
+        """One dict per segment, from metadata only (nothing decoded)."""
+        ch = self._channel(channel)
+        return [
+            {
+                "segment": seg.number,
+                "start_time": seg.time("start_time"),
+                "end_time": seg.time("end_time"),
+                "start_sample": int(seg.meta.s2["start_sample"]),
+                "number_of_samples": int(seg.meta.s2["number_of_samples"]),
+                "number_of_blocks": int(seg.meta.s2["number_of_blocks"]),
+                "units_conversion_factor": seg.ufact,
+                "path": seg.files.directory,
+            }
+            for seg in ch.segments
+        ]
+
+    def toc(self, channel):
+        """One dict per RED block: start_uutc, start_sample, number_of_samples, extrema, discontinuity."""
+        ch = self._channel(channel)
+        b = ch.blocks()
+        return [
+            {
+                "start_uutc": int(b["time"][i]),
+                "start_sample": int(b["start_sample"][i]),
+                "number_of_samples": int(b["n"][i]),
+                "maximum_sample_value": int(b["max"][i]),
+                "minimum_sample_value": int(b["min"][i]),
+                "discontinuity": bool(b["flags"][i] & RED_DISCONTINUITY),
+                "segment": ch.segments[int(b["segment"][i])].number,
+            }
+            for i in range(len(b["time"]))
+        ]
+
+    # --- samples ---------------------------------------------------------------------
+    def _window(self, ch, t0, t1):
+        if t0 is None or t1 is None:
+            b = ch.blocks()
+            if t0 is None:
+                starts = [t for t in (seg.time("start_time") for seg in ch.segments) if t is not None]
+                t0 = min(starts) if starts else (int(b["time"][0]) if len(b["time"]) else 0)
+            if t1 is None:
+                ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
+                t1 = max(ends) if ends else t0
+        try:
+            t0 = int(round(t0)) if isinstance(t0, float) else int(t0)
+            t1 = int(round(t1)) if isinstance(t1, float) else int(t1)
+        except (TypeError, ValueError):
+            raise TypeError("t0 and t1 must be integers (uUTC microseconds) or None") from None
+        if t1 < t0:
+            raise RangeError(f"inverted time range: t1 ({t1}) is before t0 ({t0})", self.path)
+        n = int(np.floor((t1 - t0) * ch.fs / 1e6 + 0.5))
+        if n * 13 > _physical_memory():
+            raise RangeError(
+                f"the window [{t0}, {t1}) is {n} samples at {ch.fs} Hz, more than this machine can hold",
+                self.path,
+            )
+        return t0, t1, n
+
+    def _executor(self):
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="neo_mef3-decode")
+            return self._pool
+
+    def _decode_into(self, ch, t0, n, samples, valid):
+        """Decode every block overlapping the grid [0, n) into samples/valid; return block factors."""
+        b = ch.blocks()
+        fs = ch.fs
+        # grid position of each block's first sample
+        pos = np.floor((b["time"] - t0).astype(np.float64) * fs / 1e6 + 0.5).astype(np.int64)
+        sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
+        if len(sel) == 0:
+            return []
+        tasks = []  # (segment, block ids)
+        seg_ids = b["segment"][sel]
+        for k in np.unique(seg_ids):
+            tasks.append((ch.segments[int(k)], sel[seg_ids == k]))
+        jobs = []
+        for seg, ids in tasks:
+            lo = int(b["offset"][ids].min())
+            hi = int((b["offset"][ids] + b["nbytes"][ids]).max())
+            buf = seg.read_bytes(lo, hi)
+            enc = (b["flags"][ids] & _ENCRYPTED_FLAGS) != 0
+            if enc.any():
+                buf = bytearray(buf)
+                self._decrypt_block_stats(seg, buf, b["offset"][ids[enc]] - lo)
+            inside = (pos[ids] >= 0) & (pos[ids] + b["n"][ids] <= n)
+            jobs.append((seg, buf, ids, lo, inside, bool(enc.any())))
+        # gaps between blocks are invalid, everything a block covers is valid
+        for seg, buf, ids, lo, inside, enc in jobs:
+            for i in ids:
+                a = max(int(pos[i]), 0)
+                z = min(int(pos[i] + b["n"][i]), n)
+                valid[a:z] = 1
+        overlap = np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1])
+        work = []
+        for seg, buf, ids, lo, inside, enc in jobs:
+            direct = ids[inside]
+            if len(direct):
+                work.append((seg, buf, direct, lo, enc))
+        n_threads = 1 if overlap else self.n_threads
+        self._run_decode(work, b, pos, samples, n_threads)
+        # edge blocks: decode to scratch, copy the part inside the window
+        for seg, buf, ids, lo, inside, enc in jobs:
+            for i in ids[~inside]:
+                scratch = np.empty(int(b["n"][i]), np.int32)
+                self._decode(seg, buf, np.array([i]), lo, b, scratch, np.zeros(1, np.int64), enc)
+                a = max(int(pos[i]), 0)
+                z = min(int(pos[i] + b["n"][i]), n)
+                samples[a:z] = scratch[a - int(pos[i]) : z - int(pos[i])]
+        return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
+
+    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc):
+        _red.decode_blocks(
+            np.frombuffer(buf, np.uint8),
+            b["offset"][ids] - lo,
+            b["nbytes"][ids],
+            b["n"][ids],
+            out,
+            out_offsets,
+            check_crc=self.check_crc and not enc,
+            path=seg.files.tdat,
+            allow_encrypted=enc,
+        )
+
+    def _run_decode(self, work, b, pos, samples, n_threads):
+        chunks = []
+        for seg, buf, ids, lo, enc in work:
+            if n_threads <= 1 or len(ids) < 2:
+                chunks.append((seg, buf, ids, lo, enc))
+            else:
+                for part in np.array_split(ids, min(n_threads, len(ids))):
+                    if len(part):
+                        chunks.append((seg, buf, part, lo, enc))
+
+        def run(job):
+            seg, buf, ids, lo, enc = job
+            self._decode(seg, buf, ids, lo, b, samples, pos[ids], enc)
+
+        if n_threads <= 1 or len(chunks) <= 1:
+            for job in chunks:
+                run(job)
+        else:
+            for f in [self._executor().submit(run, job) for job in chunks]:
+                f.result()
+
+    def _decrypt_block_stats(self, seg, buf, rel_offsets):
+        """Decrypt the statistics of encrypted RED blocks in `buf` (CRC checked first)."""
+        keys = seg.meta.keys
+        for off in rel_offsets:
+            off = int(off)
+            head = _red.block_header(bytes(buf[off : off + RED_BLOCK_HEADER_BYTES]))
+            end = off + int(head["block_bytes"])
+            if self.check_crc and _red.crc32(bytes(buf[off + 4 : end])) != int(head["crc"]):
+                raise FormatError(f"encrypted RED block at byte {off} fails its CRC", seg.files.tdat)
+            level = 1 if head["flags"] & RED_LEVEL_1_ENCRYPTED else 2
+            if not keys.can(level):
+                raise PasswordError(f"RED blocks are level-{level} encrypted; this password does not unlock them", seg.files.tdat)
+            buf[off + 48 : off + 304] = crypto.decrypt(bytes(buf[off + 48 : off + 304]), keys.key(level))
+
+    def read_raw(self, channel, t0=None, t1=None):
+        """Stored int32 counts on the sampling grid of [t0, t1) with a validity mask.
+
+        Returns a dict: ``samples`` (int32), ``valid`` (uint8, 0 in gaps),
+        ``start_uutc``, ``sampling_frequency``, ``units_conversion_factor``.
+        """
+        ch = self._channel(channel)
+        t0, t1, n = self._window(ch, t0, t1)
+        samples = np.zeros(n, np.int32)
+        valid = np.zeros(n, np.uint8)
+        spans = self._decode_into(ch, t0, n, samples, valid)
+        factors = {f for _, _, f in spans} or {seg.ufact for seg in ch.segments[:1]}
+        return {
+            "samples": samples,
+            "valid": valid,
+            "start_uutc": t0,
+            "sampling_frequency": ch.fs,
+            "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
+        }
+
+    def read(self, channel, t0=None, t1=None):
+        """float64 samples on the grid of [t0, t1), scaled to units; NaN in gaps.
+
+        ``N = round((t1 - t0) * fs / 1e6)`` values. A segment whose conversion factor is
+        0 (MEF's "no entry") contributes its raw counts.
+        """
+        ch = self._channel(channel)
+        t0, t1, n = self._window(ch, t0, t1)
+        samples = np.zeros(n, np.int32)
+        valid = np.zeros(n, np.uint8)
+        spans = self._decode_into(ch, t0, n, samples, valid)
+        out = samples.astype(np.float64)
+        del samples
+        factors = {f for _, _, f in spans}
+        if len(factors) <= 1:
+            f = factors.pop() if factors else 1.0
+            if f != 0.0 and f != 1.0:
+                out *= f
+        else:
+            for p, k, f in spans:
+                a, z = max(p, 0), min(p + k, n)
+                if f != 0.0 and f != 1.0 and z > a:
+                    out[a:z] *= f
+        out[valid == 0] = np.nan
+        return out
+
+    # --- records ---------------------------------------------------------------------
+    def _session_encrypted(self):
+        if self._encrypted is None:
+            self._encrypted = False
+            for name in self.channels[:1]:
+                ch = self._channel(name)
+                uh = ch.segments[0].meta.uh
+                self._encrypted = crypto.is_encrypted_header(uh["level_1_password_validation_field"])
+        return self._encrypted
+
+    def _read_record_file(self, rdat, keys, rto):
+        if not os.path.exists(rdat):
+            return []
+        raw = _read_file(rdat, "record data")
+        uh = headers.parse_universal_header(raw, rdat, "rdat")
+        headers.check_body_crc(raw, uh, rdat)
+        expected = int(uh["number_of_entries"])
+        return _records.parse_records(
+            memoryview(raw)[UNIVERSAL_HEADER_BYTES:], keys, rto, rdat, check_crc=True,
+            expected=expected if expected >= 0 else None,
+        )
+
+    def records(self, channel=None):
+        """Records (annotations) as dicts: session level (channel None) or a channel's.
+
+        A channel's list holds its channel-level records then its segments' records.
+        Encrypted sessions need the level-2 password (records may identify the subject).
+        """
+        if self._closed:
+            raise MefError("the Reader is closed", self.path)
+        names = self.channels
+        if channel is None:
+            ref = self._channel(names[0]) if names else None
+        else:
+            ref = self._channel(channel)
+        keys = ref.segments[0].meta.keys if ref is not None else crypto.Keys(crypto.LEVEL_2_ACCESS)
+        rto = ref.segments[0].rto if ref is not None else 0
+        if self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
+            raise PasswordError("records of an encrypted session need the level-2 password", self.path)
+        out = []
+        if channel is None:
+            for r in self._read_record_file(self._tree.rdat, keys, rto):
+                r.update(level="session", channel=None, segment=None)
+                out.append(r)
+            return out
+        rdat, _ = self._tree.channel_records(channel)
+        for r in self._read_record_file(rdat, keys, rto):
+            r.update(level="channel", channel=channel, segment=None)
+            out.append(r)
+        for seg in ref.segments:
+            for r in self._read_record_file(seg.files.rdat, keys, seg.rto):
+                r.update(level="segment", channel=channel, segment=seg.number)
+                out.append(r)
+        return out
