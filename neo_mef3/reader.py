@@ -202,6 +202,8 @@ class Reader:
         self._pool_lock = threading.Lock()
         self._closed = False
         self._encrypted = None
+        if self.channels:  # validate the password now, not at the first read
+            self._channel(self.channels[0])
 
     # --- lifecycle -------------------------------------------------------------------
     def __enter__(self):
@@ -277,6 +279,7 @@ class Reader:
         starts = [t for t in (seg.time("start_time") for seg in ch.segments) if t is not None]
         ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
         return {
+            "name": ch.name,
             "sampling_frequency": ch.fs,
             "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
             "units_description": text(s2["units_description"]),

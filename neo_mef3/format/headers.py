@@ -45,7 +45,7 @@ def parse_universal_header(raw, path=None, file_type=None, check_crc=True):
         )
     if int(uh["byte_order_code"]) != LITTLE_ENDIAN_CODE:
         raise FormatError("big-endian MEF files are not supported (byte order code is not 1)", path)
-    if check_crc:
+    if check_crc and int(uh["header_crc"]) != 0:  # 0 is MEF's "no entry"
         stored = int(uh["header_crc"])
         actual = crc32(memoryview(raw)[4:UNIVERSAL_HEADER_BYTES])
         if stored != actual:
@@ -54,8 +54,10 @@ def parse_universal_header(raw, path=None, file_type=None, check_crc=True):
 
 
 def check_body_crc(raw, uh, path=None):
-    """Verify the universal header's body CRC over everything after the header."""
+    """Verify the universal header's body CRC over everything after the header (0 = not set)."""
     stored = int(uh["body_crc"])
+    if stored == 0:
+        return
     actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:])
     if stored != actual:
         raise CrcError(f"body CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
