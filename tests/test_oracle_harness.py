@@ -162,35 +162,49 @@ def test_grid_tie_rules(ramp_session, offset_us, m3_first, pm_first):
     assert _first_index(pm) == pm_first
 
 
-def test_grid_model_matches_both_readers(ramp_session):
+@pytest.mark.parametrize("session, channel", [
+    ("ramp", "r"), ("segments/mef_tools", "seg"), ("segments/mef3io", "seg"),
+    ("fractional_fs/mef_tools", "frac"), ("fractional_fs/mef3io", "frac"),
+    ("multi_rate/mef3io", "c2048"), ("odd_blocks/mef_tools", "b13"),
+])
+def test_grid_model_matches_both_readers(ramp_session, oracle_sessions, session, channel):
     """Sample k of a block starting at uUTC ``bt`` lands at
-    ``grid_index(bt, t0) + k``: mef3io ties toward -inf, pymef ties away from 0."""
+    ``grid_index(bt, t0) + k``: mef3io ties toward -inf, pymef ties away from 0
+    (``oracles.grid_model_read``), for windows starting anywhere."""
     import mef3io
     from pymef.mef_session import MefSession
 
+    if session == "ramp":
+        path = ramp_session
+    else:
+        name, writer = session.split("/")
+        path = oracle_sessions.get(name, writer)
     rng = np.random.default_rng(0)
-    with mef3io.Reader(ramp_session) as r, O._quiet():
-        s = MefSession(ramp_session, None)
-        toc = r.toc("r")
-        stored = r.read_raw("r")
-        vals = stored["samples"][stored["valid"].astype(bool)]
+    with O._quiet(), mef3io.Reader(path) as r:
+        s = MefSession(path, None)
+        info = r.info(channel)
+        fs, start, end = info["sampling_frequency"], info["start_time"], info["end_time"]
+        toc = r.toc(channel)
+        bt = [b["start_uutc"] for b in toc]
+        bn = [b["number_of_samples"] for b in toc]
+        raw = r.read_raw(channel)
+        vals = raw["samples"][raw["valid"].astype(bool)]
+        period = 1e6 / fs
+        # random starts, plus exact and near half-sample offsets from block starts
         # (windows entirely outside the channel are a separate quirk, see below)
-        starts = list(rng.integers(-3_000, 5_900_000, 40)) + [500, 776_500, 1_553_500, 3_500_000]
-        for off in starts:
-            a = O.T0 + int(off)
-            b = a + int(rng.integers(5_000, 3_000_000))
-            n = int(np.floor((b - a) * 1000.0 / 1e6 + 0.5))
-            for rule, got in (("mef3io", r.read("r", a, b)),
-                              ("pymef", s.read_ts_channels_uutc("r", [a, b]))):
-                want = np.full(n, np.nan)
-                k = 0
-                for blk in toc:
-                    i0 = int(O.grid_index(blk["start_uutc"], a, 1000.0, rule))
-                    for j in range(blk["number_of_samples"]):
-                        if 0 <= i0 + j < n:
-                            want[i0 + j] = vals[k + j]
-                    k += blk["number_of_samples"]
-                assert O.same_samples(got, want), (rule, off, b - a)
+        starts = [int(v) for v in rng.integers(start - 3 * int(period), end - 5 * int(period), 30)]
+        for b in bt[:4]:
+            starts += [b + int(np.floor(period / 2)), b + int(np.ceil(period / 2)),
+                       b - int(np.floor(period / 2)), b - int(np.ceil(period / 2))]
+        for a in starts:
+            b = a + int(rng.integers(5 * int(period), max(6 * int(period), end - a)))
+            got_raw = r.read_raw(channel, a, b)
+            got_m3 = np.where(got_raw["valid"].astype(bool), got_raw["samples"], np.nan)
+            got_pm = s.read_ts_channels_uutc(channel, [a, b])
+            assert O.same_samples(got_m3, O.grid_model_read(bt, bn, vals, fs, a, b, "mef3io")), \
+                ("mef3io", a - start, b - a)
+            assert O.same_samples(got_pm, O.grid_model_read(bt, bn, vals, fs, a, b, "pymef")), \
+                ("pymef", a - start, b - a)
 
 
 def test_window_outside_channel(ramp_session):
