@@ -1,0 +1,989 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""RED codec (MEF 3.0 "Range Encoded Differences") and the MEF CRC-32.
+
+This module is the compressed-data layer of neo_mef3: it turns RED blocks into
+``int32`` samples and back, bit-compatible with the reference C library (meflib).
+
+Block layout (little-endian, 304-byte header, then the range-coded payload, then
+``0x7E`` pad bytes up to a multiple of 8)::
+
+    @0   ui4  block CRC (CRC-32 of bytes [4, block_bytes))
+    @4   ui1  flags: bit0 discontinuity, bit1 level-1 encrypted, bit2 level-2 encrypted
+    @5   11 protected / discretionary bytes (zero)
+    @16  sf4  detrend slope      @20 sf4 detrend intercept     @24 sf4 scale factor
+    @28  ui4  difference_bytes   @32 ui4 number_of_samples     @36 ui4 block_bytes
+    @40  si8  start time (stored form, copied through untouched)
+    @48  ui1  statistics[256]    (scaled symbol counts of the difference stream)
+    @304 payload
+
+Difference stream: every sample is either a signed byte difference from the previous
+sample (|d| <= 127) or the escape byte 0x80 followed by the full 4-byte value (a
+"keysample"). The first sample is always a keysample and its escape byte is implied
+(never coded); ``difference_bytes`` counts it nevertheless.
+
+Public API
+----------
+``crc32(data, crc=0xFFFFFFFF) -> int``
+``decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True, path=None,
+status=None, allow_encrypted=False) -> None``
+``decode_block(block, check_crc=True, path=None, allow_encrypted=False) -> ndarray[int32]``
+``block_header(block) -> dict``
+``encode_blocks(samples, starts, counts, times, flags, n_threads=1)
+-> (data, block_bytes, maxima, minima, difference_bytes)``
+``encode_block(samples, start_time=0, discontinuity=False) -> bytes``
+
+Per-block status codes (``decode_blocks(..., status=array)``; ``STATUS_NAMES`` maps
+them to names):
+
+====  ===================  =====================================================
+ 0    OK                   decoded
+ 1    TRUNCATED            fewer than 304 bytes available at the block's offset
+                           (offset outside ``buf``, or ``sizes[i]`` < 304)
+ 2    BAD_BLOCK_BYTES      header block_bytes < 304, or larger than ``sizes[i]``
+                           or than what is left of ``buf``
+ 3    CRC_MISMATCH         stored block CRC differs from the computed one
+ 4    ENCRYPTED            flags mark the statistics encrypted and the caller did
+                           not pass ``allow_encrypted=True``
+ 5    SAMPLE_COUNT         number_of_samples differs from ``counts[i]``
+ 6    OUTPUT_BOUNDS        the block's samples do not fit ``out`` at ``out_offsets[i]``
+ 7    BAD_DIFFERENCE_BYTES difference_bytes > 5 * number_of_samples + 1
+ 8    NO_STATISTICS        all 256 statistics are zero but the block holds samples
+ 9    SYMBOLS_EXHAUSTED    more coded symbols needed than difference_bytes allows
+                           (including a keysample cut short)
+====  ===================  =====================================================
+
+Codes 1-8 are found before anything is written: the block's part of ``out`` is left
+untouched. Code 9 is found while decoding: the samples the block had already written
+are reset to 0 and the rest of its part of ``out`` is untouched (so a zero-initialised
+``out`` holds zeros for the whole block; the work stays bounded by what was decoded,
+whatever number_of_samples claims). The checks run in the order of the codes above,
+except that OUTPUT_BOUNDS is checked after 7 and 8. Without ``status`` the first bad block raises
+:class:`~neo_mef3.errors.CrcError` (code 3) or :class:`~neo_mef3.errors.FormatError`
+(every other code); the blocks before it are decoded.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset, memmove
+from libc.math cimport ceil
+
+import struct
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import CrcError, FormatError
+
+# ---------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #define NEO_RED_HEADER 304
+    #define NEO_RED_STATS 48
+    #define NEO_RED_TOP 0x80000000u
+    #define NEO_RED_TOP_MINUS_1 0x7FFFFFFFu
+    #define NEO_RED_BOTTOM 0x800000u
+    #define NEO_RED_CARRY_CHECK 0x7F800000u
+    #define NEO_RED_SHIFT_BITS 23
+    #define NEO_RED_EXTRA_BITS 7
+    #define NEO_RED_PAD 0x7E
+    #define NEO_RED_GIL_FREE_CRC_BYTES 4096
+    /* floor(n / d) for 32-bit n through a 64x64->128-bit multiply by
+       m = floor(2**64 / d) + 1 (exact for n, d < 2**32, d >= 2) */
+    static inline uint32_t neo_red_div_by_magic(uint32_t n, uint64_t m) {
+        return (uint32_t)(((unsigned __int128)n * m) >> 64);
+    }
+    """
+    uint32_t _div_by_magic "neo_red_div_by_magic"(uint32_t n, uint64_t m) noexcept nogil
+    # header layout
+    const int _HEADER "NEO_RED_HEADER"
+    const int _STATS "NEO_RED_STATS"
+    # range coder (32-bit, Schindler style)
+    const uint32_t _TOP "NEO_RED_TOP"
+    const uint32_t _TOP_MINUS_1 "NEO_RED_TOP_MINUS_1"
+    const uint32_t _BOTTOM "NEO_RED_BOTTOM"
+    const uint32_t _CARRY_CHECK "NEO_RED_CARRY_CHECK"
+    const int _SHIFT_BITS "NEO_RED_SHIFT_BITS"
+    const int _EXTRA_BITS "NEO_RED_EXTRA_BITS"
+    const uint8_t _PAD "NEO_RED_PAD"
+    # below this many bytes, releasing the GIL for a CRC costs more than it saves
+    const int64_t _GIL_FREE_CRC_BYTES "NEO_RED_GIL_FREE_CRC_BYTES"
+
+HEADER_BYTES = _HEADER
+STATISTICS_OFFSET = _STATS
+PAD_BYTE = _PAD
+CRC_START = 0xFFFFFFFF
+KOOPMAN32_REFLECTED = 0xEB31D82E     # the Koopman polynomial 0x741B8CD7, bit-reversed
+
+FLAG_DISCONTINUITY = 0x01
+FLAG_LEVEL_1_ENCRYPTED = 0x02
+FLAG_LEVEL_2_ENCRYPTED = 0x04
+
+RED_NAN = -0x80000000
+RED_NEGATIVE_INFINITY = -0x7FFFFFFF
+RED_POSITIVE_INFINITY = 0x7FFFFFFF
+RED_MINIMUM_SAMPLE_VALUE = -0x7FFFFFFE
+RED_MAXIMUM_SAMPLE_VALUE = 0x7FFFFFFE
+
+OK = 0
+TRUNCATED = 1
+BAD_BLOCK_BYTES = 2
+CRC_MISMATCH = 3
+ENCRYPTED = 4
+SAMPLE_COUNT = 5
+OUTPUT_BOUNDS = 6
+BAD_DIFFERENCE_BYTES = 7
+NO_STATISTICS = 8
+SYMBOLS_EXHAUSTED = 9
+
+STATUS_NAMES = {
+    OK: "OK",
+    TRUNCATED: "TRUNCATED",
+    BAD_BLOCK_BYTES: "BAD_BLOCK_BYTES",
+    CRC_MISMATCH: "CRC_MISMATCH",
+    ENCRYPTED: "ENCRYPTED",
+    SAMPLE_COUNT: "SAMPLE_COUNT",
+    OUTPUT_BOUNDS: "OUTPUT_BOUNDS",
+    BAD_DIFFERENCE_BYTES: "BAD_DIFFERENCE_BYTES",
+    NO_STATISTICS: "NO_STATISTICS",
+    SYMBOLS_EXHAUSTED: "SYMBOLS_EXHAUSTED",
+}
+
+cdef enum:
+    ST_OK = 0
+    ST_TRUNCATED = 1
+    ST_BAD_BLOCK_BYTES = 2
+    ST_CRC = 3
+    ST_ENCRYPTED = 4
+    ST_SAMPLE_COUNT = 5
+    ST_OUTPUT_BOUNDS = 6
+    ST_BAD_DIFFERENCE_BYTES = 7
+    ST_NO_STATISTICS = 8
+    ST_SYMBOLS_EXHAUSTED = 9
+
+
+def encode_capacity(int64_t n):
+    """Bytes reserved for encoding one block of ``n`` samples (a generous worst case)."""
+    return _HEADER + 2 * (5 * n + 1) + 64
+
+
+cdef inline int64_t _capacity(int64_t n) noexcept nogil:
+    return _HEADER + 2 * (5 * n + 1) + 64
+
+
+# ---------------------------------------------------------------------------------
+# CRC-32 (reflected Koopman polynomial, start 0xFFFFFFFF, no final XOR)
+# ---------------------------------------------------------------------------------
+
+# _crc_tab[0] is the classic byte-at-a-time table; _crc_tab[k][b] is the CRC
+# contribution of byte b followed by k zero bytes (for slicing-by-8).
+cdef uint32_t _crc_tab[8][256]
+
+
+cdef void _crc_init() noexcept:
+    cdef uint32_t c
+    cdef int b, k, j
+    for b in range(256):
+        c = <uint32_t>b
+        for j in range(8):
+            if c & 1:
+                c = (c >> 1) ^ <uint32_t>KOOPMAN32_REFLECTED
+            else:
+                c >>= 1
+        _crc_tab[0][b] = c
+    for k in range(1, 8):
+        for b in range(256):
+            c = _crc_tab[k - 1][b]
+            _crc_tab[k][b] = (c >> 8) ^ _crc_tab[0][c & 0xFF]
+
+
+_crc_init()
+
+
+cdef inline uint32_t _rd32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef inline void _wr32(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = <uint8_t>v
+    p[1] = <uint8_t>(v >> 8)
+    p[2] = <uint8_t>(v >> 16)
+    p[3] = <uint8_t>(v >> 24)
+
+
+cdef uint32_t _crc_update(const uint8_t* p, int64_t n, uint32_t crc) noexcept nogil:
+    cdef uint32_t lo, hi
+    while n >= 8:
+        lo = crc ^ _rd32(p)
+        hi = _rd32(p + 4)
+        crc = (_crc_tab[7][lo & 0xFF] ^ _crc_tab[6][(lo >> 8) & 0xFF]
+               ^ _crc_tab[5][(lo >> 16) & 0xFF] ^ _crc_tab[4][lo >> 24]
+               ^ _crc_tab[3][hi & 0xFF] ^ _crc_tab[2][(hi >> 8) & 0xFF]
+               ^ _crc_tab[1][(hi >> 16) & 0xFF] ^ _crc_tab[0][hi >> 24])
+        p += 8
+        n -= 8
+    while n > 0:
+        crc = (crc >> 8) ^ _crc_tab[0][(crc ^ p[0]) & 0xFF]
+        p += 1
+        n -= 1
+    return crc
+
+
+def crc_table():
+    """The 256-entry byte table in use (a list of ints), for comparison with meflib's."""
+    return [_crc_tab[0][b] for b in range(256)]
+
+
+def crc32(data, crc=0xFFFFFFFF):
+    """MEF CRC-32 of any C-contiguous buffer, continuing from ``crc``.
+
+    Koopman polynomial (reflected form 0xEB31D82E), start value 0xFFFFFFFF and no
+    final XOR, as meflib's ``CRC_update``; chain calls by passing the previous result.
+    The GIL is released for buffers of 4 KiB or more.
+    """
+    cdef Py_buffer view
+    cdef uint32_t c = <uint32_t>(int(crc) & 0xFFFFFFFF)
+    cdef const uint8_t* p
+    cdef int64_t n
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const uint8_t*>view.buf
+        n = view.len
+        if n >= _GIL_FREE_CRC_BYTES:
+            with nogil:
+                c = _crc_update(p, n, c)
+        else:
+            c = _crc_update(p, n, c)
+    finally:
+        PyBuffer_Release(&view)
+    return c
+
+
+# ---------------------------------------------------------------------------------
+# Rounding used by the lossy paths (meflib's RED_round)
+# ---------------------------------------------------------------------------------
+
+cdef inline int32_t _red_round(double v) noexcept nogil:
+    # Round half away from zero, saturating at the RED infinities. NaN becomes RED_NAN
+    # (what meflib's plain (si4) cast of NaN yields on x86).
+    if v >= 0.0:
+        v += 0.5
+        if v >= 2147483647.0:
+            return 0x7FFFFFFF
+        return <int32_t>v
+    elif v < 0.0:
+        v -= 0.5
+        if v <= -2147483647.0:
+            return -0x7FFFFFFF
+        return <int32_t>v
+    return <int32_t>(-0x7FFFFFFF - 1)
+
+
+def red_round(double v):
+    """meflib's RED_round (exposed for tests)."""
+    return _red_round(v)
+
+
+# ---------------------------------------------------------------------------------
+# Decoder
+# ---------------------------------------------------------------------------------
+
+ctypedef struct _Decoder:
+    # per-block statistics (heap scratch, shared by the blocks of one call)
+    uint32_t cum[257]        # cumulative statistics
+    uint32_t cnt[256]        # statistics
+
+
+cdef int _decode_one(const uint8_t* blk, int64_t avail, int64_t expected,
+                     int32_t* out, int64_t out_room, bint check_crc, bint allow_encrypted,
+                     _Decoder* d, uint8_t* table) noexcept nogil:
+    """Decode the block at ``blk`` (``avail`` readable bytes) into ``out``.
+
+    ``out_room`` is the number of int32 slots from ``out`` to the end of the output
+    array (negative if ``out`` is already outside it). Returns a status code.
+    """
+    cdef uint32_t block_bytes, n, s, val, key, pending, low, rng, in_byte, pos, r, t, tot
+    cdef uint64_t db, budget, magic
+    cdef uint8_t flags
+    cdef uint64_t total
+    cdef int64_t i
+    cdef float slope, intercept, scale
+    cdef double sf, m, b, c
+
+    if avail < _HEADER:
+        return ST_TRUNCATED
+    block_bytes = _rd32(blk + 36)
+    if block_bytes < _HEADER or block_bytes > avail:
+        return ST_BAD_BLOCK_BYTES
+    if check_crc and _crc_update(blk + 4, block_bytes - 4, 0xFFFFFFFF) != _rd32(blk):
+        return ST_CRC
+    flags = blk[4]
+    if (flags & 0x06) and not allow_encrypted:
+        return ST_ENCRYPTED
+    n = _rd32(blk + 32)
+    if expected >= 0 and <int64_t>n != expected:
+        return ST_SAMPLE_COUNT
+    db = _rd32(blk + 28)
+    if <uint64_t>db > 5 * <uint64_t>n + 1:
+        return ST_BAD_DIFFERENCE_BYTES
+    if n == 0:
+        return ST_OK
+    total = 0
+    for i in range(256):
+        d.cnt[i] = blk[_STATS + i]
+        d.cum[i] = <uint32_t>total
+        total += d.cnt[i]
+    d.cum[256] = <uint32_t>total
+    if total == 0:
+        return ST_NO_STATISTICS
+    # the caller's side last: does the block fit the output?
+    if out_room < 0 or <int64_t>n > out_room:
+        return ST_OUTPUT_BOUNDS
+
+    # cc -> symbol table: each symbol owns its cumulative-count interval
+    for i in range(256):
+        if d.cnt[i]:
+            memset(table + d.cum[i], <int>i, d.cnt[i])
+
+    # floor(2**64 / total) + 1 for the exact division by total; 0 means total == 1
+    if total > 1:
+        magic = (<uint64_t>0xFFFFFFFFFFFFFFFFULL) / total + 1
+    else:
+        magic = 0
+    tot = <uint32_t>total
+    budget = db
+    # meflib primes the coder with the first payload byte (7 of its bits); bytes at or
+    # past block_bytes are fed as 0
+    if block_bytes > _HEADER:
+        in_byte = blk[_HEADER]
+        pos = _HEADER + 1
+    else:
+        in_byte = 0
+        pos = _HEADER
+    low = in_byte >> (8 - _EXTRA_BITS)
+    rng = 1 << _EXTRA_BITS
+
+    # Fused range decoding and difference accumulation, all state in locals. `pending`
+    # counts keysample value bytes still to come; the first sample's keysample flag is
+    # implied, so decoding starts with its four value bytes.
+    val = 0
+    key = 0
+    pending = 4
+    i = 0
+    while True:
+        # -- one symbol, exactly as meflib's RED_decode --
+        if budget == 0:
+            memset(out, 0, <size_t>i * sizeof(int32_t))
+            return ST_SYMBOLS_EXHAUSTED
+        budget -= 1
+        while rng <= _BOTTOM:
+            low = (low << 8) | ((in_byte << _EXTRA_BITS) & 0xFF)
+            if pos < block_bytes:
+                in_byte = blk[pos]
+                pos += 1
+            else:
+                in_byte = 0
+            low |= in_byte >> (8 - _EXTRA_BITS)
+            rng <<= 8
+        # r = rng / total; r >= 128 since rng > 2**23 here and total <= 65280
+        r = _div_by_magic(rng, magic) if magic else rng
+        t = low / r
+        if t >= tot:
+            t = tot - 1
+        s = table[t]                # the symbol whose cumulative interval holds t
+        low -= r * d.cum[s]
+        if s < 255:
+            rng = r * d.cnt[s]
+        else:
+            rng -= r * d.cum[255]
+        # -- the symbol's meaning --
+        if pending:
+            key |= s << (8 * (4 - pending))
+            pending -= 1
+            if pending:
+                continue
+            val = key
+        elif s == 0x80:
+            pending = 4
+            key = 0
+            continue
+        else:
+            val = val + <uint32_t><int32_t><int8_t><uint8_t>s   # wraps like meflib
+        out[i] = <int32_t>val
+        i += 1
+        if i == n:
+            break
+
+    # lossy blocks: unscale, then add the trend back (meflib's order and arithmetic)
+    memcpy(&scale, blk + 24, 4)
+    memcpy(&slope, blk + 16, 4)
+    memcpy(&intercept, blk + 20, 4)
+    if scale > <float>1.0:
+        sf = <double>scale
+        for i in range(n):
+            out[i] = _red_round(<double>out[i] * sf)
+    if slope != <float>0.0 or intercept != <float>0.0:
+        m = <double>slope
+        b = <double>intercept
+        c = 0.0
+        for i in range(n):
+            c += 1.0
+            out[i] = _red_round(<double>out[i] + m * c + b)
+    return ST_OK
+
+
+cdef object _describe(int code, Py_ssize_t i, const uint8_t* buf, int64_t buf_len,
+                      int64_t off, int64_t size, int64_t expected, int64_t out_off,
+                      int64_t out_len):
+    """Human-readable message for a failed block (called with the GIL, after decoding)."""
+    cdef int64_t avail
+    where = f"RED block {i} at byte offset {off}"
+    if code == ST_TRUNCATED:
+        if off < 0 or off > buf_len:
+            return f"{where}: offset is outside the {buf_len}-byte buffer"
+        avail = min(size, buf_len - off)
+        return f"{where}: only {avail} bytes available, a RED block header needs {_HEADER}"
+    hdr = _parse_header(buf + off)
+    if code == ST_BAD_BLOCK_BYTES:
+        bb = hdr["block_bytes"]
+        if bb < _HEADER:
+            return f"{where}: header block_bytes {bb} is smaller than the {_HEADER}-byte header"
+        return (f"{where}: header block_bytes {bb} exceeds the {min(size, buf_len - off)} "
+                f"bytes available for the block")
+    if code == ST_CRC:
+        bb = hdr["block_bytes"]
+        computed = _crc_update(buf + off + 4, bb - 4, 0xFFFFFFFF)
+        return (f"{where}: block CRC mismatch (stored 0x{hdr['crc']:08X}, "
+                f"computed 0x{computed:08X})")
+    if code == ST_ENCRYPTED:
+        level = 1 if hdr["flags"] & 0x02 else 2
+        return (f"{where}: statistics are encrypted (level {level}); decrypt them and "
+                f"pass allow_encrypted=True")
+    n = hdr["number_of_samples"]
+    if code == ST_SAMPLE_COUNT:
+        return f"{where}: header number_of_samples {n} but the index says {expected}"
+    if code == ST_OUTPUT_BOUNDS:
+        return (f"{where}: {n} samples at output offset {out_off} do not fit the output "
+                f"array of {out_len} samples")
+    if code == ST_BAD_DIFFERENCE_BYTES:
+        return (f"{where}: difference_bytes {hdr['difference_bytes']} is impossible for "
+                f"{n} samples (at most 5 * n + 1)")
+    if code == ST_NO_STATISTICS:
+        return f"{where}: statistics are all zero but the block holds {n} samples"
+    if code == ST_SYMBOLS_EXHAUSTED:
+        return (f"{where}: the coded differences (difference_bytes "
+                f"{hdr['difference_bytes']}) end before {n} samples are complete")
+    return f"{where}: error code {code}"
+
+
+cdef dict _parse_header(const uint8_t* p):
+    cdef float slope, intercept, scale
+    cdef int64_t t
+    memcpy(&slope, p + 16, 4)
+    memcpy(&intercept, p + 20, 4)
+    memcpy(&scale, p + 24, 4)
+    memcpy(&t, p + 40, 8)
+    return {
+        "crc": _rd32(p),
+        "flags": p[4],
+        "slope": <double>slope,
+        "intercept": <double>intercept,
+        "scale_factor": <double>scale,
+        "difference_bytes": _rd32(p + 28),
+        "number_of_samples": _rd32(p + 32),
+        "block_bytes": _rd32(p + 36),
+        "start_time": t,
+    }
+
+
+def block_header(block):
+    """Parse the 304-byte header at the start of ``block`` (any contiguous buffer).
+
+    Returns a dict with crc, flags, slope, intercept, scale_factor, difference_bytes,
+    number_of_samples, block_bytes, start_time (the stored form) and statistics (bytes).
+    Nothing is validated except that 304 bytes are present.
+    """
+    cdef Py_buffer view
+    PyObject_GetBuffer(block, &view, PyBUF_SIMPLE)
+    try:
+        if view.len < _HEADER:
+            raise FormatError(f"RED block header needs {_HEADER} bytes, got {view.len}")
+        hdr = _parse_header(<const uint8_t*>view.buf)
+        hdr["statistics"] = (<const char*>view.buf)[_STATS:_HEADER]
+    finally:
+        PyBuffer_Release(&view)
+    return hdr
+
+
+cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
+                             const int64_t* offsets, const int64_t* sizes,
+                             const int64_t* counts, const int64_t* out_offsets,
+                             int32_t* out, int64_t out_len, Py_ssize_t nblocks,
+                             bint check_crc, bint allow_encrypted, int8_t* status,
+                             int* first_code) noexcept nogil:
+    """Decode all blocks; returns the index of the first failure (raise mode), -1 if
+    none, or -2 when the scratch memory cannot be had."""
+    cdef Py_ssize_t i
+    cdef int64_t off, avail, oo
+    cdef int code
+    cdef _Decoder* d = <_Decoder*>malloc(sizeof(_Decoder))
+    cdef uint8_t* table = <uint8_t*>malloc(65536)
+    if d == NULL or table == NULL:
+        free(d)
+        free(table)
+        return -2
+    for i in range(nblocks):
+        off = offsets[i]
+        if off < 0 or off > buf_len:
+            code = ST_TRUNCATED
+        else:
+            avail = buf_len - off
+            if sizes[i] < avail:
+                avail = sizes[i]
+            oo = out_offsets[i]
+            if oo < 0 or oo > out_len:
+                # still run the header checks first so the reported problem is the
+                # most basic one; the kernel sees no room at all
+                code = _decode_one(buf + off, avail, counts[i], out, -1,
+                                   check_crc, allow_encrypted, d, table)
+            else:
+                code = _decode_one(buf + off, avail, counts[i], out + oo, out_len - oo,
+                                   check_crc, allow_encrypted, d, table)
+        if status != NULL:
+            status[i] = <int8_t>code
+        elif code != ST_OK:
+            first_code[0] = code
+            free(d)
+            free(table)
+            return i
+    free(d)
+    free(table)
+    return -1
+
+
+def decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True,
+                  path=None, status=None, allow_encrypted=False):
+    """Decode many RED blocks from ``buf`` into the int32 array ``out``.
+
+    buf          any C-contiguous buffer holding the blocks (bytes, memmap slice, ...)
+    offsets      int64 per block: where the block starts in ``buf``
+    sizes        int64 per block: bytes available for it (from the index); the header's
+                 block_bytes must not exceed it nor the end of ``buf``
+    counts       int64 per block: expected number_of_samples, or -1 (any negative) to
+                 take the header's
+    out          writable C-contiguous int32 array; every write is bounds-checked
+    out_offsets  int64 per block: index in ``out`` of the block's first sample
+    check_crc    verify each block's CRC before decoding it
+    path         named in error messages
+    status       optional int8 array (one per block): filled with the status codes of
+                 the module docstring instead of raising
+    allow_encrypted  the caller has decrypted the statistics in ``buf`` already, so
+                 the encryption flags are ignored
+
+    The GIL is released for the whole loop. Lossy blocks (scale factor > 1 and/or a
+    detrend line) are unscaled and retrended as meflib does.
+    """
+    cdef Py_buffer view
+    cdef int64_t[::1] off_a, size_a, count_a, oo_a
+    cdef int32_t[::1] out_a
+    cdef int8_t[::1] status_a
+    cdef int8_t* status_p = NULL
+    cdef Py_ssize_t nblocks, bad
+    cdef int first_code = 0
+    cdef bint crc_flag = bool(check_crc), enc_flag = bool(allow_encrypted)
+
+    off_a = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    size_a = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1)
+    count_a = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    oo_a = np.ascontiguousarray(out_offsets, dtype=np.int64).reshape(-1)
+    nblocks = off_a.shape[0]
+    if size_a.shape[0] != nblocks or count_a.shape[0] != nblocks or oo_a.shape[0] != nblocks:
+        raise ValueError("offsets, sizes, counts and out_offsets must have one entry per block")
+    if not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.ndim != 1:
+        raise TypeError("out must be a 1-D numpy int32 array")
+    out_a = out
+    if status is not None:
+        if not isinstance(status, np.ndarray) or status.dtype != np.int8 or status.ndim != 1:
+            raise TypeError("status must be a 1-D numpy int8 array")
+        if status.shape[0] != nblocks:
+            raise ValueError("status must have one entry per block")
+        status_a = status
+        if nblocks:
+            status_p = &status_a[0]
+    if nblocks == 0:
+        return None
+
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        with nogil:
+            bad = _decode_loop(<const uint8_t*>view.buf, view.len, &off_a[0], &size_a[0],
+                               &count_a[0], &oo_a[0],
+                               &out_a[0] if out_a.shape[0] else <int32_t*>NULL,
+                               out_a.shape[0], nblocks, crc_flag, enc_flag, status_p,
+                               &first_code)
+        if bad == -2:
+            raise MemoryError("no memory for the RED decoder's scratch space")
+        if bad >= 0:
+            msg = _describe(first_code, bad, <const uint8_t*>view.buf, view.len,
+                            off_a[bad], size_a[bad], count_a[bad], oo_a[bad],
+                            out_a.shape[0])
+            if first_code == ST_CRC:
+                raise CrcError(msg, path=path)
+            raise FormatError(msg, path=path)
+    finally:
+        PyBuffer_Release(&view)
+    return None
+
+
+def decode_block(block, check_crc=True, path=None, allow_encrypted=False):
+    """Decode one RED block (a buffer starting at its header) to an int32 array.
+
+    The output length is the header's number_of_samples; raises FormatError/CrcError
+    like :func:`decode_blocks`. The header is validated before the output is allocated.
+    """
+    cdef Py_buffer view
+    PyObject_GetBuffer(block, &view, PyBUF_SIMPLE)
+    try:
+        size = view.len
+        n = _rd32(<const uint8_t*>view.buf + 32) if size >= _HEADER else 0
+    finally:
+        PyBuffer_Release(&view)
+    # dry run with no output room: a sound header with samples reports OUTPUT_BOUNDS
+    status = np.zeros(1, np.int8)
+    empty = np.zeros(0, np.int32)
+    decode_blocks(block, [0], [size], [-1], empty, [0], check_crc=check_crc,
+                  status=status, allow_encrypted=allow_encrypted)
+    if status[0] == ST_OK:
+        return empty
+    if status[0] != ST_OUTPUT_BOUNDS:
+        decode_blocks(block, [0], [size], [-1], empty, [0], check_crc=check_crc, path=path,
+                      allow_encrypted=allow_encrypted)        # raises the right error
+    out = np.zeros(n, dtype=np.int32)
+    decode_blocks(block, [0], [size], [-1], out, [0], check_crc=check_crc, path=path,
+                  allow_encrypted=allow_encrypted)
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# Encoder
+# ---------------------------------------------------------------------------------
+
+ctypedef struct _Out:
+    uint8_t* p
+    uint8_t* end
+    int overflow
+
+
+cdef inline void _put(_Out* o, uint8_t v) noexcept nogil:
+    if o.p < o.end:
+        o.p[0] = v
+        o.p += 1
+    else:
+        o.overflow = 1
+
+
+cdef inline void _shift_out(_Out* o, uint32_t* low, uint32_t* rng, uint32_t* underflow,
+                            uint8_t* out_byte) noexcept nogil:
+    # Emit bytes while the range is too small, meflib's carry/underflow handling.
+    while rng[0] <= _BOTTOM:
+        if low[0] < _CARRY_CHECK:
+            _put(o, out_byte[0])
+            while underflow[0]:
+                _put(o, 0xFF)
+                underflow[0] -= 1
+            out_byte[0] = <uint8_t>(low[0] >> _SHIFT_BITS)
+        elif low[0] & _TOP:
+            _put(o, <uint8_t>(out_byte[0] + 1))
+            while underflow[0]:
+                _put(o, 0x00)
+                underflow[0] -= 1
+            out_byte[0] = <uint8_t>(low[0] >> _SHIFT_BITS)
+        else:
+            underflow[0] += 1
+        rng[0] <<= 8
+        low[0] = (low[0] << 8) & _TOP_MINUS_1
+
+
+cdef int64_t _encode_one(const int32_t* x, int64_t n, int64_t start_time, uint8_t flags,
+                         uint8_t* dst, int64_t cap, uint8_t* diff,
+                         uint32_t* diff_bytes_out, int32_t* vmax, int32_t* vmin) noexcept nogil:
+    """Encode ``n`` >= 1 samples as one lossless RED block at ``dst`` (``cap`` bytes).
+
+    ``diff`` is scratch for at least 5 * n bytes. Returns block_bytes, or -1 if the
+    block would not fit ``cap`` (nothing past ``dst + cap`` is ever written).
+    """
+    cdef int64_t k, nd, bb
+    cdef int32_t d, mx, mn
+    cdef uint32_t counts[256]
+    cdef uint32_t cum[257]
+    cdef uint8_t* stats
+    cdef uint32_t max_count, total, low, rng, r, t, underflow, sym
+    cdef uint8_t out_byte, saved
+    cdef double stats_scale
+    cdef float f
+    cdef _Out o
+
+    if cap < _HEADER + 8:
+        return -1
+
+    # difference stream; the first keysample's 0x80 flag is left implicit
+    _wr32(diff, <uint32_t>x[0])
+    nd = 4
+    mx = mn = x[0]
+    for k in range(1, n):
+        d = <int32_t>(<uint32_t>x[k] - <uint32_t>x[k - 1])     # 32-bit wrap, as meflib
+        if d > 127 or d < -127:
+            diff[nd] = 0x80
+            _wr32(diff + nd + 1, <uint32_t>x[k])
+            nd += 5
+        else:
+            diff[nd] = <uint8_t><int8_t>d
+            nd += 1
+        if x[k] > mx:
+            mx = x[k]
+        elif x[k] < mn:
+            mn = x[k]
+    vmax[0] = mx
+    vmin[0] = mn
+
+    # statistics: raw counts, scaled to fit a byte when the largest exceeds 255
+    memset(counts, 0, sizeof(counts))
+    for k in range(nd):
+        counts[diff[k]] += 1
+    max_count = 0
+    for k in range(256):
+        if counts[k] > max_count:
+            max_count = counts[k]
+    memset(dst, 0, _HEADER)
+    stats = dst + _STATS
+    if max_count > 255:
+        stats_scale = 254.999999999 / <double>max_count
+        for k in range(256):
+            if counts[k]:
+                stats[k] = <uint8_t>ceil(<double>counts[k] * stats_scale)
+    else:
+        for k in range(256):
+            stats[k] = <uint8_t>counts[k]
+    total = 0
+    for k in range(256):
+        cum[k] = total
+        total += stats[k]
+    cum[256] = total
+
+    # range coding. Output starts one byte early, on the last statistics byte: the
+    # coder's first byte is a dummy, which we then overwrite with the saved statistic.
+    saved = stats[255]
+    o.p = dst + _HEADER - 1
+    o.end = dst + cap
+    o.overflow = 0
+    low = 0
+    out_byte = 0
+    underflow = 0
+    rng = _TOP
+    for k in range(nd):
+        _shift_out(&o, &low, &rng, &underflow, &out_byte)
+        sym = diff[k]
+        r = rng / total
+        t = r * cum[sym]
+        low += t
+        if sym < 255:
+            rng = r * stats[sym]
+        else:
+            rng -= t
+    _shift_out(&o, &low, &rng, &underflow, &out_byte)
+    t = (low >> _SHIFT_BITS) + 1
+    if t > 0xFF:
+        _put(&o, <uint8_t>(out_byte + 1))
+        while underflow:
+            _put(&o, 0x00)
+            underflow -= 1
+    else:
+        _put(&o, out_byte)
+        while underflow:
+            _put(&o, 0xFF)
+            underflow -= 1
+    _put(&o, <uint8_t>t)
+    _put(&o, 0)
+    dst[_HEADER - 1] = saved
+
+    bb = o.p - dst
+    while bb % 8:
+        _put(&o, _PAD)
+        bb += 1
+    if o.overflow:
+        return -1
+
+    dst[4] = flags
+    f = 0.0
+    memcpy(dst + 16, &f, 4)
+    memcpy(dst + 20, &f, 4)
+    f = 1.0
+    memcpy(dst + 24, &f, 4)
+    _wr32(dst + 28, <uint32_t>(nd + 1))         # +1: the implied first keysample flag
+    _wr32(dst + 32, <uint32_t>n)
+    _wr32(dst + 36, <uint32_t>bb)
+    memcpy(dst + 40, &start_time, 8)
+    _wr32(dst, _crc_update(dst + 4, bb - 4, 0xFFFFFFFF))
+    diff_bytes_out[0] = <uint32_t>(nd + 1)
+    return bb
+
+
+cdef int _encode_range(const int32_t* samples, const int64_t* starts, const int64_t* counts,
+                       const int64_t* times, const uint8_t* flags, Py_ssize_t lo,
+                       Py_ssize_t hi, uint8_t* region, int64_t region_cap,
+                       int64_t* block_bytes, int32_t* maxima, int32_t* minima,
+                       uint32_t* diff_bytes, int64_t* used) noexcept nogil:
+    """Encode blocks lo..hi-1 one after another into ``region``. Returns 0, -1 (output
+    overflow, should not happen) or -2 (no memory)."""
+    cdef Py_ssize_t i
+    cdef int64_t maxn = 0, pos = 0, bb, cap
+    cdef uint8_t* scratch
+    for i in range(lo, hi):
+        if counts[i] > maxn:
+            maxn = counts[i]
+    scratch = <uint8_t*>malloc(<size_t>(5 * maxn + 8))
+    if scratch == NULL:
+        return -2
+    for i in range(lo, hi):
+        cap = _capacity(counts[i])
+        if cap > region_cap - pos:
+            free(scratch)
+            return -1
+        bb = _encode_one(samples + starts[i], counts[i], times[i], flags[i], region + pos,
+                         cap, scratch, &diff_bytes[i], &maxima[i], &minima[i])
+        if bb < 0:
+            free(scratch)
+            return -1
+        block_bytes[i] = bb
+        pos += bb
+    free(scratch)
+    used[0] = pos
+    return 0
+
+
+def _encode_chunk(const int32_t[::1] samples, const int64_t[::1] starts,
+                  const int64_t[::1] counts, const int64_t[::1] times,
+                  const uint8_t[::1] flags, Py_ssize_t lo, Py_ssize_t hi,
+                  uint8_t[::1] data, int64_t region_start, int64_t region_cap,
+                  int64_t[::1] block_bytes, int32_t[::1] maxima, int32_t[::1] minima,
+                  uint32_t[::1] diff_bytes):
+    """Encode blocks lo..hi-1 into data[region_start:region_start+region_cap] without
+    the GIL; returns the number of bytes used."""
+    cdef int rc
+    cdef int64_t used = 0
+    if hi <= lo:
+        return 0
+    if region_start < 0 or region_cap < 0 or region_start + region_cap > data.shape[0]:
+        raise ValueError("encoder region outside the output buffer")
+    with nogil:
+        rc = _encode_range(&samples[0], &starts[0], &counts[0], &times[0], &flags[0], lo, hi,
+                           &data[0] + region_start, region_cap, &block_bytes[0], &maxima[0],
+                           &minima[0], &diff_bytes[0], &used)
+    if rc == -2:
+        raise MemoryError("no memory for the RED encoder's scratch space")
+    if rc != 0:
+        raise RuntimeError("RED encoder output exceeded its reserved capacity (internal error)")
+    return used
+
+
+def encode_blocks(samples, starts, counts, times, flags, n_threads=1):
+    """Encode lossless RED blocks, byte-identical to meflib's encoder.
+
+    samples  1-D int32 array
+    starts, counts   int64 per block: block i holds samples[starts[i]:starts[i]+counts[i]]
+             (counts >= 1)
+    times    int64 per block: the stored start time written into the header
+    flags    uint8 per block: only bit 0 (discontinuity) may be set
+    n_threads  >1 splits the blocks into contiguous runs encoded in parallel (output is
+             the same for any value)
+
+    Returns ``(data, block_bytes, maxima, minima, difference_bytes)``: a uint8 array of
+    all blocks back to back, and per block its size (int64), largest and smallest sample
+    (int32) and difference_bytes (uint32).
+    """
+    cdef Py_ssize_t nblocks, k, lo, hi
+    samples_a = np.asarray(samples)
+    if samples_a.dtype != np.int32:
+        raise TypeError(f"samples must be int32, not {samples_a.dtype}")
+    samples_a = np.ascontiguousarray(samples_a.reshape(-1))
+    starts_a = np.ascontiguousarray(starts, dtype=np.int64).reshape(-1)
+    counts_a = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    times_a = np.ascontiguousarray(times, dtype=np.int64).reshape(-1)
+    flags_a = np.ascontiguousarray(flags, dtype=np.uint8).reshape(-1)
+    nblocks = starts_a.shape[0]
+    if counts_a.shape[0] != nblocks or times_a.shape[0] != nblocks or flags_a.shape[0] != nblocks:
+        raise ValueError("starts, counts, times and flags must have one entry per block")
+    if nblocks:
+        if counts_a.min() < 1:
+            raise ValueError("every block needs at least one sample")
+        if counts_a.max() > 0x33333333:
+            raise ValueError("a RED block holds at most 858993459 samples")
+        if starts_a.min() < 0 or (starts_a + counts_a).max() > samples_a.shape[0]:
+            raise ValueError("block sample ranges exceed the samples array")
+        if (flags_a & ~np.uint8(1)).any():
+            raise ValueError("only the discontinuity flag (bit 0) may be set when encoding")
+    n_threads = max(1, int(n_threads))
+
+    block_bytes = np.zeros(nblocks, dtype=np.int64)
+    maxima = np.zeros(nblocks, dtype=np.int32)
+    minima = np.zeros(nblocks, dtype=np.int32)
+    diff_bytes = np.zeros(nblocks, dtype=np.uint32)
+    if nblocks == 0:
+        return np.zeros(0, dtype=np.uint8), block_bytes, maxima, minima, diff_bytes
+
+    caps = _HEADER + 2 * (5 * counts_a + 1) + 64
+    cap_ends = np.cumsum(caps)
+    data = np.empty(int(cap_ends[nblocks - 1]), dtype=np.uint8)
+
+    # contiguous runs of blocks, balanced by sample count
+    n_runs = min(n_threads, nblocks)
+    if n_runs > 1:
+        csum = np.cumsum(counts_a)
+        cuts = np.searchsorted(csum, csum[nblocks - 1] * np.arange(1, n_runs) / n_runs, side="left") + 1
+        bounds = np.unique(np.concatenate(([0], np.clip(cuts, 1, nblocks - 1), [nblocks])))
+    else:
+        bounds = np.array([0, nblocks])
+    runs = []
+    for k in range(bounds.shape[0] - 1):
+        lo = int(bounds[k])
+        hi = int(bounds[k + 1])
+        rstart = int(cap_ends[lo - 1]) if lo > 0 else 0
+        runs.append((lo, hi, rstart, int(cap_ends[hi - 1]) - rstart))
+
+    def work(run):
+        lo_, hi_, rstart_, rcap_ = run
+        return _encode_chunk(samples_a, starts_a, counts_a, times_a, flags_a, lo_, hi_, data,
+                             rstart_, rcap_, block_bytes, maxima, minima, diff_bytes)
+
+    if len(runs) > 1:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            used = list(pool.map(work, runs))
+    else:
+        used = [work(runs[0])]
+
+    # compact: move each run's bytes down to follow the previous run's
+    pos = 0
+    for run, u in zip(runs, used):
+        rstart = run[2]
+        if rstart != pos:
+            data[pos:pos + u] = data[rstart:rstart + u]   # non-overlapping or moving left
+        pos += u
+    try:
+        data.resize(pos, refcheck=False)
+    except (ValueError, BufferError):
+        data = data[:pos].copy()
+    return data, block_bytes, maxima, minima, diff_bytes
+
+
+def encode_block(samples, start_time=0, discontinuity=False):
+    """Encode one lossless RED block; returns its bytes."""
+    x = np.asarray(samples)
+    if x.dtype != np.int32:
+        raise TypeError(f"samples must be int32, not {x.dtype}")
+    x = np.ascontiguousarray(x.reshape(-1))
+    data, _, _, _, _ = encode_blocks(x, [0], [x.shape[0]], [start_time],
+                                     [1 if discontinuity else 0])
+    return data.tobytes()
