@@ -2,8 +2,9 @@
 
 Times are uUTC (int microseconds since the Unix epoch). Reads are placed on the uniform
 sampling grid of the window ``[t0, t1)``: the sample ``k`` of a block starting at time
-``tb`` lands at index ``floor((tb - t0) * fs / 1e6 + 0.5) + k``, which is where meflib
-(pymef) and mef3io put it. Positions no block covers are gaps (NaN in :meth:`Reader.read`,
+``tb`` lands at index ``ceil((tb - t0) * fs / 1e6 - 0.5) + k`` (nearest grid slot, an exact
+half rounding down), which is where mef3io puts it and, away from exact halves, meflib
+(pymef) too. Positions no block covers are gaps (NaN in :meth:`Reader.read`,
 ``valid == 0`` in :meth:`Reader.read_raw`). Only the blocks overlapping the window are
 read from disk and decoded.
 """
@@ -376,8 +377,8 @@ class Reader:
         """Decode every block overlapping the grid [0, n) into samples/valid; return block factors."""
         b = ch.blocks()
         fs = ch.fs
-        # grid position of each block's first sample
-        pos = np.floor((b["time"] - t0).astype(np.float64) * fs / 1e6 + 0.5).astype(np.int64)
+        # grid position of each block's first sample; an exact half rounds down (as mef3io)
+        pos = np.ceil((b["time"] - t0).astype(np.float64) * fs / 1e6 - 0.5).astype(np.int64)
         sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
         if len(sel) == 0:
             return []
