@@ -1,0 +1,730 @@
+"""neo.rawio for MEF 3.0 sessions: :class:`MEF3RawIO`, built on :class:`neo_mef3.Reader`.
+
+How a MEF session maps onto neo (details and consequences in ``docs/neo.md``):
+
+* **Continuous sections.** A channel's RED blocks, in time order, are cut into sections
+  where a new MEF segment begins or a block starts half a sample period or more away
+  from where the previous block's samples end (the discontinuity flag alone does not
+  cut: the reference writers set it on every append). Inside a section sample ``i`` is
+  at ``t_section + i / fs``.
+* **Streams.** Channels with the same sampling rate, the same raw dtype and the same
+  sections (same sample counts, starts within half a sample period) form one stream.
+  A channel whose gaps differ from the others' is in a stream of its own.
+* **Segments** are shared by all streams (neo's rule). A new neo segment starts at the
+  start time of a section whenever that section's stream already has samples in the
+  current segment. So in every segment each stream holds (part of) exactly one section
+  (no gap, no invented sample), every stored sample is in exactly one segment at its
+  true time, and a stream with nothing in a segment has a 0-sample signal there.
+* **Records** become events/epochs on one event channel per record type (session-,
+  channel- and segment-level records together; array annotations say where each came
+  from). Each record goes to the last segment starting at or before its time (a record
+  in a gap goes to the segment before the gap, one before the first sample to segment 0)
+  and the segment's t_start/t_stop is widened to include it.
+"""
+
+import bisect
+import math
+import os
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+
+from neo.rawio.baserawio import (
+    BaseRawIO,
+    _event_channel_dtype,
+    _signal_buffer_dtype,
+    _signal_channel_dtype,
+    _signal_stream_dtype,
+    _spike_channel_dtype,
+)
+
+from .errors import MefError, PasswordError
+from .reader import Reader
+
+__all__ = ["MEF3RawIO", "EPOCH_RECORD_TYPES"]
+
+#: record types that become neo Epochs (they carry a duration); all others become Events
+EPOCH_RECORD_TYPES = ("EDFA", "Seiz", "Epoc")
+
+_INT32_MAX = 2**31 - 1
+
+#: MEF ``units_description`` spellings -> a unit string quantities understands
+_UNIT_ALIASES = {
+    "uv": "uV",
+    "µv": "uV",
+    "μv": "uV",
+    "microvolt": "uV",
+    "microvolts": "uV",
+    "micro volts": "uV",
+    "mv": "mV",
+    "millivolt": "mV",
+    "millivolts": "mV",
+    "v": "V",
+    "volt": "V",
+    "volts": "V",
+    "nv": "nV",
+    "nanovolt": "nV",
+    "nanovolts": "nV",
+}
+
+
+def normalize_units(units_description):
+    """A unit string neo/quantities understand for a MEF ``units_description``.
+
+    Voltage spellings (``µV``, ``microvolts``, ...) become ``uV``/``mV``/``V``; anything
+    quantities cannot parse becomes ``""`` (dimensionless; the original text stays in the
+    ``units_description`` array annotation).
+    """
+    u = (units_description or "").strip()
+    alias = _UNIT_ALIASES.get(u.lower())
+    if alias == "nV":
+        return "nV" if _parses("nV") else ""
+    if alias is not None:
+        return alias
+    if not u:
+        return ""
+    return u if _parses(u) else ""
+
+
+def _parses(u):
+    try:
+        import quantities as pq
+
+        pq.Quantity(1.0, u)
+        return True
+    except Exception:
+        return False
+
+
+# ---------------------------------------------------------------------------------
+# Access to the Reader's block table and stored samples (by index, not by time).
+# These use the Reader's internals; see _StoredSamples for what the Reader could offer.
+# ---------------------------------------------------------------------------------
+class _ChannelTable:
+    """One channel's blocks (time order), continuous sections and scaling."""
+
+    def __init__(self, reader, name):
+        self.name = name
+        ch = reader._channel(name)
+        b = ch.blocks()
+        self.fs = float(ch.fs)
+        self.time = np.asarray(b["time"], np.int64)
+        self.n = np.asarray(b["n"], np.int64)
+        self.seg = np.asarray(b["segment"], np.int64)
+        from .format.layout import RED_DISCONTINUITY
+
+        self.disc = (np.asarray(b["flags"]) & RED_DISCONTINUITY) != 0
+        self.bmax = np.asarray(b["max"], np.int64)
+        self.bmin = np.asarray(b["min"], np.int64)
+        self.cum = np.concatenate([[0], np.cumsum(self.n)]).astype(np.int64)
+        # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
+        self.seg_factors = np.array(
+            [(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in (s.ufact for s in ch.segments)], np.float64
+        )
+        self.mef_factors = [s.ufact for s in ch.segments]
+        self._sections()
+        self._scaling()
+
+    def _sections(self):
+        """Sections: runs of blocks of one MEF segment that are continuous in time.
+
+        A block starts a new section when it belongs to another MEF segment than the
+        previous block, or starts half a sample period or more away from where the
+        previous samples end. The discontinuity flag alone does not: meflib and mef3io
+        set it on the first block of every append, contiguous or not.
+        """
+        period = 1e6 / self.fs
+        starts, counts, first_sample = [], [], []
+        sec_t = None
+        sec_n = 0
+        prev_seg = None
+        for k in range(len(self.n)):
+            nk = int(self.n[k])
+            if nk <= 0:
+                continue
+            tk = int(self.time[k])
+            new = sec_t is None or int(self.seg[k]) != prev_seg
+            prev_seg = int(self.seg[k])
+            if not new:
+                expected = sec_t + sec_n * period
+                new = abs(tk - expected) >= 0.5 * period
+            if new:
+                if sec_t is not None:
+                    counts.append(sec_n)
+                starts.append(tk)
+                first_sample.append(int(self.cum[k]))
+                sec_t, sec_n = tk, 0
+            sec_n += nk
+        if sec_t is not None:
+            counts.append(sec_n)
+        self.sec_start = np.array(starts, np.int64)  # uUTC of each section's first sample
+        self.sec_n = np.array(counts, np.int64)  # samples per section
+        self.sec_first = np.array(first_sample, np.int64)  # stored-sample index of its first sample
+
+    def _scaling(self):
+        """Raw dtype, gain and per-MEF-segment multipliers for the neo raw values."""
+        f = self.seg_factors
+        used = np.unique(self.seg[self.n > 0]) if len(self.n) else np.arange(len(f))
+        fu = f[used] if len(used) else f[:1]
+        self.multipliers = np.ones(len(f), np.int64)
+        if len(np.unique(fu)) <= 1:
+            self.dtype = "int32"
+            self.gain = float(fu[0]) if len(fu) else 1.0
+            return
+        # several factors: int32 on the finest one if every other is a whole multiple of it
+        g = fu[np.argmin(np.abs(fu))]
+        ratio = f / g
+        whole = np.all(np.abs(ratio[used] - np.rint(ratio[used])) <= 1e-9 * np.abs(ratio[used]))
+        if whole and g != 0:
+            mult = np.rint(ratio).astype(np.int64)
+            bound = np.maximum(np.abs(self.bmax), np.abs(self.bmin))
+            fits = True
+            if len(bound):
+                fits = bool(np.all(bound * np.abs(mult[self.seg]) <= _INT32_MAX))
+            if fits:
+                self.dtype = "int32"
+                self.gain = float(g)
+                self.multipliers = mult
+                return
+        self.dtype = "float64"
+        self.gain = 1.0
+
+    def layout_matches(self, other, tol_us):
+        return (
+            self.fs == other.fs
+            and self.dtype == other.dtype
+            and len(self.sec_n) == len(other.sec_n)
+            and bool(np.all(self.sec_n == other.sec_n))
+            and bool(np.all(np.abs(self.sec_start - other.sec_start) < tol_us))
+        )
+
+
+class _StoredSamples:
+    """Decode a channel's stored samples [s0, s1) (time order, gaps removed).
+
+    Only the blocks overlapping the range are read and decoded. This is the one place
+    that reaches into the Reader's internals (``_channel().blocks()``, ``segments[k]
+    .read_bytes``, ``_decrypt_block_stats``, ``_run_decode``); a public
+    ``Reader.read_samples(channel, start, stop)`` would replace it.
+    """
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.blocks_decoded = 0  # instrumentation (tests check reads stay local)
+
+    def read(self, table, s0, s1):
+        reader = self.reader
+        if hasattr(reader, "read_samples"):  # a future public API
+            return np.asarray(reader.read_samples(table.name, s0, s1), np.int32), None
+        from .reader import _ENCRYPTED_FLAGS
+
+        ch = reader._channel(table.name)
+        b = ch.blocks()
+        cum = table.cum
+        k0 = int(np.searchsorted(cum, s0, side="right")) - 1
+        k1 = int(np.searchsorted(cum, s1, side="left"))
+        ids = np.arange(k0, k1, dtype=np.int64)
+        ids = ids[b["n"][ids] > 0]
+        base = int(cum[k0])
+        scratch = np.empty(int(cum[k1] - base), np.int32)
+        pos = np.zeros(len(b["n"]), np.int64)
+        pos[ids] = cum[ids] - base
+        work = []
+        seg_ids = b["segment"][ids]
+        for k in np.unique(seg_ids):
+            sel = ids[seg_ids == k]
+            seg = ch.segments[int(k)]
+            lo = int(b["offset"][sel].min())
+            hi = int((b["offset"][sel] + b["nbytes"][sel]).max())
+            buf = seg.read_bytes(lo, hi)
+            enc = (b["flags"][sel] & _ENCRYPTED_FLAGS) != 0
+            if enc.any():
+                buf = bytearray(buf)
+                reader._decrypt_block_stats(seg, buf, b["offset"][sel[enc]] - lo)
+            work.append((seg, buf, sel, lo, bool(enc.any())))
+        n_threads = reader.n_threads if len(ids) > 4 else 1
+        reader._run_decode(work, b, pos, scratch, n_threads)
+        self.blocks_decoded += len(ids)
+        out = scratch[s0 - base : s1 - base]
+        return out, (ids, pos[ids] - (s0 - base))
+
+
+class MEF3RawIO(BaseRawIO):
+    """neo.rawio reader of MEF 3.0 sessions (``.mefd`` directories).
+
+    Parameters
+    ----------
+    dirname : str or path-like
+        The ``.mefd`` session directory.
+    password : str or None
+        Level-1 or level-2 password of an encrypted session. Level 1 gives the signals;
+        level 2 also gives the records (events/epochs) and the subject identity.
+    keep_original_times : bool
+        False (default): times in seconds relative to the session start (the earliest
+        stored sample). True: seconds since the Unix epoch (UTC). The absolute start is
+        in the ``rec_datetime`` annotation of the Block and Segments either way.
+    n_threads : int
+        Decoding threads for the Reader (0 = all cores).
+    check_crc : bool
+        Verify the CRC of every RED block decoded.
+
+    Notes
+    -----
+    Raw chunks are the stored int32 counts with ``gain`` = the MEF units conversion
+    factor and offset 0. A channel whose MEF segments carry different factors is
+    expressed on the finest one when the others are whole multiples of it (int32
+    still), else as float64 in physical units with gain 1. See ``docs/neo.md``.
+    """
+
+    name = "MEF3RawIO"
+    description = "MEF 3.0 (Multiscale Electrophysiology Format) session, read with neo_mef3"
+    extensions = ["mefd", "timd", "segd", "tmet", "tidx", "tdat", "rdat", "ridx"]
+    rawmode = "one-dir"
+
+    def __init__(self, dirname="", password=None, keep_original_times=False, n_threads=0, check_crc=True, **kargs):
+        BaseRawIO.__init__(self, **kargs)
+        self.dirname = os.fspath(dirname) if dirname is not None else ""
+        self.password = password
+        self.keep_original_times = bool(keep_original_times)
+        self.n_threads = n_threads
+        self.check_crc = check_crc
+        self._reader = None
+
+    def _source_name(self):
+        return self.dirname
+
+    # ------------------------------------------------------------------ header ----
+    def _parse_header(self):
+        if self._reader is not None:
+            self._reader.close()
+        reader = Reader(self.dirname, password=self.password or "", n_threads=self.n_threads, check_crc=self.check_crc)
+        self._reader = reader
+        self._stored = _StoredSamples(reader)
+
+        names = list(reader.channels)
+        infos = {name: reader.info(name) for name in names}
+        tables = {name: _ChannelTable(reader, name) for name in names}
+        names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal
+        empty = [n for n in reader.channels if n not in names]
+        if empty:
+            warnings.warn(f"MEF3RawIO: channel(s) without samples are not exposed as signals: {empty}")
+        self._tables = tables
+        self._infos = infos
+
+        # --- streams: same rate, dtype and section layout
+        streams = []  # list of lists of channel names
+        for name in names:
+            t = tables[name]
+            tol = 0.5 * 1e6 / t.fs
+            for st in streams:
+                if tables[st[0]].layout_matches(t, tol):
+                    st.append(name)
+                    break
+            else:
+                streams.append([name])
+        self._streams = streams
+
+        # --- session start and time origin
+        starts = [int(tables[n].sec_start[0]) for n in names]
+        self._session_start = min(starts) if starts else None
+
+        # --- segments (bounds kept in us relative to the session start, for precision)
+        self._build_segments()
+
+        # --- records
+        self._load_records()
+        if self._session_start is None:
+            times = [r["time"] for r in self._records if r["time"] is not None]
+            self._session_start = min(times) if times else 0
+        if not self._seg_start:  # no samples at all: one segment holding the records
+            self._seg_start, self._seg_stop = [0.0], [1.0]
+            self._pieces = [[None] for _ in self._streams]
+        self._time_origin = 0 if self.keep_original_times else self._session_start
+        self._assign_records()
+
+        # --- header arrays
+        fs_count = {}
+        for st in streams:
+            fs_count[tables[st[0]].fs] = fs_count.get(tables[st[0]].fs, 0) + 1
+        fs_seen = {}
+        signal_streams, signal_channels = [], []
+        for si, st in enumerate(streams):
+            fs = tables[st[0]].fs
+            label = f"{fs:g} Hz"
+            if fs_count[fs] > 1:
+                fs_seen[fs] = fs_seen.get(fs, 0) + 1
+                label += f" ({fs_seen[fs]})"
+            stream_id = str(si)
+            signal_streams.append((label, stream_id, ""))
+            for name in st:
+                t, info = tables[name], infos[name]
+                units = normalize_units(info["units_description"])
+                signal_channels.append((name, name, fs, t.dtype, units, t.gain, 0.0, stream_id, ""))
+        self._event_types = sorted({r["type"] for r in self._records})
+        event_channels = [
+            (rt, rt, "epoch" if rt in EPOCH_RECORD_TYPES else "event") for rt in self._event_types
+        ]
+
+        self.header = {
+            "nb_block": 1,
+            "nb_segment": [len(self._seg_start)],
+            "signal_buffers": np.array([], dtype=_signal_buffer_dtype),
+            "signal_streams": np.array(signal_streams, dtype=_signal_stream_dtype),
+            "signal_channels": np.array(signal_channels, dtype=_signal_channel_dtype),
+            "spike_channels": np.array([], dtype=_spike_channel_dtype),
+            "event_channels": np.array(event_channels, dtype=_event_channel_dtype),
+        }
+        self._generate_minimal_annotations()
+        self._annotate()
+
+    def _build_segments(self):
+        """Segment cuts shared by all streams, and each stream's piece in each segment."""
+        tables, streams = self._tables, self._streams
+        sections = []  # (start, stream, j)
+        for si, st in enumerate(streams):
+            t = tables[st[0]]
+            for j in range(len(t.sec_n)):
+                sections.append((int(t.sec_start[j]), si, j))
+        sections.sort()
+        cuts = []
+        last_sample = [None] * len(streams)
+        seg_of = [dict() for _ in streams]
+        for ts, si, j in sections:
+            t = tables[streams[si][0]]
+            if not cuts:
+                cuts.append(ts)
+            elif last_sample[si] is not None and last_sample[si] >= cuts[-1]:
+                cuts.append(ts)
+            seg_of[si][j] = len(cuts) - 1
+            end = ts + (int(t.sec_n[j]) - 1) * 1e6 / t.fs
+            last_sample[si] = end if last_sample[si] is None else max(last_sample[si], end)
+        nseg = len(cuts)
+        # pieces[si][g] = (section j, a, b): samples [a, b) of section j, or None
+        pieces = [[None] * nseg for _ in streams]
+        for si, st in enumerate(streams):
+            t = tables[st[0]]
+            nsec = len(t.sec_n)
+            for j in range(nsec):
+                g0 = seg_of[si][j]
+                g_last = seg_of[si][j + 1] - 1 if j + 1 < nsec else nseg - 1
+                n = int(t.sec_n[j])
+                ts = int(t.sec_start[j])
+                a = 0
+                for g in range(g0, g_last + 1):
+                    if g == g_last:
+                        b = n
+                    else:
+                        b = int(math.ceil((cuts[g + 1] - ts) * t.fs / 1e6 - 1e-9))
+                        b = min(max(b, a), n)
+                    if b > a:
+                        pieces[si][g] = (j, a, b)
+                    a = b
+                    if a >= n:
+                        break
+        ref = self._session_start
+        seg_start, seg_stop = [], []
+        for g in range(nseg):
+            lo, hi = None, None
+            for si, st in enumerate(streams):
+                p = pieces[si][g]
+                if p is None:
+                    continue
+                t = tables[st[0]]
+                j, a, b = p
+                s = (int(t.sec_start[j]) - ref) + a * 1e6 / t.fs
+                e = (int(t.sec_start[j]) - ref) + b * 1e6 / t.fs
+                lo = s if lo is None else min(lo, s)
+                hi = e if hi is None else max(hi, e)
+            cut = float(cuts[g] - ref)
+            seg_start.append(cut if lo is None else min(cut, lo))
+            seg_stop.append(hi if hi is not None else cut + 1.0)
+        self._cuts = cuts
+        self._pieces = pieces
+        self._seg_start = seg_start  # us after the session start (float)
+        self._seg_stop = seg_stop
+
+    # ---------------------------------------------------------------- records -----
+    def _load_records(self):
+        reader = self._reader
+        recs = []
+        self.records_error = None
+        sources = [None] + list(reader.channels)
+        for ch in sources:
+            try:
+                got = reader.records(ch)
+            except PasswordError as exc:
+                self.records_error = str(exc)
+                warnings.warn(f"MEF3RawIO: records are not readable with this password ({exc}); no events/epochs")
+                recs = []
+                break
+            except MefError as exc:
+                where = "session" if ch is None else f"channel {ch!r}"
+                warnings.warn(f"MEF3RawIO: the {where} records cannot be read ({exc}); they are skipped")
+                continue
+            recs.extend(got)
+        self._records = recs
+
+    def _assign_records(self):
+        """Each record to the last segment starting at or before it; widen the segment."""
+        starts = self._seg_start
+        ref = self._session_start
+        per_seg = [dict() for _ in starts]
+        for r in self._records:
+            t = r["time"] if r["time"] is not None else ref
+            r["_t"] = int(t)
+            g = max(0, bisect.bisect_right(starts, float(int(t) - ref)) - 1)
+            per_seg[g].setdefault(r["type"], []).append(r)
+        for g, d in enumerate(per_seg):
+            for rt, lst in d.items():
+                lst.sort(key=lambda r: r["_t"])
+                self._seg_start[g] = min(self._seg_start[g], float(lst[0]["_t"] - ref))
+                self._seg_stop[g] = max(self._seg_stop[g], float(lst[-1]["_t"] - ref))
+        self._seg_records = per_seg
+
+    # ------------------------------------------------------------ annotations -----
+    def _annotate(self):
+        reader, infos, tables = self._reader, self._infos, self._tables
+        names = [n for st in self._streams for n in st]
+        first = infos[reader.channels[0]] if reader.channels else {}
+        bl = self.raw_annotations["blocks"][0]
+        start_dt = datetime.fromtimestamp(self._session_start / 1e6, tz=timezone.utc)
+        bl["name"] = first.get("session_name") or os.path.basename(self.dirname.rstrip("/\\"))
+        bl["rec_datetime"] = start_dt
+        bl["mef_session_start_uutc"] = int(self._session_start)
+        ends = [infos[n]["end_time"] for n in names if infos[n]["end_time"] is not None]
+        if ends:
+            bl["mef_session_end_uutc"] = int(max(ends))
+        if first:
+            bl["session_description"] = first.get("session_description", "")
+            bl["anonymized_name"] = first.get("anonymized_name", "")
+            if first.get("section3_available"):
+                for key in ("subject_name_1", "subject_name_2", "subject_id", "recording_location"):
+                    if first.get(key) is not None:
+                        bl[key] = first[key]
+                if first.get("GMT_offset") is not None:
+                    bl["GMT_offset"] = first["GMT_offset"]
+        bl["mef_channels"] = list(reader.channels)
+        bl["keep_original_times"] = self.keep_original_times
+        if self.records_error:
+            bl["mef_records_error"] = self.records_error
+
+        keys_str = ("units_description", "channel_description", "reference_description")
+        keys_num = (
+            "acquisition_channel_number",
+            "low_frequency_filter_setting",
+            "high_frequency_filter_setting",
+            "notch_filter_frequency_setting",
+            "AC_line_frequency",
+        )
+        for g, seg in enumerate(bl["segments"]):
+            seg["name"] = f"segment {g}"
+            seg_uutc = self._session_start + int(math.floor(self._seg_start[g]))
+            seg["rec_datetime"] = datetime.fromtimestamp(seg_uutc / 1e6, tz=timezone.utc)
+            seg["mef_start_uutc"] = seg_uutc
+            signals = []
+            for si, st in enumerate(self._streams):
+                d = dict(seg["signals"][si])
+                arr = dict(d["__array_annotations__"])
+                for key in keys_str:
+                    arr[key] = np.array([infos[n][key] or "" for n in st])
+                for key in keys_num:
+                    arr[key] = np.array([infos[n][key] for n in st])
+                arr["units_conversion_factor"] = np.array([tables[n].gain for n in st], np.float64)
+                d["__array_annotations__"] = arr
+                p = self._pieces[si][g]
+                d["mef_sample_count"] = 0 if p is None else int(p[2] - p[1])
+                signals.append(d)
+            seg["signals"] = signals
+            events = []
+            for c, rt in enumerate(self._event_types):
+                d = dict(seg["events"][c])
+                lst = self._seg_records[g].get(rt, [])
+                d["__array_annotations__"] = {
+                    "mef_channel": np.array([r.get("channel") or "" for r in lst], dtype="U"),
+                    "mef_level": np.array([r.get("level") or "" for r in lst], dtype="U"),
+                }
+                events.append(d)
+            seg["events"] = events
+
+    # --------------------------------------------------------------- segments -----
+    def _seconds(self, uutc):
+        """Seconds on neo's time axis of absolute uUTC times (int or int array)."""
+        return (uutc - self._time_origin) / 1e6
+
+    def _seconds_rel(self, us):
+        """Seconds on neo's time axis of a time in us after the session start."""
+        return ((self._session_start - self._time_origin) + us) / 1e6
+
+    def _segment_t_start(self, block_index, seg_index):
+        return self._seconds_rel(self._seg_start[seg_index])
+
+    def _segment_t_stop(self, block_index, seg_index):
+        return self._seconds_rel(self._seg_stop[seg_index])
+
+    # ---------------------------------------------------------------- signals -----
+    def _piece(self, seg_index, stream_index):
+        return self._pieces[stream_index][seg_index]
+
+    def _get_signal_size(self, block_index, seg_index, stream_index):
+        p = self._piece(seg_index, stream_index)
+        return 0 if p is None else int(p[2] - p[1])
+
+    def _get_signal_t_start(self, block_index, seg_index, stream_index):
+        p = self._piece(seg_index, stream_index)
+        if p is None:
+            return self._segment_t_start(block_index, seg_index)
+        t = self._tables[self._streams[stream_index][0]]
+        j, a, _ = p
+        return ((int(t.sec_start[j]) - self._time_origin) + a * 1e6 / t.fs) / 1e6
+
+    def _get_analogsignal_chunk(self, block_index, seg_index, i_start, i_stop, stream_index, channel_indexes):
+        names = self._streams[stream_index]
+        size = self._get_signal_size(block_index, seg_index, stream_index)
+        i_start = 0 if i_start is None else int(i_start)
+        i_stop = size if i_stop is None else int(i_stop)
+        if i_start < 0 or i_stop > size or i_start > i_stop:
+            raise IndexError(f"samples [{i_start}, {i_stop}) are outside the signal's [0, {size})")
+        if channel_indexes is None:
+            sel = list(names)
+        else:
+            sel = list(np.asarray(names, dtype=object)[channel_indexes])
+        dtype = self._tables[names[0]].dtype
+        out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype)
+        if i_stop == i_start or not sel:
+            return out
+        j, a, _ = self._piece(seg_index, stream_index)
+        for c, name in enumerate(sel):
+            t = self._tables[name]
+            s0 = int(t.sec_first[j]) + a + i_start
+            s1 = s0 + (i_stop - i_start)
+            out[:, c] = self._channel_samples(t, s0, s1)
+        return out
+
+    def _channel_samples(self, t, s0, s1):
+        """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel)."""
+        counts, placement = self._stored.read(t, s0, s1)
+        if t.dtype == "int32":
+            if np.all(t.multipliers == 1):
+                return counts
+            scaled = counts.astype(np.int64)
+            self._per_block(t, scaled, s0, s1, lambda k: t.multipliers[int(t.seg[k])])
+            return scaled.astype(np.int32)
+        values = counts.astype(np.float64)
+        self._per_block(t, values, s0, s1, lambda k: t.seg_factors[int(t.seg[k])])
+        return values
+
+    @staticmethod
+    def _per_block(t, values, s0, s1, factor_of):
+        k0 = int(np.searchsorted(t.cum, s0, side="right")) - 1
+        k1 = int(np.searchsorted(t.cum, s1, side="left"))
+        for k in range(k0, k1):
+            a = max(int(t.cum[k]), s0) - s0
+            b = min(int(t.cum[k + 1]), s1) - s0
+            if b > a:
+                f = factor_of(k)
+                if f != 1:
+                    values[a:b] *= f
+
+    # ------------------------------------------------------------ spikes (none) ---
+    def _spike_count(self, block_index, seg_index, spike_channel_index):
+        return 0
+
+    def _get_spike_timestamps(self, block_index, seg_index, spike_channel_index, t_start, t_stop):
+        return None
+
+    def _rescale_spike_timestamp(self, spike_timestamps, dtype):
+        return None
+
+    def _get_spike_raw_waveforms(self, block_index, seg_index, spike_channel_index, t_start, t_stop):
+        return None
+
+    # ---------------------------------------------------------- events/epochs -----
+    def _event_list(self, seg_index, event_channel_index):
+        return self._seg_records[seg_index].get(self._event_types[event_channel_index], [])
+
+    def _event_count(self, block_index, seg_index, event_channel_index):
+        return len(self._event_list(seg_index, event_channel_index))
+
+    def _get_event_timestamps(self, block_index, seg_index, event_channel_index, t_start, t_stop):
+        lst = self._event_list(seg_index, event_channel_index)
+        ts = np.array([r["_t"] for r in lst], dtype=np.int64)
+        labels = np.array([record_label(r) for r in lst], dtype="U")
+        if self._event_types[event_channel_index] in EPOCH_RECORD_TYPES:
+            durations = np.array([record_duration(r) for r in lst], dtype=np.int64)
+        else:
+            durations = None
+        keep = np.ones(len(ts), bool)
+        if t_start is not None:
+            keep &= self._seconds(ts) >= t_start
+        if t_stop is not None:
+            keep &= self._seconds(ts) <= t_stop
+        if not keep.all():
+            ts, labels = ts[keep], labels[keep]
+            if durations is not None:
+                durations = durations[keep]
+        return ts, durations, labels
+
+    def _rescale_event_timestamp(self, event_timestamps, dtype, event_channel_index):
+        ts = np.asarray(event_timestamps, dtype=np.int64)
+        return ((ts - np.int64(self._time_origin)) / 1e6).astype(dtype)
+
+    def _rescale_epoch_duration(self, raw_duration, dtype, event_channel_index):
+        return (np.asarray(raw_duration, dtype=np.float64) / 1e6).astype(dtype)
+
+    # --------------------------------------------------------------- lifecycle ----
+    def close(self):
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def record_label(r):
+    """The text a record shows as an Event/Epoch label."""
+    rt = r.get("type")
+    if rt in ("Note", "SyLg", "EDFA"):
+        return r.get("text") or ""
+    if rt == "Seiz":
+        return r.get("annotation") or " ".join(x for x in (r.get("marker_name_1"), r.get("marker_name_2")) if x)
+    if rt == "Epoc":
+        return r.get("text") or r.get("epoch_type") or ""
+    if rt == "CSti":
+        return " / ".join(x for x in (r.get("task_type"), r.get("stimulus_type"), r.get("patient_response")) if x)
+    if rt == "ESti":
+        parts = [r.get("waveform") or ""]
+        if r.get("amplitude") is not None:
+            parts.append(f"{r['amplitude']:g}")
+        if r.get("frequency") is not None:
+            parts.append(f"{r['frequency']:g} Hz")
+        return " ".join(p for p in parts if p)
+    if rt == "Curs":
+        return r.get("name") or ""
+    return r.get("text") or ""
+
+
+def record_duration(r):
+    """Duration in microseconds of a record that becomes an Epoch (>= 0)."""
+    rt = r.get("type")
+    d = None
+    if rt == "Epoc":
+        if r.get("end_timestamp") is not None and r.get("timestamp") is not None:
+            d = r["end_timestamp"] - r["timestamp"]
+        else:
+            d = r.get("duration")
+    elif rt == "Seiz":
+        d = r.get("duration")
+        if (d is None or d < 0) and r.get("latest_offset") is not None and r.get("earliest_onset") is not None:
+            d = r["latest_offset"] - r["earliest_onset"]
+    else:
+        d = r.get("duration")
+    try:
+        d = int(d)
+    except (TypeError, ValueError):
+        return 0
+    return max(d, 0)

@@ -1,0 +1,110 @@
+"""SpikeInterface recording extractor for MEF 3.0 sessions.
+
+``import neo_mef3`` does not import SpikeInterface; this module does (it is an optional
+dependency: ``pip install spikeinterface``).
+
+>>> from neo_mef3.spikeinterface import read_mef3
+>>> rec = read_mef3("session.mefd", stream_id="0")
+>>> traces_uV = rec.get_traces(start_frame=0, end_frame=1000, return_in_uV=True)
+
+The extractor follows SpikeInterface's neo-based extractors (it is a
+``NeoBaseRecordingExtractor`` over :class:`neo_mef3.MEF3RawIO`): int32 traces,
+``gain_to_uV``/``offset_to_uV`` from the MEF conversion factor and units, channel ids =
+MEF channel names, one SpikeInterface segment per neo segment (see docs/neo.md for how
+MEF discontinuities map to segments).
+"""
+
+from pathlib import Path
+
+from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
+
+from ._neo_registration import register
+
+__all__ = ["MEF3RecordingExtractor", "read_mef3", "get_streams"]
+
+register()  # SpikeInterface resolves "MEF3RawIO" as an attribute of neo.rawio
+
+
+class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
+    """A MEF 3.0 session (one stream of it) as a SpikeInterface recording.
+
+    Parameters
+    ----------
+    folder_path : str or Path
+        The ``.mefd`` session directory.
+    stream_id : str or None
+        Which stream (channels sharing a rate and a gap layout). Needed when the
+        session has several; :func:`get_streams` lists them.
+    stream_name : str or None
+        Alternatively, the stream's name (e.g. ``"1000 Hz"``).
+    password : str or None
+        Password of an encrypted session (level 1 is enough for the signals). It is
+        kept in the extractor's kwargs (so worker processes can reopen the session)
+        and therefore appears in any provenance file SpikeInterface writes.
+    keep_original_times : bool
+        Segment start times in seconds since the Unix epoch instead of since the
+        session start.
+    all_annotations : bool
+        Copy neo's annotations (filters, descriptions, ...) as properties.
+    use_names_as_ids : bool
+        Channel ids are the MEF channel names either way (neo ids = names).
+    keep_empty_segments : bool
+        A neo segment in which this stream has no sample (possible when streams' gaps
+        differ, see docs/neo.md) is left out by default: SpikeInterface cannot save a
+        0-sample segment. The annotation ``neo_segment_indices`` maps SpikeInterface
+        segments to neo segments.
+    """
+
+    NeoRawIOClass = "MEF3RawIO"
+    mode = "folder"
+    name = "mef3"
+
+    def __init__(
+        self,
+        folder_path,
+        stream_id=None,
+        stream_name=None,
+        password=None,
+        keep_original_times=False,
+        all_annotations=False,
+        use_names_as_ids=False,
+        keep_empty_segments=False,
+    ):
+        neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times)
+        NeoBaseRecordingExtractor.__init__(
+            self,
+            stream_id=stream_id,
+            stream_name=stream_name,
+            all_annotations=all_annotations,
+            use_names_as_ids=use_names_as_ids,
+            **neo_kwargs,
+        )
+        neo_indices = list(range(len(self._segments)))
+        if not keep_empty_segments:
+            kept = [(i, s) for i, s in enumerate(self._segments) if s.get_num_samples() > 0]
+            if kept:  # a stream always has samples somewhere
+                neo_indices = [i for i, _ in kept]
+                self._segments[:] = [s for _, s in kept]
+        self.annotate(neo_segment_indices=neo_indices)
+        self._kwargs.update(
+            dict(
+                folder_path=str(Path(folder_path).absolute()),
+                password=password,
+                keep_original_times=keep_original_times,
+                keep_empty_segments=keep_empty_segments,
+            )
+        )
+
+    @classmethod
+    def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False):
+        return {"dirname": str(folder_path), "password": password, "keep_original_times": keep_original_times}
+
+
+def read_mef3(path, stream_id=None, password=None, **kwargs):
+    """Open a MEF 3.0 session as a SpikeInterface recording (see MEF3RecordingExtractor)."""
+    return MEF3RecordingExtractor(path, stream_id=stream_id, password=password, **kwargs)
+
+
+def get_streams(path, password=None):
+    """(stream_names, stream_ids) of a session."""
+    return MEF3RecordingExtractor.get_streams(path, password)
