@@ -13,3 +13,4 @@ from .errors import (  # noqa: F401
 from .reader import Reader  # noqa: E402,F401
 
 __version__ = "0.1.0"
+from ._neo_registration import MEF3IO, MEF3RawIO  # noqa: E402,F401  (registers them with neo)
