@@ -115,6 +115,13 @@ class _Segment:
                     self._fd = os.open(self.files.tdat, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                 except OSError as exc:
                     raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
+                try:
+                    head = os.pread(self._fd, UNIVERSAL_HEADER_BYTES, 0)
+                    headers.parse_universal_header(head, self.files.tdat, "tdat")
+                except MefError:
+                    os.close(self._fd)
+                    self._fd = None
+                    raise
             fd = self._fd
         data = os.pread(fd, stop - start, start)
         if len(data) != stop - start:
@@ -203,8 +210,16 @@ class Reader:
         self._pool_lock = threading.Lock()
         self._closed = False
         self._encrypted = None
-        if self.channels:  # validate the password now, not at the first read
-            self._channel(self.channels[0])
+        # validate the password now, not at the first read; a damaged channel is reported
+        # when it is used, so that the others stay readable
+        for name in self.channels:
+            try:
+                self._channel(name)
+                break
+            except PasswordError:
+                raise
+            except MefError:
+                continue
 
     # --- lifecycle -------------------------------------------------------------------
     def __enter__(self):
@@ -527,6 +542,9 @@ class Reader:
 
     def _read_record_file(self, rdat, keys, rto):
         if not os.path.exists(rdat):
+            ridx = rdat[: -len("rdat")] + "ridx"
+            if os.path.exists(ridx):
+                raise FormatError("record index exists but its record data file is missing", rdat)
             return []
         raw = _read_file(rdat, "record data")
         uh = headers.parse_universal_header(raw, rdat, "rdat")
