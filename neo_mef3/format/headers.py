@@ -21,6 +21,7 @@ from .layout import (
     METADATA_SECTION_2_OFFSET,
     METADATA_SECTION_3_BYTES,
     METADATA_SECTION_3_OFFSET,
+    RED_BLOCK_HEADER_BYTES,
     TIME_SERIES_INDEX,
     TIME_SERIES_METADATA,
     UNIVERSAL_HEADER,
@@ -128,22 +129,69 @@ def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
 
 
 def parse_index(raw, path=None, check_crc=True):
-    """The TIME_SERIES_INDEX entries of a ``.tidx`` file (header validated)."""
+    """The TIME_SERIES_INDEX entries of a ``.tidx`` file (header validated).
+
+    The header's ``number_of_entries`` and body CRC describe the *committed* entries.
+    An append that was interrupted after writing new entries but before rewriting the
+    header leaves whole entries past the declared count (and possibly a torn partial
+    one): the body CRC is then checked over the committed entries only, and the
+    trailing entries are kept as long as each continues the previous one (next file
+    offset, next start sample, sane sizes) -- they index blocks whose data was written
+    first. A torn partial entry is ignored. Declaring more entries than the file holds
+    is damage, not an interrupted append, and raises FormatError.
+    """
     uh = parse_universal_header(raw, path, "tidx", check_crc)
+    esize = TIME_SERIES_INDEX.itemsize
     body = len(raw) - UNIVERSAL_HEADER_BYTES
-    if body % TIME_SERIES_INDEX.itemsize:
-        raise FormatError(
-            f"index body is {body} bytes, not a whole number of {TIME_SERIES_INDEX.itemsize}-byte entries "
-            "(truncated file?)",
-            path,
-        )
-    if check_crc:
-        check_body_crc(raw, uh, path)
-    n = body // TIME_SERIES_INDEX.itemsize
+    whole = body // esize
     declared = int(uh["number_of_entries"])
-    if declared >= 0 and declared != n:
-        raise FormatError(f"index header declares {declared} entries; the file holds {n}", path)
-    return uh, np.frombuffer(raw, TIME_SERIES_INDEX, n, UNIVERSAL_HEADER_BYTES)
+    if declared < 0:  # "no entry": the file itself is all there is
+        if body % esize:
+            raise FormatError(
+                f"index body is {body} bytes, not a whole number of {esize}-byte entries (truncated file?)", path
+            )
+        if check_crc:
+            check_body_crc(raw, uh, path)
+        return uh, np.frombuffer(raw, TIME_SERIES_INDEX, whole, UNIVERSAL_HEADER_BYTES)
+    if declared > whole:
+        raise FormatError(f"index header declares {declared} entries; the file holds {whole}", path)
+    if check_crc:
+        stored = int(uh["body_crc"])
+        actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES : UNIVERSAL_HEADER_BYTES + declared * esize])
+        if stored != actual:
+            raise CrcError(f"body CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
+    entries = np.frombuffer(raw, TIME_SERIES_INDEX, whole, UNIVERSAL_HEADER_BYTES)
+    n = declared + count_continuing_entries(entries, declared)
+    return uh, entries[:n]
+
+
+def count_continuing_entries(entries, committed):
+    """How many entries after the first `committed` ones continue the index plausibly.
+
+    Entry k continues entry k-1 when it starts at the byte and at the sample where k-1
+    ends, holds at least one sample and at least a RED block header's bytes.
+    """
+    n = 0
+    if committed:
+        prev = entries[committed - 1]
+        next_offset = int(prev["file_offset"]) + int(prev["block_bytes"])
+        next_sample = int(prev["start_sample"]) + int(prev["number_of_samples"])
+    else:
+        next_offset = UNIVERSAL_HEADER_BYTES
+        next_sample = None
+    for k in range(committed, len(entries)):
+        e = entries[k]
+        if (
+            int(e["file_offset"]) != next_offset
+            or int(e["number_of_samples"]) < 1
+            or int(e["block_bytes"]) < RED_BLOCK_HEADER_BYTES
+            or (next_sample is not None and int(e["start_sample"]) != next_sample)
+        ):
+            break
+        next_offset += int(e["block_bytes"])
+        next_sample = int(e["start_sample"]) + int(e["number_of_samples"])
+        n += 1
+    return n
 
 
 # --- building -------------------------------------------------------------------------
