@@ -72,9 +72,8 @@ def _uutc(dt):
 
 def _close(r, x, dtype):
     """True where r reproduces x at the precision of `dtype`."""
-    if np.dtype(dtype) == np.float32:
-        x32 = x.astype(np.float32)
-        return np.abs(r - x32.astype(np.float64)) <= np.spacing(np.abs(x32)).astype(np.float64)
+    if np.dtype(dtype) == np.float32:  # what neo will hand back: float32 values
+        return r.astype(np.float32) == x.astype(np.float32)
     return np.abs(r - x) <= 4 * np.spacing(np.abs(x))
 
 
@@ -132,8 +131,11 @@ def choose_conversion_factor(x, dtype=np.float64):
     if np.all(v == np.rint(v)) and amax <= _RED_MAX:
         return 1.0, True
     step = _estimate_step(v)
-    if step is not None and ok(step):
-        return step, True
+    if step is not None:
+        # the shortest decimal form of the step that works (0.0099999997 -> 0.01)
+        for f in [float(f"{step:.{k}g}") for k in range(1, 9)] + [step]:
+            if ok(f):
+                return f, True
     for p in range(-9, 19):
         f = 10.0 ** (-p)
         if amax / f > _RED_MAX:
@@ -200,6 +202,8 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
 
     #: see the module docstring
     default_rec_datetime = DEFAULT_REC_DATETIME
+    #: the Writer class write_block uses (None: neo_mef3.writer.Writer)
+    writer_class = None
 
     def __init__(self, dirname, password=None, keep_original_times=False, n_threads=0, check_crc=True):
         MEF3RawIO.__init__(
@@ -252,7 +256,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             ``channels`` (MEF name -> factor, units, rate), ``segment_shifts_s`` and
             ``inexact`` (channels quantized coarser than their precision).
         """
-        Writer = _get_writer_class()
+        Writer = self.writer_class or _get_writer_class()
         path = self.dirname
         if os.path.exists(path) and not overwrite:
             if not os.path.isdir(path) or os.listdir(path):
