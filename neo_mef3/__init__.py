@@ -1,5 +1,7 @@
 """neo_mef3: MEF 3.0 (Multiscale Electrophysiology Format) for the Python ephys ecosystem."""
 
+__version__ = "0.1.0"
+
 from .errors import (  # noqa: F401
     CrcError,
     FormatError,
@@ -9,8 +11,6 @@ from .errors import (  # noqa: F401
     UnknownChannelError,
     WriteConflictError,
 )
-
-from .reader import Reader  # noqa: E402,F401
-
-__version__ = "0.1.0"
-from ._neo_registration import MEF3IO, MEF3RawIO  # noqa: E402,F401  (registers them with neo)
+from .reader import Reader  # noqa: F401
+from .writer import Writer  # noqa: F401
+from ._neo_registration import MEF3IO, MEF3RawIO  # noqa: F401,E402  (registers them with neo)
