@@ -268,6 +268,10 @@ class MEF3RawIO(BaseRawIO):
         Decoding threads for the Reader (0 = all cores).
     check_crc : bool
         Verify the CRC of every RED block decoded.
+    stream_ids : list of str or None
+        Expose only these streams (ids as in the full session). Segments then follow
+        only their gaps, so a continuous stream stays in one segment however the other
+        channels' gaps lie. Records are kept whole.
 
     Notes
     -----
@@ -282,8 +286,13 @@ class MEF3RawIO(BaseRawIO):
     extensions = ["mefd", "timd", "segd", "tmet", "tidx", "tdat", "rdat", "ridx"]
     rawmode = "one-dir"
 
-    def __init__(self, dirname="", password=None, keep_original_times=False, n_threads=0, check_crc=True, **kargs):
+    def __init__(
+        self, dirname="", password=None, keep_original_times=False, n_threads=0, check_crc=True, stream_ids=None, **kargs
+    ):
         BaseRawIO.__init__(self, **kargs)
+        if isinstance(stream_ids, (str, int)):
+            stream_ids = [stream_ids]
+        self.stream_ids = None if stream_ids is None else [str(x) for x in stream_ids]
         self.dirname = os.fspath(dirname) if dirname is not None else ""
         self.password = password
         self.keep_original_times = bool(keep_original_times)
@@ -323,10 +332,33 @@ class MEF3RawIO(BaseRawIO):
                     break
             else:
                 streams.append([name])
+        # labels and ids are those of the whole session, also when only some streams are kept
+        fs_count, fs_seen, labels = {}, {}, []
+        for st in streams:
+            fs_count[tables[st[0]].fs] = fs_count.get(tables[st[0]].fs, 0) + 1
+        for st in streams:
+            fs = tables[st[0]].fs
+            label = f"{fs:g} Hz"
+            if fs_count[fs] > 1:
+                fs_seen[fs] = fs_seen.get(fs, 0) + 1
+                label += f" ({fs_seen[fs]})"
+            labels.append(label)
+        ids = [str(k) for k in range(len(streams))]
+        all_names = list(names)
+        if self.stream_ids is not None:
+            wanted = [str(x) for x in self.stream_ids]
+            unknown = [x for x in wanted if x not in ids]
+            if unknown:
+                raise ValueError(f"no stream {unknown} in {self.dirname} (stream ids: {ids})")
+            keep = [k for k in range(len(streams)) if ids[k] in wanted]
+            streams = [streams[k] for k in keep]
+            labels = [labels[k] for k in keep]
+            ids = [ids[k] for k in keep]
+            names = [n for st in streams for n in st]
         self._streams = streams
 
         # --- session start and time origin
-        starts = [int(tables[n].sec_start[0]) for n in names]
+        starts = [int(tables[n].sec_start[0]) for n in all_names]  # the whole session's start
         self._session_start = min(starts) if starts else None
 
         # --- segments (bounds kept in us relative to the session start, for precision)
@@ -344,19 +376,11 @@ class MEF3RawIO(BaseRawIO):
         self._assign_records()
 
         # --- header arrays
-        fs_count = {}
-        for st in streams:
-            fs_count[tables[st[0]].fs] = fs_count.get(tables[st[0]].fs, 0) + 1
-        fs_seen = {}
         signal_streams, signal_channels = [], []
         for si, st in enumerate(streams):
             fs = tables[st[0]].fs
-            label = f"{fs:g} Hz"
-            if fs_count[fs] > 1:
-                fs_seen[fs] = fs_seen.get(fs, 0) + 1
-                label += f" ({fs_seen[fs]})"
-            stream_id = str(si)
-            signal_streams.append((label, stream_id, ""))
+            stream_id = ids[si]
+            signal_streams.append((labels[si], stream_id, ""))
             for name in st:
                 t, info = tables[name], infos[name]
                 units = normalize_units(info["units_description"])

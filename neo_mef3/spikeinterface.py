@@ -48,11 +48,16 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         Copy neo's annotations (filters, descriptions, ...) as properties.
     use_names_as_ids : bool
         Channel ids are the MEF channel names either way (neo ids = names).
+    session_segments : bool
+        False (default): the recording's segments follow this stream's own gaps (neo is
+        opened with ``MEF3RawIO(stream_ids=[stream_id])``), so a continuous stream is
+        one segment whatever other channels do. True: the session-wide neo segments
+        (shared by all streams, cut wherever any stream resumes after a gap).
     keep_empty_segments : bool
-        A neo segment in which this stream has no sample (possible when streams' gaps
-        differ, see docs/neo.md) is left out by default: SpikeInterface cannot save a
-        0-sample segment. The annotation ``neo_segment_indices`` maps SpikeInterface
-        segments to neo segments.
+        With ``session_segments=True``, a neo segment in which this stream has no sample
+        (possible when streams' gaps differ, see docs/neo.md) is left out unless this is
+        True: SpikeInterface cannot save a 0-sample segment. The annotation
+        ``neo_segment_indices`` maps SpikeInterface segments to neo segments.
     """
 
     NeoRawIOClass = "MEF3RawIO"
@@ -68,9 +73,18 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         keep_original_times=False,
         all_annotations=False,
         use_names_as_ids=False,
+        session_segments=False,
         keep_empty_segments=False,
     ):
         neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times)
+        if not session_segments:
+            names, ids = self.get_streams(folder_path, password)
+            if stream_id is None and stream_name is not None and stream_name in names:
+                stream_id = ids[names.index(stream_name)]
+            if stream_id is None and len(ids) == 1:
+                stream_id = ids[0]
+            if stream_id is not None:
+                neo_kwargs["stream_ids"] = [str(stream_id)]
         NeoBaseRecordingExtractor.__init__(
             self,
             stream_id=stream_id,
@@ -91,6 +105,7 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
                 folder_path=str(Path(folder_path).absolute()),
                 password=password,
                 keep_original_times=keep_original_times,
+                session_segments=session_segments,
                 keep_empty_segments=keep_empty_segments,
             )
         )

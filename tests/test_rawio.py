@@ -51,7 +51,10 @@ def neo_signals(r):
 def check_against_reader(r, reader):
     """Every stored sample in exactly one segment, at its time, with the Reader's value."""
     sigs = neo_signals(r)
-    assert sorted(sigs) == sorted(c for c in reader.channels if sum(b["number_of_samples"] for b in reader.toc(c)))
+    expected = [c for c in reader.channels if sum(b["number_of_samples"] for b in reader.toc(c))]
+    if r.stream_ids is not None:
+        expected = [str(c) for c in r.header["signal_channels"]["name"]]
+    assert sorted(sigs) == sorted(expected)
     for name, pieces in sigs.items():
         fs = reader.info(name)["sampling_frequency"]
         # by time: each neo signal is gap-free on the Reader's grid at its t_start
@@ -133,8 +136,9 @@ def test_session(mef_sessions, name, writer):
     r.close()
 
 
-def test_streams_and_segments_when_gaps_differ(mef_sessions):
-    r = open_rawio(mef_sessions("differing_gaps", "mef3io"))
+@pytest.mark.parametrize("writer", ["mef_tools", "mef3io", "native"])
+def test_streams_and_segments_when_gaps_differ(mef_sessions, writer):
+    r = open_rawio(mef_sessions("differing_gaps", writer))
     chans = r.header["signal_channels"]
     streams = {
         tuple(sorted(str(c) for c in chans["name"][chans["stream_id"] == s["id"]])): i
@@ -278,3 +282,25 @@ def test_chunk_bounds(mef_sessions):
         r.get_analogsignal_chunk(0, 0, 0, n + 1, 0)
     assert r.get_analogsignal_chunk(0, 0, 5, 5, 0).shape == (0, 1)
     assert r.get_analogsignal_chunk(0, 0, None, None, 0).shape == (n, 1)
+
+
+def test_stream_subset_has_its_own_segments(mef_sessions):
+    path = mef_sessions("differing_gaps", "mef3io")
+    full = open_rawio(path)
+    chans = full.header["signal_channels"]
+    by_chan = {str(c["name"]): str(c["stream_id"]) for c in chans}
+    y, w = by_chan["y"], by_chan["w"]
+    sub = open_rawio(path, stream_ids=[y, w])
+    assert list(sub.header["signal_streams"]["id"]) == sorted([y, w], key=int)
+    # y resumes at 4 s: the only cut; the record before the data still widens segment 0
+    np.testing.assert_allclose([sub.segment_t_start(0, s) for s in range(sub.segment_count(0))], [-1.0, 4.0])
+    for check in COMPLIANCE:
+        check(sub)
+    with neo_mef3.Reader(path) as reader:
+        check_against_reader(sub, reader)
+        check_records(sub, reader)
+    only_w = open_rawio(path, stream_ids=w)
+    assert only_w.segment_count(0) == 1 and only_w.get_signal_size(0, 0, 0) == 2500
+    assert only_w.get_signal_t_start(0, 0, 0) == 0.0  # same time origin as the whole session
+    with pytest.raises(ValueError):
+        open_rawio(path, stream_ids=["99"])

@@ -57,7 +57,14 @@ def test_traces_match_reader(mef_sessions):
             t0 = reader.info(chans[0])["start_time"]
             starts = sorted({round((p[0] - 1_600_000_000_000_000) / 1e6, 6) for p in _reader_pieces(reader, chans[0])})
             seg_starts = [rec.get_start_time(s) for s in range(rec.get_num_segments())]
-            assert set(starts) <= {round(s, 6) for s in seg_starts}
+            # by default segments follow this stream's own gaps: one per continuous run
+            assert starts == [round(s, 6) for s in seg_starts]
+            session = read_mef3(path, stream_id=stream_id, session_segments=True)
+            assert set(starts) <= {round(session.get_start_time(s), 6) for s in range(session.get_num_segments())}
+            np.testing.assert_array_equal(
+                np.concatenate([session.get_traces(segment_index=s) for s in range(session.get_num_segments())]),
+                np.concatenate([rec.get_traces(segment_index=s) for s in range(rec.get_num_segments())]),
+            )
             assert t0 >= 1_600_000_000_000_000
 
 
@@ -65,11 +72,21 @@ def test_empty_segments(mef_sessions):
     path = mef_sessions("differing_gaps", "mef3io")
     _, ids = get_streams(path)
     for stream_id in ids:
-        rec = read_mef3(path, stream_id=stream_id)
-        full = read_mef3(path, stream_id=stream_id, keep_empty_segments=True)
+        rec = read_mef3(path, stream_id=stream_id, session_segments=True)
+        full = read_mef3(path, stream_id=stream_id, session_segments=True, keep_empty_segments=True)
         assert full.get_num_segments() == 3
         assert rec.get_num_segments() == sum(full.get_num_samples(s) > 0 for s in range(3))
         assert rec.get_annotation("neo_segment_indices") == [s for s in range(3) if full.get_num_samples(s) > 0]
+
+
+def test_continuous_stream_is_one_segment(mef_sessions):
+    path = mef_sessions("differing_gaps", "mef3io")
+    names, ids = get_streams(path)
+    w = ids[names.index("250 Hz")]
+    rec = read_mef3(path, stream_name="250 Hz")
+    assert rec.get_num_segments() == 1 and rec.get_num_samples(0) == 2500
+    assert read_mef3(path, stream_id=w, session_segments=True).get_num_segments() == 3
+    assert rec.get_start_time(0) == 0.0
 
 
 def test_save_and_preprocess(mef_sessions, tmp_path):
@@ -79,7 +96,7 @@ def test_save_and_preprocess(mef_sessions, tmp_path):
     stream = [sid for sid in ids if read_mef3(path, stream_id=sid).get_num_channels() == 2]
     rec = read_mef3(path, stream_id=stream[0])
     assert sorted(rec.get_channel_ids()) == ["x", "x2"]
-    saved = rec.save(folder=tmp_path / "bin", overwrite=True, verbose=False)
+    saved = rec.save(folder=tmp_path / "bin", overwrite=True, progress_bar=False)
     for s in range(rec.get_num_segments()):
         np.testing.assert_array_equal(saved.get_traces(segment_index=s), rec.get_traces(segment_index=s))
         assert saved.get_start_time(s) == pytest.approx(rec.get_start_time(s))
@@ -88,9 +105,9 @@ def test_save_and_preprocess(mef_sessions, tmp_path):
 
     cmr = spre.common_reference(spre.astype(rec, "float32"), operator="median")
     scaled = spre.scale_to_uV(rec)
-    out = cmr.save(folder=tmp_path / "cmr", overwrite=True, verbose=False)
-    tr = rec.get_traces(segment_index=1).astype("float32")
-    np.testing.assert_allclose(out.get_traces(segment_index=1), tr - np.median(tr, axis=1, keepdims=True), atol=1e-3)
+    out = cmr.save(folder=tmp_path / "cmr", overwrite=True, progress_bar=False)
+    tr = rec.get_traces(segment_index=0).astype("float32")
+    np.testing.assert_allclose(out.get_traces(segment_index=0), tr - np.median(tr, axis=1, keepdims=True), atol=1e-3)
     with neo_mef3.Reader(path) as reader:
         t = 1_600_000_000_000_000
         ref = reader.read("x", t, t + 1_000_000)
