@@ -14,6 +14,12 @@ is 0 (times are stored as ``-t``, the "offset applied" form meflib, mef_tools an
 write). Metadata section 3 holds rto 0, GMT offset 0 (meflib's default) and no DST or
 subject entries.
 
+Block numbering follows the specification: section 2's ``start_sample`` is channel-wide
+(the number of samples stored in the channel's earlier segments), each ``.tidx`` entry's
+``start_sample`` is relative to its segment (pymef's sample-mode reads add the two), as
+meflib and mef_tools write them. Unencrypted files carry section encryption levels -1/-2,
+encrypted ones +1/+2.
+
 Precision inference (``write(..., precision=-1)``)
 --------------------------------------------------
 mef_tools and mef3io pick the precision from the mean absolute first difference (three
@@ -59,10 +65,12 @@ Records (``write_annotations``) replace a level's ``.rdat``/``.ridx``: both are 
 to temporary files and renamed, ``.rdat`` first.
 """
 
+import functools
 import math
 import os
 import shutil
 import struct
+import threading
 
 import numpy as np
 
@@ -83,7 +91,6 @@ from .format.layout import (
     METADATA_SECTION_3_BYTES,
     METADATA_SECTION_3_OFFSET,
     RECORD_INDEX_BYTES,
-    RED_BLOCK_HEADER_BYTES,
     RED_DISCONTINUITY,
     RED_MAXIMUM_SAMPLE_VALUE,
     RDAT,
@@ -102,7 +109,6 @@ from .format.layout import (
     UNIVERSAL_HEADER_BYTES,
     UUTC_NO_ENTRY,
     encode_text,
-    text,
 )
 from .format.times import to_uutc
 from .session import SegmentFiles, validate_name
@@ -447,6 +453,17 @@ class _Channel:
 # --------------------------------------------------------------------------------------
 
 
+def _serialized(method):
+    """One public call at a time per Writer (its cached channel state is shared)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Writer:
     """Write a MEF 3.0 session.
 
@@ -517,6 +534,7 @@ class Writer:
         self._rto = self._existing_rto()
         self._channels = {}
         self._closed = False
+        self._lock = threading.RLock()
 
     # --- passwords -------------------------------------------------------------------
     def _existing_fields(self):
@@ -593,6 +611,7 @@ class Writer:
     def __exit__(self, *exc):
         self.close()
 
+    @_serialized
     def close(self):
         """Finish; every write is already complete on disk, so this only releases state."""
         self._closed = True
@@ -667,11 +686,12 @@ class Writer:
             last = seg.index[-1]
             seg.indexed_end = int(last["file_offset"]) + int(last["block_bytes"])
         # body CRCs: the stored ones are trusted only when they describe exactly what we adopt
-        if declared == n and len(tidx_raw) >= UNIVERSAL_HEADER_BYTES + n * TIME_SERIES_INDEX_BYTES:
+        # (0 is meflib's CRC_NO_ENTRY: recomputed too)
+        if declared == n and int(tidx_uh["body_crc"]) != 0:
             seg.tidx_crc = int(tidx_uh["body_crc"])
         else:
             seg.tidx_crc = _red.crc32(seg.index.tobytes())
-        if int(tdat_uh["number_of_entries"]) == n and tdat_size >= seg.indexed_end:
+        if int(tdat_uh["number_of_entries"]) == n and tdat_size >= seg.indexed_end and int(tdat_uh["body_crc"]) != 0:
             seg.tdat_crc = int(tdat_uh["body_crc"])
         else:
             seg.tdat_crc = self._file_crc(files.tdat, UNIVERSAL_HEADER_BYTES, seg.indexed_end)
@@ -693,8 +713,12 @@ class Writer:
             if seg.start_time is None:
                 seg.start_time = first_t
             seg.start_time = min(seg.start_time, first_t)
-            # the stored end (one rounding from the write's start) when the metadata is current
-            seg.end_time = stored_end if (described == n and stored_end is not None) else last_end
+            # the stored end (one rounding from the write's start, so up to 1 us before the
+            # end recomputed from the last block) when the metadata is current and sane
+            if described == n and stored_end is not None and stored_end >= last_end - 1:
+                seg.end_time = stored_end
+            else:
+                seg.end_time = max(last_end, stored_end or last_end)
         else:
             seg.end_time = to_uutc(uh["end_time"], seg.rto) or seg.start_time
         seg.sizes = seg.fingerprint()
@@ -740,6 +764,7 @@ class Writer:
             raise PasswordError("this file was written with other passwords", path)
 
     # --- public API ------------------------------------------------------------------
+    @_serialized
     def write(self, ch, data, start_uutc, fs, precision=-1, new_segment=False):
         """Write float data to channel `ch`; NaN runs become gaps (discontinuities).
 
@@ -753,6 +778,11 @@ class Writer:
         ``gaps_skipped`` counts the NaN runs (maximal runs of NaN samples, leading and
         trailing ones included) that were not stored; ``segment`` is the number of the
         segment written (or that would have been, when everything was NaN).
+
+        Raises ValueError (bad name, infinities, a value outside int32 at this
+        precision), TypeError (non-numeric data) or WriteConflictError (another rate
+        or conversion factor than the segment's, or a first stored sample before the
+        channel's end), all before anything is written.
         """
         self._check_open()
         validate_name(ch, "channel name")
@@ -785,6 +815,7 @@ class Writer:
             counts[valid] = _quantize(finite, precision)
         return self._write_counts(chan, counts, valid, ufact, start_uutc, fs, new_segment)
 
+    @_serialized
     def write_int32(self, ch, data, ufact, start_uutc, fs, valid=None, new_segment=False):
         """Write integer counts verbatim (bit-exact) with conversion factor `ufact`.
 
@@ -1032,7 +1063,12 @@ class Writer:
 
     def _append(self, chan, seg, counts, starts, nsamp, times, flags, end_time, rto):
         files = seg.files
-        first_sample = seg.n_samples  # segment-relative, like every .tidx start_sample
+        # .tidx start_sample continues the segment's own numbering: segment-relative in our
+        # files and meflib's, channel-wide in mef3io's
+        if seg.n_blocks:
+            first_sample = int(seg.index[-1]["start_sample"]) + int(seg.index[-1]["number_of_samples"])
+        else:
+            first_sample = 0
         # 1. RED blocks after the last indexed block
         fd = os.open(files.tdat, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
@@ -1065,8 +1101,9 @@ class Writer:
             if os.fstat(fd).st_size > at + len(body):
                 os.ftruncate(fd, at + len(body))
             _fsync_fd(fd, self.durable)
-            tidx_header = _patch_header(seg.tidx_header, number_of_entries=len(index), end_time=end_stored,
-                                        maximum_entry_size=TIME_SERIES_INDEX_BYTES)
+            start_stored = -(seg.start_time - rto)
+            tidx_header = _patch_header(seg.tidx_header, number_of_entries=len(index), start_time=start_stored,
+                                        end_time=end_stored, maximum_entry_size=TIME_SERIES_INDEX_BYTES)
             _seal(tidx_header, tidx_crc)
             _pwrite_all(fd, tidx_header, 0)
             _fsync_fd(fd, self.durable)
@@ -1074,8 +1111,8 @@ class Writer:
             os.close(fd)
         # 4. data header
         max_samples = int(max(int(index["number_of_samples"].max()), 1))
-        tdat_header = _patch_header(seg.tdat_header, number_of_entries=len(index), end_time=end_stored,
-                                    maximum_entry_size=max_samples)
+        tdat_header = _patch_header(seg.tdat_header, number_of_entries=len(index), start_time=start_stored,
+                                    end_time=end_stored, maximum_entry_size=max_samples)
         _seal(tdat_header, state["crc"])
         fd = os.open(files.tdat, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
@@ -1172,18 +1209,21 @@ class Writer:
             buf[METADATA_SECTION_3_OFFSET:] = s3_bytes
         else:
             old = section3
-            buf[METADATA_SECTION_1_OFFSET:METADATA_SECTION_2_OFFSET] = old[METADATA_SECTION_1_OFFSET:METADATA_SECTION_2_OFFSET]
+            s1 = slice(METADATA_SECTION_1_OFFSET, METADATA_SECTION_2_OFFSET)
+            buf[s1] = old[s1]
             buf[METADATA_SECTION_3_OFFSET:] = old[METADATA_SECTION_3_OFFSET:METADATA_FILE_BYTES]
         s2_level = struct.unpack_from("b", buf, METADATA_SECTION_1_OFFSET)[0]
         if s2_level > 0:
             if self._keys is None or not self._keys.can(s2_level):
                 raise PasswordError("metadata section 2 is encrypted; the Writer cannot re-encrypt it", self.path)
             s2_bytes = crypto.encrypt(s2_bytes, self._keys.key(s2_level))
-        assert len(s2_bytes) == METADATA_SECTION_2_BYTES and len(buf[METADATA_SECTION_3_OFFSET:]) == METADATA_SECTION_3_BYTES
+        if len(s2_bytes) != METADATA_SECTION_2_BYTES or len(buf) - METADATA_SECTION_3_OFFSET != METADATA_SECTION_3_BYTES:
+            raise FormatError("internal error: metadata sections have the wrong size", self.path)
         buf[METADATA_SECTION_2_OFFSET:METADATA_SECTION_3_OFFSET] = s2_bytes
         return bytes(headers.finalize_crcs(buf))
 
     # --- records ---------------------------------------------------------------------
+    @_serialized
     def write_annotations(self, annotations, channel=None):
         """Replace the records of the session (channel None) or of a channel.
 
@@ -1222,7 +1262,7 @@ class Writer:
         rdat = os.path.join(directory, f"{base}.{RDAT}")
         ridx = os.path.join(directory, f"{base}.{RIDX}")
         if not recs:
-            for p in (rdat, ridx):
+            for p in (ridx, rdat):
                 if os.path.exists(p):
                     os.remove(p)
             _fsync_dir(directory, self.durable)
@@ -1250,8 +1290,14 @@ class Writer:
         ridx_header = _universal_header(RIDX, n_entries=len(recs), max_entry=RECORD_INDEX_BYTES, file_uuid=uuid,
                                         provenance_uuid=uuid, **common)
         _seal(ridx_header, _red.crc32(ridx_body))
-        _replace_file(rdat, bytes(rdat_header) + body, self.durable)
-        _replace_file(ridx, bytes(ridx_header) + ridx_body, self.durable)
+        # both files complete on disk before either replaces its predecessor
+        tmp_rdat = os.path.join(directory, f".{base}.{RDAT}{_TMP_SUFFIX}")
+        tmp_ridx = os.path.join(directory, f".{base}.{RIDX}{_TMP_SUFFIX}")
+        _write_new_file(tmp_rdat, [rdat_header, body], self.durable)
+        _write_new_file(tmp_ridx, [ridx_header, ridx_body], self.durable)
+        os.replace(tmp_rdat, rdat)
+        os.replace(tmp_ridx, ridx)
+        _fsync_dir(directory, self.durable)
         return len(recs)
 
     def _channel_names(self):

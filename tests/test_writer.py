@@ -727,3 +727,47 @@ def test_parse_index_keeps_uncommitted_entries(tmp_path, rng):
     struct.pack_into("<I", head, 0, _red.crc32(bytes(head[4:])))
     with pytest.raises(neo_mef3.FormatError):
         headers.parse_index(bytes(head) + raw[1024:])
+
+
+# --- appending to sessions other tools wrote --------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["mef_tools", "mef3io"])
+def test_append_to_foreign_session(tmp_path, writer):
+    """Our appends extend mef_tools/mef3io segments; every declaration is re-derived."""
+    path = oracles.build_scenario("appends", str(tmp_path / f"{writer}.mefd"), writer)
+    before = oracles.read_mef3io(path)
+    with Writer(path) as w:
+        for ch, c in before["channels"].items():
+            info = c["info"]
+            res = w.write_int32(ch, np.arange(2000), info["units_conversion_factor"], info["end_time"] + 1_000_000,
+                                info["sampling_frequency"])
+            assert res["segment"] == c["segments"][-1]["segment"]
+    assert_valid(path)
+    pm = oracles.read_pymef(path)
+    m3 = oracles.read_mef3io(path)
+    for ch, c in before["channels"].items():
+        old = c["read_raw"]["samples"][c["read_raw"]["valid"] == 1]
+        raw = m3["channels"][ch]["read_raw"]
+        np.testing.assert_array_equal(raw["samples"][raw["valid"] == 1], np.concatenate((old, np.arange(2000))))
+        np.testing.assert_array_equal(pm["channels"][ch]["samples"][-2000:], np.arange(2000))
+        starts = pm["channels"][ch]["segments"][-1]["block_start_samples"]
+        sizes = pm["channels"][ch]["segments"][-1]["block_samples"]
+        np.testing.assert_array_equal(starts[1:], (starts + sizes)[:-1])  # numbering continued
+
+
+def test_chunked_encoding_is_invisible(tmp_path, rng, monkeypatch):
+    """Large writes are encoded a chunk of blocks at a time; the files do not show it."""
+    import neo_mef3.writer as wmod
+
+    x = decimal_signal(20_000, rng)
+    x[7_000:7_300] = np.nan
+    outs = []
+    for chunk in (1 << 22, 2_500, 1):
+        monkeypatch.setattr(wmod, "_CHUNK_SAMPLES", chunk)
+        p = tmp_path / f"c{chunk}.mefd"
+        with Writer(p, overwrite=True, block_length=1000, n_threads=2) as w:
+            w.write("c", x, T0, 1000.0)
+            w.write("c", x[:3000], T0 + 20_000_000, 1000.0)
+        outs.append((tdat_body(p, "c"), index_of(p, "c").tobytes(), section2(p, "c").tobytes()))
+    assert outs[0] == outs[1] == outs[2]
