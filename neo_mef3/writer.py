@@ -170,26 +170,49 @@ def _fits(amax, p):
     return amax * 10.0**p <= RED_MAXIMUM_SAMPLE_VALUE
 
 
+_WORK = 1 << 20  # values per pass in the float path (bounds temporary memory)
+
+
+def _pieces(n):
+    for a in range(0, n, _WORK):
+        yield a, min(n, a + _WORK)
+
+
+def _finite_part(x, a, b):
+    c = x[a:b]
+    return c[~np.isnan(c)]
+
+
 def _exact_at(x, p, dtype):
-    """True when every value of x is a whole number of 10**-p (in x's own float type)."""
+    """True when every non-NaN value of x is a whole number of 10**-p (in x's own float type)."""
     scale = 10.0**p
-    back = np.rint(x * scale) / scale
-    if dtype == np.float32:
-        return bool(np.array_equal(back.astype(np.float32), x.astype(np.float32)))
-    return bool(np.all(np.abs(back - x) <= 2.0 * np.spacing(np.abs(x))))
+    for a, b in _pieces(len(x)):
+        c = _finite_part(x, a, b)
+        back = np.rint(c * scale) / scale
+        if dtype == np.float32:
+            ok = np.array_equal(back.astype(np.float32), c.astype(np.float32))
+        else:
+            ok = np.all(np.abs(back - c) <= 2.0 * np.spacing(np.abs(c)))
+        if not ok:
+            return False
+    return True
 
 
 def infer_precision(values, dtype=np.float64):
-    """The precision ``write(precision=-1)`` picks for the finite float64 `values`.
+    """The precision ``write(precision=-1)`` picks for `values` (NaNs ignored).
 
     See the module docstring: the smallest exact decimal precision that fits RED's
     sample range, else the largest that fits. `dtype` is the caller's float type
-    (float32 input is judged at float32 resolution).
+    (float32 input is judged at float32 resolution). Infinite values raise ValueError.
     """
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        return 0
-    amax = float(np.max(np.abs(x)))
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    amax = 0.0
+    for a, b in _pieces(len(x)):
+        c = _finite_part(x, a, b)
+        if c.size:
+            if not np.isfinite(c).all():
+                raise ValueError("values hold +-inf; MEF stores finite values (NaN marks gaps)")
+            amax = max(amax, float(c.max()), -float(c.min()))
     if amax == 0.0:
         return 0
     if not _fits(amax, 0):
@@ -210,18 +233,23 @@ def infer_precision(values, dtype=np.float64):
     return min(p, p_fit)
 
 
-def _quantize(x, p):
-    """int32 counts of finite float64 values at precision p (ValueError if any overflows)."""
-    y = np.rint(x * 10.0**p)
-    if y.size:
-        lo, hi = float(y.min()), float(y.max())
-        if hi > RED_MAXIMUM_SAMPLE_VALUE or lo < -RED_MAXIMUM_SAMPLE_VALUE:
-            worst = hi if hi > -lo else lo
-            raise ValueError(
-                f"a value quantizes to {worst:.0f} counts at precision {p}, outside RED's sample "
-                f"range +-{RED_MAXIMUM_SAMPLE_VALUE}; lower the precision (values are never clipped)"
-            )
-    return y.astype(np.int32)
+def _quantize(x, valid, p):
+    """int32 counts of x at precision p (0 where not valid); ValueError if any overflows."""
+    out = np.zeros(len(x), np.int32)
+    scale = 10.0**p
+    for a, b in _pieces(len(x)):
+        v = valid[a:b]
+        y = np.rint(x[a:b][v] * scale)
+        if y.size:
+            lo, hi = float(y.min()), float(y.max())
+            if hi > RED_MAXIMUM_SAMPLE_VALUE or lo < -RED_MAXIMUM_SAMPLE_VALUE:
+                worst = hi if hi > -lo else lo
+                raise ValueError(
+                    f"a value quantizes to {worst:.0f} counts at precision {p}, outside RED's sample "
+                    f"range +-{RED_MAXIMUM_SAMPLE_VALUE}; lower the precision (values are never clipped)"
+                )
+            out[a:b][v] = y
+    return out
 
 
 def _runs(valid):
@@ -794,8 +822,7 @@ class Writer:
         in_dtype = np.float32 if arr.dtype == np.float32 else np.float64
         x = np.ascontiguousarray(arr.reshape(-1), dtype=np.float64)
         valid = ~np.isnan(x)
-        finite = x[valid]
-        if finite.size and not np.isfinite(finite).all():
+        if np.isinf(x).any():
             raise ValueError("data holds +-inf; MEF stores finite values (NaN marks gaps)")
         if isinstance(precision, bool) or not isinstance(precision, (int, np.integer)):
             raise TypeError("precision must be an int (-1 = infer)")
@@ -808,11 +835,9 @@ class Writer:
             if append:
                 precision = self._segment_precision(chan.last)
             else:
-                precision = infer_precision(finite, in_dtype)
+                precision = infer_precision(x, in_dtype)
         ufact = 10.0**-precision
-        counts = np.zeros(x.shape, np.int32)
-        if finite.size:
-            counts[valid] = _quantize(finite, precision)
+        counts = _quantize(x, valid, precision)
         return self._write_counts(chan, counts, valid, ufact, start_uutc, fs, new_segment)
 
     @_serialized
