@@ -304,3 +304,29 @@ def test_stream_subset_has_its_own_segments(mef_sessions):
     assert only_w.get_signal_t_start(0, 0, 0) == 0.0  # same time origin as the whole session
     with pytest.raises(ValueError):
         open_rawio(path, stream_ids=["99"])
+
+
+def test_overlapping_segments(mef_sessions):
+    """A MEF segment starting before the previous one ends: both kept, in overlapping neo segments."""
+    try:
+        path = mef_sessions("overlap", "mef3io")
+    except Exception as exc:  # pragma: no cover - a writer refusing overlaps
+        pytest.skip(f"cannot build an overlapping session: {exc}")
+    r = open_rawio(path)
+    for check in COMPLIANCE:
+        check(r)
+    chans = r.header["signal_channels"]
+    o = [i for i, s in enumerate(r.header["signal_streams"]) if s["id"] == chans["stream_id"][list(chans["name"]).index("o")]][0]
+    p = 1 - o
+    assert r.segment_count(0) == 2
+    assert [r.get_signal_size(0, s, o) for s in range(2)] == [1000, 1000]
+    assert [r.get_signal_size(0, s, p) for s in range(2)] == [500, 1500]
+    assert [r.get_signal_t_start(0, s, o) for s in range(2)] == [0.0, 5.0]
+    assert r.segment_t_stop(0, 0) == pytest.approx(10.0) and r.segment_t_start(0, 1) == pytest.approx(5.0)
+    with neo_mef3.Reader(path) as reader:
+        t = 1_600_000_000_000_000
+        seg0 = r.rescale_signal_raw_to_float(r.get_analogsignal_chunk(0, 0, 0, 500, o), "float64", o)[:, 0]
+        seg1 = r.rescale_signal_raw_to_float(r.get_analogsignal_chunk(0, 1, 500, 1000, o), "float64", o)[:, 0]
+        # where only one MEF segment has data, the Reader agrees
+        np.testing.assert_allclose(seg0, reader.read("o", t, t + 5_000_000))
+        np.testing.assert_allclose(seg1, reader.read("o", t + 10_000_000, t + 15_000_000))
