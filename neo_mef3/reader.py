@@ -93,10 +93,12 @@ class _Segment:
                     f"outside the {size}-byte data file {self.files.tdat}",
                     self.files.tidx,
                 )
+            # more indexed blocks than the metadata declares is what an append interrupted
+            # before its metadata update leaves: those blocks were committed, so keep them
             declared = int(self.meta.s2["number_of_blocks"])
-            if declared >= 0 and declared != len(entries):
+            if declared > len(entries):
                 raise FormatError(
-                    f"metadata declares {declared} blocks; the index holds {len(entries)}", self.files.tmet
+                    f"metadata declares {declared} blocks; the index holds only {len(entries)}", self.files.tmet
                 )
             self._index = entries
         return self._index
@@ -367,6 +369,10 @@ class Reader:
             if t1 is None:
                 ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
                 t1 = max(ends) if ends else t0
+                if len(b["time"]):  # blocks of an interrupted append may end after the metadata's end
+                    block_end = float((b["time"] + b["n"] * 1e6 / ch.fs).max())
+                    if block_end > t1 + 0.5e6 / ch.fs:
+                        t1 = int(np.ceil(block_end))
         try:
             t0 = int(round(t0)) if isinstance(t0, float) else int(t0)
             t1 = int(round(t1)) if isinstance(t1, float) else int(t1)
