@@ -101,6 +101,69 @@ def _parses(u):
 # Access to the Reader's block table and stored samples (by index, not by time).
 # These use the Reader's internals; see _StoredSamples for what the Reader could offer.
 # ---------------------------------------------------------------------------------
+def continuous_sections(time, n, seg, cum, fs):
+    """Continuous sections of a channel's blocks (time order): (starts, counts, firsts).
+
+    A block (with samples) opens a section when it is the first, belongs to another MEF
+    segment than the previous block, or starts half a sample period or more away from
+    ``section start + samples so far / fs``. Vectorised; :func:`_sections_reference` is
+    the plain loop it must agree with.
+    """
+    time = np.asarray(time, np.int64)
+    n = np.asarray(n, np.int64)
+    keep = np.flatnonzero(n > 0)
+    if len(keep) == 0:
+        z = np.zeros(0, np.int64)
+        return z, z.copy(), z.copy()
+    t, nn, sg, first = time[keep], n[keep], np.asarray(seg)[keep], np.asarray(cum, np.int64)[keep]
+    period = 1e6 / fs
+    breaks = np.zeros(len(t), bool)
+    breaks[0] = True
+    breaks[1:] = sg[1:] != sg[:-1]
+    for _ in range(64):
+        sec_id = np.cumsum(breaks) - 1
+        s_idx = np.flatnonzero(breaks)
+        resid = np.abs((t - t[s_idx][sec_id]).astype(np.float64) - (first - first[s_idx][sec_id]) * period)
+        bad = (resid >= 0.5 * period) & ~breaks
+        if not bad.any():
+            break
+        b = np.flatnonzero(bad)
+        # only the first bad block of each section is sure to start one (later ones are
+        # measured again from it)
+        breaks[b[np.r_[True, sec_id[b][1:] != sec_id[b][:-1]]]] = True
+    else:  # a drifting clock: finish with the loop
+        return _sections_reference(time, n, seg, cum, fs)
+    s_idx = np.flatnonzero(breaks)
+    counts = np.add.reduceat(nn, s_idx) if len(s_idx) else np.zeros(0, np.int64)
+    return t[s_idx].astype(np.int64), counts.astype(np.int64), first[s_idx].astype(np.int64)
+
+
+def _sections_reference(time, n, seg, cum, fs):
+    """The plain-loop definition of :func:`continuous_sections`."""
+    period = 1e6 / fs
+    starts, counts, firsts = [], [], []
+    sec_t, sec_n, prev_seg = None, 0, None
+    for k in range(len(n)):
+        nk = int(n[k])
+        if nk <= 0:
+            continue
+        tk = int(time[k])
+        new = sec_t is None or int(seg[k]) != prev_seg
+        prev_seg = int(seg[k])
+        if not new:
+            new = abs((tk - sec_t) - sec_n * period) >= 0.5 * period
+        if new:
+            if sec_t is not None:
+                counts.append(sec_n)
+            starts.append(tk)
+            firsts.append(int(cum[k]))
+            sec_t, sec_n = tk, 0
+        sec_n += nk
+    if sec_t is not None:
+        counts.append(sec_n)
+    return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
+
+
 class _ChannelTable:
     """One channel's blocks (time order), continuous sections and scaling."""
 
@@ -134,33 +197,10 @@ class _ChannelTable:
         previous samples end. The discontinuity flag alone does not: meflib and mef3io
         set it on the first block of every append, contiguous or not.
         """
-        period = 1e6 / self.fs
-        starts, counts, first_sample = [], [], []
-        sec_t = None
-        sec_n = 0
-        prev_seg = None
-        for k in range(len(self.n)):
-            nk = int(self.n[k])
-            if nk <= 0:
-                continue
-            tk = int(self.time[k])
-            new = sec_t is None or int(self.seg[k]) != prev_seg
-            prev_seg = int(self.seg[k])
-            if not new:
-                expected = sec_t + sec_n * period
-                new = abs(tk - expected) >= 0.5 * period
-            if new:
-                if sec_t is not None:
-                    counts.append(sec_n)
-                starts.append(tk)
-                first_sample.append(int(self.cum[k]))
-                sec_t, sec_n = tk, 0
-            sec_n += nk
-        if sec_t is not None:
-            counts.append(sec_n)
-        self.sec_start = np.array(starts, np.int64)  # uUTC of each section's first sample
-        self.sec_n = np.array(counts, np.int64)  # samples per section
-        self.sec_first = np.array(first_sample, np.int64)  # stored-sample index of its first sample
+        starts, counts, first_sample = continuous_sections(self.time, self.n, self.seg, self.cum, self.fs)
+        self.sec_start = starts  # uUTC of each section's first sample
+        self.sec_n = counts  # samples per section
+        self.sec_first = first_sample  # stored-sample index of its first sample
 
     def _scaling(self):
         """Raw dtype, gain and per-MEF-segment multipliers for the neo raw values."""
@@ -205,7 +245,7 @@ class _StoredSamples:
 
     Only the blocks overlapping the range are read and decoded. This is the one place
     that reaches into the Reader's internals (``_channel().blocks()``, ``segments[k]
-    .read_bytes``, ``_decrypt_block_stats``, ``_run_decode``); a public
+    .read_bytes``, ``_decrypt_block_stats``, ``_decode``, ``_executor``); a public
     ``Reader.read_samples(channel, start, stop)`` would replace it.
     """
 
@@ -216,7 +256,7 @@ class _StoredSamples:
     def read(self, table, s0, s1):
         reader = self.reader
         if hasattr(reader, "read_samples"):  # a future public API
-            return np.asarray(reader.read_samples(table.name, s0, s1), np.int32), None
+            return np.asarray(reader.read_samples(table.name, s0, s1), np.int32)
         from .reader import _ENCRYPTED_FLAGS
 
         ch = reader._channel(table.name)
@@ -228,9 +268,8 @@ class _StoredSamples:
         ids = ids[b["n"][ids] > 0]
         base = int(cum[k0])
         scratch = np.empty(int(cum[k1] - base), np.int32)
-        pos = np.zeros(len(b["n"]), np.int64)
-        pos[ids] = cum[ids] - base
-        work = []
+        n_threads = max(1, int(reader.n_threads)) if len(ids) > 4 else 1
+        jobs = []
         seg_ids = b["segment"][ids]
         for k in np.unique(seg_ids):
             sel = ids[seg_ids == k]
@@ -242,12 +281,22 @@ class _StoredSamples:
             if enc.any():
                 buf = bytearray(buf)
                 reader._decrypt_block_stats(seg, buf, b["offset"][sel[enc]] - lo)
-            work.append((seg, buf, sel, lo, bool(enc.any())))
-        n_threads = reader.n_threads if len(ids) > 4 else 1
-        reader._run_decode(work, b, pos, scratch, n_threads)
+            for part in np.array_split(sel, min(n_threads, len(sel))):
+                if len(part):
+                    jobs.append((seg, buf, part, lo, cum[part] - base, bool(enc.any())))
+
+        def run(job):
+            seg, buf, part, lo, offs, enc = job
+            reader._decode(seg, buf, part, lo, b, scratch, offs, enc)
+
+        if n_threads > 1 and len(jobs) > 1:
+            for f in [reader._executor().submit(run, job) for job in jobs]:
+                f.result()
+        else:
+            for job in jobs:
+                run(job)
         self.blocks_decoded += len(ids)
-        out = scratch[s0 - base : s1 - base]
-        return out, (ids, pos[ids] - (s0 - base))
+        return scratch[s0 - base : s1 - base]
 
 
 class MEF3RawIO(BaseRawIO):
@@ -627,7 +676,7 @@ class MEF3RawIO(BaseRawIO):
 
     def _channel_samples(self, t, s0, s1):
         """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel)."""
-        counts, placement = self._stored.read(t, s0, s1)
+        counts = self._stored.read(t, s0, s1)
         if t.dtype == "int32":
             if np.all(t.multipliers == 1):
                 return counts

@@ -330,3 +330,35 @@ def test_overlapping_segments(mef_sessions):
         # where only one MEF segment has data, the Reader agrees
         np.testing.assert_allclose(seg0, reader.read("o", t, t + 5_000_000))
         np.testing.assert_allclose(seg1, reader.read("o", t + 10_000_000, t + 15_000_000))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sections_vectorised_matches_loop(seed):
+    from neo_mef3.rawio import _sections_reference, continuous_sections
+
+    rng = np.random.default_rng(seed)
+    fs = [1000.0, 499.907, 32000.0, 250.0, 2048.0, 100.0][seed]
+    nblocks = 3000
+    n = rng.integers(0, 700, nblocks)
+    n[rng.random(nblocks) < 0.05] = 0  # empty blocks
+    cum = np.concatenate([[0], np.cumsum(n)])
+    t = 1_600_000_000_000_000 + np.round(cum[:-1] * 1e6 / fs).astype(np.int64)
+    # gaps, small jitter, and (seed 5) a drifting clock that needs many cuts
+    jump = np.cumsum(np.where(rng.random(nblocks) < 0.02, rng.integers(1, 5_000_000, nblocks), 0))
+    jitter = rng.integers(-int(0.3e6 / fs), int(0.3e6 / fs) + 1, nblocks)
+    drift = np.cumsum(np.full(nblocks, int(0.2e6 / fs))) if seed == 5 else 0
+    t = t + jump + jitter + drift
+    seg = np.cumsum(rng.random(nblocks) < 0.01)
+    got = continuous_sections(t, n, seg, cum, fs)
+    ref = _sections_reference(t, n, seg, cum, fs)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+    assert got[1].sum() == n.sum()
+
+
+def test_threads_give_identical_chunks(mef_sessions):
+    path = mef_sessions("long", "mef3io")
+    a, b = open_rawio(path, n_threads=3), open_rawio(path, n_threads=1)
+    np.testing.assert_array_equal(
+        a.get_analogsignal_chunk(0, 0, 123, 119_000, 0), b.get_analogsignal_chunk(0, 0, 123, 119_000, 0)
+    )
