@@ -266,3 +266,25 @@ def test_bad_arguments(fixture_data):
         neo_mef3.Reader(exp["path"] + "-missing")
     with pytest.raises(MefError):
         r.read(ch)  # closed
+
+
+@pytest.mark.parametrize("scenario", ["records", "records_encrypted"])
+def test_every_record_type_matches_pymef(oracle_sessions, scenario):
+    """pymef writes all nine record types; every decoded field must equal pymef's reading."""
+    path = oracle_sessions(scenario, "mef_tools")
+    password = oracle_sessions.scenario(scenario).read_password or ""
+    ref = oracle_sessions.read(scenario, "mef_tools", "pymef")
+    with neo_mef3.Reader(path, password=password) as r:
+        levels = [(None, ref["records"])] + [(ch, ref["channels"][ch]["records"]) for ch in r.channels]
+        seen = set()
+        for ch, want in levels:
+            got = r.records(ch)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                seen.add(w["type"])
+                for key, value in w.items():
+                    if key == "template":
+                        assert g[key].tolist() == list(value)
+                    else:
+                        assert g[key] == value, (w["type"], key)
+        assert seen >= {"Note", "SyLg", "EDFA", "Seiz", "CSti", "ESti", "Curs", "Epoc", "LNTP"}

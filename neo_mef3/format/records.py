@@ -53,6 +53,25 @@ def _time(value, rto):
     return None if value is None else to_uutc(value, rto)
 
 
+def _lntp(body):
+    """Line-noise template: si8 length then the samples.
+
+    The records specification (and meflib) store si4 samples; pymef writes si8. When a
+    body is long enough for si8 samples, it holds si4 ones only if it ends right after
+    them with the 0x7e padding of that layout. Values come back as int64 either way.
+    """
+    length = _i8(body, 0) or 0
+    n = max(0, int(length))
+    n4 = 8 + 4 * n
+    end4 = n4 + pad_length(n4, ENCRYPTION_BLOCK_BYTES)
+    si4_layout = len(body) <= end4 and set(body[n4:end4]) <= {PAD_BYTE}
+    if n and len(body) >= 8 + 8 * n and not si4_layout:
+        values = np.frombuffer(body, "<i8", n, 8)
+    else:
+        values = np.frombuffer(body, "<i4", max(0, min(n, (len(body) - 8) // 4)), 8)
+    return {"length": length, "template": values.astype(np.int64)}
+
+
 def decode_body(rtype, body, rto=0):
     """Named fields of a record body of type `rtype`."""
     if rtype in ("Note", "SyLg"):
@@ -120,10 +139,7 @@ def decode_body(rtype, body, rto=0):
             "text": _cstr(body, 64, 128),
         }
     if rtype == "LNTP":
-        length = _i8(body, 0) or 0
-        avail = max(0, (len(body) - 8) // 4)
-        n = max(0, min(int(length), avail))
-        return {"length": length, "template": np.frombuffer(body, "<i4", n, 8).copy()}
+        return _lntp(body)
     return {"body": bytes(body)}
 
 
