@@ -605,8 +605,6 @@ class MEF3RawIO(BaseRawIO):
                     arr[key] = np.array([infos[n][key] for n in st])
                 arr["units_conversion_factor"] = np.array([tables[n].gain for n in st], np.float64)
                 d["__array_annotations__"] = arr
-                p = self._pieces[si][g]
-                d["mef_sample_count"] = 0 if p is None else int(p[2] - p[1])
                 signals.append(d)
             seg["signals"] = signals
             events = []
