@@ -36,6 +36,15 @@ class RangeError(MefError, ValueError):
     """A time window or argument that cannot be served (inverted range, absurd size)."""
 
 
+class MefWarning(UserWarning):
+    """Something in a session was left out or looks wrong, and reading went on.
+
+    ``Reader(..., on_error="skip")`` issues one when it skips a damaged channel, segment,
+    block or records file (``Reader.skipped`` lists them), and ``neo_mef3.check`` for
+    findings that are not errors.
+    """
+
+
 class UnknownChannelError(MefError, KeyError):
     """A channel name that the session does not contain."""
 
@@ -51,4 +60,5 @@ __all__ = [
     "WriteConflictError",
     "UnknownChannelError",
     "RangeError",
+    "MefWarning",
 ]

@@ -11,12 +11,13 @@ read from disk and decoded.
 
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import _red
-from .errors import FormatError, MefError, PasswordError, RangeError, UnknownChannelError
+from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError, UnknownChannelError
 from .format import crypto, headers, records as _records
 from .format.layout import (
     RED_BLOCK_HEADER_BYTES,
@@ -43,6 +44,26 @@ def _read_file(path, what):
         raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
 
 
+def _parse_stable(read, parse, attempts=5):
+    """parse(read()), re-reading when parsing fails on bytes that a second read changes.
+
+    A file that another process is rewriting in place (the Writer rewrites .tidx and
+    .tdat headers after an append) can be read half old, half new: its CRC fails once,
+    then the next read sees the finished bytes. Bytes that read the same twice are
+    really damaged, and the error stands.
+    """
+    raw = read()
+    for _ in range(attempts):
+        try:
+            return parse(raw)
+        except MefError:
+            again = read()
+            if again == raw:
+                raise
+            raw = again
+    return parse(raw)
+
+
 def _physical_memory():
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -53,11 +74,12 @@ def _physical_memory():
 class _Segment:
     """One segment: decrypted metadata now, block index and data file on demand."""
 
-    def __init__(self, files, meta, check_crc):
+    def __init__(self, files, meta, check_crc, on_skip=None):
         self.files = files
         self.meta = meta
         self.number = files.number
         self._check_crc = check_crc
+        self._on_skip = on_skip  # Reader._skip with on_error="skip": bad entries are dropped
         self._index = None
         self._fd = None
         self._lock = threading.Lock()
@@ -80,18 +102,25 @@ class _Segment:
     def index(self):
         """TIME_SERIES_INDEX entries (validated against the data file's size)."""
         if self._index is None:
-            raw = _read_file(self.files.tidx, "block index")
-            _, entries = headers.parse_index(raw, self.files.tidx, check_crc=True)
+            _, entries = _parse_stable(
+                lambda: _read_file(self.files.tidx, "block index"),
+                lambda raw: headers.parse_index(raw, self.files.tidx, check_crc=True),
+            )
             size = self.data_size()
             offs = entries["file_offset"].astype(np.int64)
             nbytes = entries["block_bytes"].astype(np.int64)
             bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs + nbytes > size)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise FormatError(
+                problem = (
                     f"index entry {i} points at bytes {int(offs[i])}..{int(offs[i] + nbytes[i])}, "
-                    f"outside the {size}-byte data file {self.files.tdat}",
-                    self.files.tidx,
+                    f"outside the {size}-byte data file {self.files.tdat}"
+                )
+                if self._on_skip is None:
+                    raise FormatError(problem, self.files.tidx)
+                self._on_skip(
+                    "blocks", self.files.tidx,
+                    f"{int(bad.sum())} index entries dropped (read as gaps); the first: {problem}",
                 )
             # more indexed blocks than the metadata declares is what an append interrupted
             # before its metadata update leaves: those blocks were committed, so keep them
@@ -100,7 +129,7 @@ class _Segment:
                 raise FormatError(
                     f"metadata declares {declared} blocks; the index holds only {len(entries)}", self.files.tmet
                 )
-            self._index = entries
+            self._index = entries[~bad] if bad.any() else entries
         return self._index
 
     def data_size(self):
@@ -118,8 +147,11 @@ class _Segment:
                 except OSError as exc:
                     raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
                 try:
-                    head = os.pread(self._fd, UNIVERSAL_HEADER_BYTES, 0)
-                    headers.parse_universal_header(head, self.files.tdat, "tdat")
+                    fd = self._fd
+                    _parse_stable(
+                        lambda: os.pread(fd, UNIVERSAL_HEADER_BYTES, 0),
+                        lambda head: headers.parse_universal_header(head, self.files.tdat, "tdat"),
+                    )
                 except MefError:
                     os.close(self._fd)
                     self._fd = None
@@ -196,9 +228,26 @@ class Reader:
     check_crc : bool
         Verify every RED block's CRC (headers, metadata, indices and records are always
         verified).
+    on_error : {"raise", "skip"}
+        What damage does. ``"raise"`` (default): using a damaged part raises a MefError
+        naming the file; the other channels stay readable. ``"skip"``: damaged channels,
+        segments, index entries, RED blocks and record files are left out -- a skipped
+        block's samples read as gaps (NaN, ``valid == 0``), never as values -- and a
+        :class:`~neo_mef3.errors.MefWarning` lists what was skipped (one warning when the
+        Reader opens, one per read that meets a damaged block). ``Reader.skipped`` keeps
+        every item as a dict (``what``, ``path``, ``problem``). Wrong or missing
+        passwords raise in both modes.
     """
 
-    def __init__(self, path, password="", n_threads=0, check_crc=True):
+    def __init__(self, path, password="", n_threads=0, check_crc=True, on_error="raise"):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self.skipped = []  # what on_error="skip" left out: dicts what/path/problem
+        self._skip_pending = []
+        self._skipped_channels = {}
+        self._skipped_blocks = set()
+        self._lock = threading.RLock()
         self._tree = SessionTree(path)
         self.path = self._tree.path
         self._password = password or ""
@@ -212,6 +261,16 @@ class Reader:
         self._pool_lock = threading.Lock()
         self._closed = False
         self._encrypted = None
+        if on_error == "skip":  # find the damage now, and say once what is left out
+            for name in self.channels:
+                try:
+                    self._channel(name)
+                except PasswordError:
+                    raise
+                except MefError as exc:
+                    self._skipped_channels[name] = str(exc)
+                    self._skip("channel", self._tree.channel_dirs[name], exc)
+            self._warn_skipped()
         # validate the password now, not at the first read; a damaged channel is reported
         # when it is used, so that the others stay readable
         for name in self.channels:
@@ -246,8 +305,32 @@ class Reader:
     # --- discovery -------------------------------------------------------------------
     @property
     def channels(self):
-        """Names of the session's time-series channels, sorted."""
-        return self._tree.channels
+        """Names of the session's time-series channels, sorted (without skipped ones)."""
+        return [c for c in self._tree.channels if c not in self._skipped_channels]
+
+    def _skip(self, what, path, problem):
+        """Note a damaged part that on_error="skip" leaves out (see _warn_skipped)."""
+        entry = {"what": what, "path": str(path), "problem": str(problem)}
+        with self._lock:
+            self.skipped.append(entry)
+            self._skip_pending.append(entry)
+
+    def _warn_skipped(self):
+        """One MefWarning listing what was skipped since the last one."""
+        with self._lock:
+            pending, self._skip_pending = self._skip_pending, []
+        if pending:
+            listed = "; ".join(
+                f"{e['what']}: {e['problem'] if e['path'] in e['problem'] else e['path'] + ': ' + e['problem']}"
+                for e in pending[:8]
+            )
+            more = f"; and {len(pending) - 8} more" if len(pending) > 8 else ""
+            warnings.warn(
+                f"neo_mef3.Reader (on_error='skip') skipped {len(pending)} damaged part(s) of {self.path}, "
+                f"read as gaps (Reader.skipped lists them): {listed}{more}",
+                MefWarning,
+                stacklevel=3,
+            )
 
     def _keys_for(self, uh, path):
         key = (bytes(uh["level_1_password_validation_field"]), bytes(uh["level_2_password_validation_field"]))
@@ -261,19 +344,44 @@ class Reader:
         ch = self._channels.get(name)
         if ch is not None:
             return ch
+        with self._lock:  # threads sharing the Reader build each channel once
+            ch = self._channels.get(name)
+            if ch is None:
+                ch = self._load_channel(name)
+            return ch
+
+    def _load_channel(self, name):
+        if name in self._skipped_channels:
+            raise FormatError(f"channel {name!r} was skipped as damaged: {self._skipped_channels[name]}", self.path)
         if name not in self._tree.channel_dirs:
             raise UnknownChannelError(
                 f"no channel {name!r} in the session (channels: {', '.join(self.channels) or 'none'})", self.path
             )
+        skip = self.on_error == "skip"
         segments = []
         for files in self._tree.segments(name):
-            raw = _read_file(files.tmet, "metadata")
-            uh = headers.parse_universal_header(raw, files.tmet, "tmet")
-            keys = self._keys_for(uh, files.tmet)
-            meta = headers.parse_metadata(raw, files.tmet, keys=keys)
-            segments.append(_Segment(files, meta, self.check_crc))
+            try:
+                raw = _read_file(files.tmet, "metadata")
+                uh = headers.parse_universal_header(raw, files.tmet, "tmet")
+                keys = self._keys_for(uh, files.tmet)
+                meta = headers.parse_metadata(raw, files.tmet, keys=keys)
+                seg = _Segment(files, meta, self.check_crc, self._skip if skip else None)
+                if skip:
+                    seg.index()  # a damaged index skips the segment now, not at a read
+            except PasswordError:
+                raise
+            except MefError as exc:
+                if not skip:
+                    raise
+                self._skip("segment", files.directory, exc)
+                continue
+            if skip and segments and seg.fs != segments[0].fs:
+                self._skip("segment", files.directory, f"sampled at {seg.fs} Hz, the channel at {segments[0].fs} Hz")
+                continue
+            segments.append(seg)
         if not segments:
-            raise FormatError(f"channel {name!r} has no segments", self._tree.channel_dirs[name])
+            what = "readable segments" if skip else "segments"
+            raise FormatError(f"channel {name!r} has no {what}", self._tree.channel_dirs[name])
         fs0 = segments[0].fs
         for seg in segments[1:]:
             if seg.fs != fs0:
@@ -407,15 +515,30 @@ class Reader:
         seg_ids = b["segment"][sel]
         for k in np.unique(seg_ids):
             tasks.append((ch.segments[int(k)], sel[seg_ids == k]))
+        skip = self.on_error == "skip"
+        failed = []  # (segment, block id, problem): blocks on_error="skip" reads as gaps
         jobs = []
         for seg, ids in tasks:
             lo = int(b["offset"][ids].min())
             hi = int((b["offset"][ids] + b["nbytes"][ids]).max())
-            buf = seg.read_bytes(lo, hi)
+            try:
+                buf = seg.read_bytes(lo, hi)
+            except MefError as exc:
+                if not skip:
+                    raise
+                failed += [(seg, int(i), str(exc)) for i in ids]
+                continue
             enc = (b["flags"][ids] & _ENCRYPTED_FLAGS) != 0
             if enc.any():
                 buf = bytearray(buf)
-                self._decrypt_block_stats(seg, buf, b["offset"][ids[enc]] - lo)
+                bad = self._decrypt_block_stats(seg, buf, b["offset"][ids[enc]] - lo, skip)
+                if bad:
+                    drop = ids[enc][bad]
+                    failed += [(seg, int(i), "CRC_MISMATCH") for i in drop]
+                    keep = ~np.isin(ids, drop)
+                    ids, enc = ids[keep], enc[keep]
+                    if not len(ids):
+                        continue
             inside = (pos[ids] >= 0) & (pos[ids] + b["n"][ids] <= n)
             jobs.append((seg, buf, ids, lo, inside, bool(enc.any())))
         # gaps between blocks are invalid, everything a block covers is valid
@@ -431,18 +554,37 @@ class Reader:
             if len(direct):
                 work.append((seg, buf, direct, lo, enc))
         n_threads = 1 if overlap else self.n_threads
-        self._run_decode(work, b, pos, samples, n_threads)
+        failed += self._run_decode(work, b, pos, samples, n_threads)
         # edge blocks: decode to scratch, copy the part inside the window
         for seg, buf, ids, lo, inside, enc in jobs:
             for i in ids[~inside]:
                 scratch = np.empty(int(b["n"][i]), np.int32)
-                self._decode(seg, buf, np.array([i]), lo, b, scratch, np.zeros(1, np.int64), enc)
+                status = np.zeros(1, np.int8) if skip else None
+                self._decode(seg, buf, np.array([i]), lo, b, scratch, np.zeros(1, np.int64), enc, status)
+                if status is not None and status[0]:
+                    failed.append((seg, int(i), _red.STATUS_NAMES.get(int(status[0]), str(int(status[0])))))
+                    continue
                 a = max(int(pos[i]), 0)
                 z = min(int(pos[i] + b["n"][i]), n)
                 samples[a:z] = scratch[a - int(pos[i]) : z - int(pos[i])]
+        if failed:  # skipped blocks are gaps, whatever else covered their span
+            by_file = {}
+            for seg, i, problem in failed:
+                a = max(int(pos[i]), 0)
+                z = min(int(pos[i] + b["n"][i]), n)
+                valid[a:z] = 0
+                samples[a:z] = 0
+                key = (seg.files.tdat, int(b["offset"][i]))
+                with self._lock:  # each block is reported once, however often it is read
+                    if key in self._skipped_blocks:
+                        continue
+                    self._skipped_blocks.add(key)
+                by_file.setdefault(seg.files.tdat, []).append(f"block at byte {key[1]}: {problem}")
+            for path, problems in by_file.items():
+                self._skip("blocks", path, f"{len(problems)} RED block(s) read as gaps ({'; '.join(problems[:4])})")
         return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
 
-    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc):
+    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None):
         _red.decode_blocks(
             np.frombuffer(buf, np.uint8),
             b["offset"][ids] - lo,
@@ -453,6 +595,7 @@ class Reader:
             check_crc=self.check_crc and not enc,
             path=seg.files.tdat,
             allow_encrypted=enc,
+            status=status,
         )
 
     def _run_decode(self, work, b, pos, samples, n_threads):
@@ -465,30 +608,47 @@ class Reader:
                     if len(part):
                         chunks.append((seg, buf, part, lo, enc))
 
+        skip = self.on_error == "skip"
+
         def run(job):
             seg, buf, ids, lo, enc = job
-            self._decode(seg, buf, ids, lo, b, samples, pos[ids], enc)
+            status = np.zeros(len(ids), np.int8) if skip else None
+            self._decode(seg, buf, ids, lo, b, samples, pos[ids], enc, status)
+            if status is None or not status.any():
+                return []
+            return [(seg, int(i), _red.STATUS_NAMES.get(int(c), str(int(c)))) for i, c in zip(ids, status) if c]
 
+        failed = []
         if n_threads <= 1 or len(chunks) <= 1:
             for job in chunks:
-                run(job)
+                failed += run(job)
         else:
             for f in [self._executor().submit(run, job) for job in chunks]:
-                f.result()
+                failed += f.result()
+        return failed
 
-    def _decrypt_block_stats(self, seg, buf, rel_offsets):
-        """Decrypt the statistics of encrypted RED blocks in `buf` (CRC checked first)."""
+    def _decrypt_block_stats(self, seg, buf, rel_offsets, skip=False):
+        """Decrypt the statistics of encrypted RED blocks in `buf` (CRC checked first).
+
+        With `skip`, a block failing its CRC is left encrypted and its position in
+        `rel_offsets` returned (a list) instead of raising.
+        """
         keys = seg.meta.keys
-        for off in rel_offsets:
+        bad = []
+        for k, off in enumerate(rel_offsets):
             off = int(off)
             head = _red.block_header(bytes(buf[off : off + RED_BLOCK_HEADER_BYTES]))
             end = off + int(head["block_bytes"])
             if self.check_crc and _red.crc32(bytes(buf[off + 4 : end])) != int(head["crc"]):
+                if skip:
+                    bad.append(k)
+                    continue
                 raise FormatError(f"encrypted RED block at byte {off} fails its CRC", seg.files.tdat)
             level = 1 if head["flags"] & RED_LEVEL_1_ENCRYPTED else 2
             if not keys.can(level):
                 raise PasswordError(f"RED blocks are level-{level} encrypted; this password does not unlock them", seg.files.tdat)
             buf[off + 48 : off + 304] = crypto.decrypt(bytes(buf[off + 48 : off + 304]), keys.key(level))
+        return bad
 
     def read_raw(self, channel, t0=None, t1=None):
         """Stored int32 counts on the sampling grid of [t0, t1) with a validity mask.
@@ -501,6 +661,7 @@ class Reader:
         samples = np.zeros(n, np.int32)
         valid = np.zeros(n, np.uint8)
         spans = self._decode_into(ch, t0, n, samples, valid)
+        self._warn_skipped()
         factors = {f for _, _, f in spans} or {seg.ufact for seg in ch.segments[:1]}
         return {
             "samples": samples,
@@ -521,6 +682,7 @@ class Reader:
         samples = np.zeros(n, np.int32)
         valid = np.zeros(n, np.uint8)
         spans = self._decode_into(ch, t0, n, samples, valid)
+        self._warn_skipped()
         out = samples.astype(np.float64)
         del samples
         factors = {f for _, _, f in spans}
@@ -547,6 +709,17 @@ class Reader:
         return self._encrypted
 
     def _read_record_file(self, rdat, keys, rto):
+        try:
+            return self._parse_record_file(rdat, keys, rto)
+        except PasswordError:
+            raise
+        except MefError as exc:
+            if self.on_error != "skip":
+                raise
+            self._skip("records", rdat, exc)
+            return []
+
+    def _parse_record_file(self, rdat, keys, rto):
         if not os.path.exists(rdat):
             ridx = rdat[: -len("rdat")] + "ridx"
             if os.path.exists(ridx):
@@ -583,6 +756,7 @@ class Reader:
             for r in self._read_record_file(self._tree.rdat, keys, rto):
                 r.update(level="session", channel=None, segment=None)
                 out.append(r)
+            self._warn_skipped()
             return out
         rdat, _ = self._tree.channel_records(channel)
         for r in self._read_record_file(rdat, keys, rto):
@@ -592,4 +766,5 @@ class Reader:
             for r in self._read_record_file(seg.files.rdat, keys, seg.rto):
                 r.update(level="segment", channel=channel, segment=seg.number)
                 out.append(r)
+        self._warn_skipped()
         return out
