@@ -14,3 +14,4 @@ from .errors import (  # noqa: F401
 from .reader import Reader  # noqa: F401
 from .writer import Writer  # noqa: F401
 from ._neo_registration import MEF3IO, MEF3RawIO  # noqa: F401,E402  (registers them with neo)
+from .legacy import MefReader, MefWriter  # noqa: E402,F401
