@@ -32,6 +32,9 @@ from .format.times import to_uutc, to_uutc_array
 from .session import SessionTree
 
 _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
+# reads of blocks that do not overlap in time go in batches of at most this many
+# compressed bytes (read, then decoded), so a long window never holds all of its bytes
+_BATCH_BYTES = 4 << 20
 
 
 def _read_file(path, what):
@@ -62,6 +65,20 @@ def _parse_stable(read, parse, attempts=5):
                 raise
             raw = again
     return parse(raw)
+
+
+def _grid_positions(times, t0, fs, rounding="nearest"):
+    """Grid index of each block's first sample in a window starting at t0.
+
+    "nearest" (default, as mef3io): ``ceil((tb - t0) * fs / 1e6 - 0.5)``, an exact half
+    rounds down. "meflib" (as pymef / mef_tools): ``(tb - t0) / 1e6 * fs`` rounded half
+    away from zero, for code that must match those readers sample for sample.
+    """
+    dt = (np.asarray(times) - t0).astype(np.float64)
+    if rounding == "meflib":
+        x = dt / 1e6 * fs
+        return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+    return np.ceil(dt * fs / 1e6 - 0.5).astype(np.int64)
 
 
 def _physical_memory():
@@ -102,14 +119,16 @@ class _Segment:
     def index(self):
         """TIME_SERIES_INDEX entries (validated against the data file's size)."""
         if self._index is None:
-            _, entries = _parse_stable(
+            uh, entries = _parse_stable(
                 lambda: _read_file(self.files.tidx, "block index"),
                 lambda raw: headers.parse_index(raw, self.files.tidx, check_crc=True),
             )
+            self.check_same_segment(uh, self.files.tidx)
             size = self.data_size()
             offs = entries["file_offset"].astype(np.int64)
             nbytes = entries["block_bytes"].astype(np.int64)
-            bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs + nbytes > size)
+            # (written so that no sum can overflow int64, whatever a damaged entry holds)
+            bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs > size) | (nbytes > size - offs)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 problem = (
@@ -132,6 +151,30 @@ class _Segment:
             self._index = entries[~bad] if bad.any() else entries
         return self._index
 
+    def check_same_segment(self, uh, path):
+        """FormatError unless a .tidx/.tdat header belongs with this segment's metadata.
+
+        The three files of a segment carry the same channel name, segment number and
+        level UUID: a file copied over from another channel or segment (a mixed-up copy)
+        would otherwise be read as this segment's.
+        """
+        ref = self.meta.uh
+        for field in ("channel_name", "segment_number"):
+            if uh[field] != ref[field]:
+                raise FormatError(
+                    f"this file is of channel {text(uh['channel_name'])!r} segment {int(uh['segment_number'])}, "
+                    f"the metadata {self.files.tmet} of channel {text(ref['channel_name'])!r} segment "
+                    f"{int(ref['segment_number'])}: files of different segments are mixed",
+                    path,
+                )
+        mine, theirs = bytes(uh["level_uuid"]), bytes(ref["level_uuid"])
+        if any(mine) and any(theirs) and mine != theirs:
+            raise FormatError(
+                f"this file's level UUID differs from that of the metadata {self.files.tmet}: "
+                "files of different segments are mixed",
+                path,
+            )
+
     def data_size(self):
         try:
             return os.path.getsize(self.files.tdat)
@@ -148,10 +191,11 @@ class _Segment:
                     raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
                 try:
                     fd = self._fd
-                    _parse_stable(
+                    uh = _parse_stable(
                         lambda: os.pread(fd, UNIVERSAL_HEADER_BYTES, 0),
                         lambda head: headers.parse_universal_header(head, self.files.tdat, "tdat"),
                     )
+                    self.check_same_segment(uh, self.files.tdat)
                 except MefError:
                     os.close(self._fd)
                     self._fd = None
@@ -204,7 +248,8 @@ class _Channel:
                     )
                 blocks = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
                 if (blocks["time"] == UUTC_NO_ENTRY).any():
-                    raise FormatError(f"channel {self.name!r} has a block without a start time")
+                    k = int(blocks["segment"][np.flatnonzero(blocks["time"] == UUTC_NO_ENTRY)[0]])
+                    raise FormatError(f"channel {self.name!r} has a block without a start time", self.segments[k].files.tidx)
                 order = np.argsort(blocks["time"], kind="stable")
                 if not (order == np.arange(len(order))).all():
                     blocks = {key: v[order] for key, v in blocks.items()}
@@ -237,9 +282,16 @@ class Reader:
         Reader opens, one per read that meets a damaged block). ``Reader.skipped`` keeps
         every item as a dict (``what``, ``path``, ``problem``). Wrong or missing
         passwords raise in both modes.
+    rounding : {"nearest", "meflib"}
+        Where a block whose start falls exactly half a sample between two grid slots
+        lands: "nearest" rounds the half down (as mef3io); "meflib" rounds it away from
+        zero, as pymef and mef_tools do.
     """
 
-    def __init__(self, path, password="", n_threads=0, check_crc=True, on_error="raise"):
+    def __init__(self, path, password="", n_threads=0, check_crc=True, on_error="raise", rounding="nearest"):
+        if rounding not in ("nearest", "meflib"):
+            raise ValueError(f"rounding must be 'nearest' or 'meflib', got {rounding!r}")
+        self.rounding = rounding
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.on_error = on_error
@@ -488,6 +540,8 @@ class Reader:
             raise TypeError("t0 and t1 must be integers (uUTC microseconds) or None") from None
         if t1 < t0:
             raise RangeError(f"inverted time range: t1 ({t1}) is before t0 ({t0})", self.path)
+        if not (-(2**62) <= t0 and t1 <= 2**62):  # a damaged time offset can push times past int64
+            raise RangeError(f"the window [{t0}, {t1}) lies outside the times MEF can hold (|t| <= 2**62 us)", self.path)
         n = int(np.floor((t1 - t0) * ch.fs / 1e6 + 0.5))
         if n * 13 > _physical_memory():
             raise RangeError(
@@ -502,15 +556,35 @@ class Reader:
                 self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="neo_mef3-decode")
             return self._pool
 
-    def _decode_into(self, ch, t0, n, samples, valid):
-        """Decode every block overlapping the grid [0, n) into samples/valid; return block factors."""
+    def _decode_into(self, ch, t0, n, samples, valid, f64=None):
+        """Decode every block overlapping the grid [0, n) into samples/valid; return block factors.
+
+        With ``f64`` (a float64 array of n, NaN-filled) the blocks are decoded straight
+        into it instead, scaled by their segment's factor (``samples``/``valid`` unused).
+        Blocks that do not overlap in time are read and decoded in batches of at most
+        ``_BATCH_BYTES`` compressed bytes, so no copy of the whole range is held at once.
+        """
         b = ch.blocks()
         fs = ch.fs
         # grid position of each block's first sample; an exact half rounds down (as mef3io)
-        pos = np.ceil((b["time"] - t0).astype(np.float64) * fs / 1e6 - 0.5).astype(np.int64)
+        pos = _grid_positions(b["time"], t0, fs, self.rounding)
         sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
         if len(sel) == 0:
             return []
+        overlap = bool(np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1]))
+        batches = [sel]
+        if not overlap and len(sel) > 1:
+            cut = np.cumsum(b["nbytes"][sel]) // _BATCH_BYTES
+            batches = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
+        factors = None
+        if f64 is not None:  # a segment whose factor is 0 ("no entry") gives raw counts
+            factors = np.array([seg.ufact if seg.ufact != 0.0 else 1.0 for seg in ch.segments])[b["segment"]]
+        for ids in batches:
+            self._decode_batch(ch, b, pos, ids, n, samples, valid, overlap, f64, factors)
+        return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
+
+    def _decode_batch(self, ch, b, pos, sel, n, samples, valid, overlap, f64, factors):
+        """Read and decode the blocks ``sel`` (see _decode_into)."""
         tasks = []  # (segment, block ids)
         seg_ids = b["segment"][sel]
         for k in np.unique(seg_ids):
@@ -542,22 +616,46 @@ class Reader:
             inside = (pos[ids] >= 0) & (pos[ids] + b["n"][ids] <= n)
             jobs.append((seg, buf, ids, lo, inside, bool(enc.any())))
         # gaps between blocks are invalid, everything a block covers is valid
-        for seg, buf, ids, lo, inside, enc in jobs:
+        for seg, buf, ids, lo, inside, enc in jobs if f64 is None else ():
             for i in ids:
                 a = max(int(pos[i]), 0)
                 z = min(int(pos[i] + b["n"][i]), n)
                 valid[a:z] = 1
-        overlap = np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1])
         work = []
         for seg, buf, ids, lo, inside, enc in jobs:
             direct = ids[inside]
             if len(direct):
                 work.append((seg, buf, direct, lo, enc))
         n_threads = 1 if overlap else self.n_threads
-        failed += self._run_decode(work, b, pos, samples, n_threads)
+        failed += self._run_decode(work, b, pos, samples if f64 is None else f64, n_threads, factors)
         # edge blocks: decode to scratch, copy the part inside the window
         for seg, buf, ids, lo, inside, enc in jobs:
             for i in ids[~inside]:
+                # check the block before allocating its samples (the index may claim 2**32)
+                dry = np.zeros(1, np.int8)
+                _red.decode_blocks(
+                    np.frombuffer(buf, np.uint8), b["offset"][i : i + 1] - lo, b["nbytes"][i : i + 1],
+                    b["n"][i : i + 1], np.zeros(0, np.int32), np.zeros(1, np.int64),
+                    check_crc=self.check_crc and not enc, status=dry, allow_encrypted=enc,
+                )
+                problem = None
+                if dry[0] not in (0, 6):  # OK (no samples) or OUTPUT_BOUNDS (a sound header)
+                    problem = _red.STATUS_NAMES.get(int(dry[0]), str(int(dry[0])))
+                elif int(b["n"][i]) * 4 > _physical_memory() // 4:
+                    problem = f"{int(b['n'][i])} samples in one block, more than this machine can decode"
+                if problem is not None:
+                    if not skip:  # decode it again, for the error the decoder raises
+                        if dry[0] not in (0, 6):
+                            self._decode(seg, buf, np.array([i]), lo, b, np.zeros(0, np.int32), np.zeros(1, np.int64), enc)
+                        raise RangeError(f"RED block at byte {int(b['offset'][i])}: {problem}", seg.files.tdat)
+                    failed.append((seg, int(i), problem))
+                    continue
+                if f64 is not None:  # the float64 decoder drops the samples outside itself
+                    status = np.zeros(1, np.int8) if skip else None
+                    self._decode(seg, buf, np.array([i]), lo, b, f64, pos[i : i + 1], enc, status, factors)
+                    if status is not None and status[0]:
+                        failed.append((seg, int(i), _red.STATUS_NAMES.get(int(status[0]), str(int(status[0])))))
+                    continue
                 scratch = np.empty(int(b["n"][i]), np.int32)
                 status = np.zeros(1, np.int8) if skip else None
                 self._decode(seg, buf, np.array([i]), lo, b, scratch, np.zeros(1, np.int64), enc, status)
@@ -572,8 +670,11 @@ class Reader:
             for seg, i, problem in failed:
                 a = max(int(pos[i]), 0)
                 z = min(int(pos[i] + b["n"][i]), n)
-                valid[a:z] = 0
-                samples[a:z] = 0
+                if f64 is not None:
+                    f64[a:z] = np.nan
+                else:
+                    valid[a:z] = 0
+                    samples[a:z] = 0
                 key = (seg.files.tdat, int(b["offset"][i]))
                 with self._lock:  # each block is reported once, however often it is read
                     if key in self._skipped_blocks:
@@ -582,23 +683,17 @@ class Reader:
                 by_file.setdefault(seg.files.tdat, []).append(f"block at byte {key[1]}: {problem}")
             for path, problems in by_file.items():
                 self._skip("blocks", path, f"{len(problems)} RED block(s) read as gaps ({'; '.join(problems[:4])})")
-        return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
 
-    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None):
-        _red.decode_blocks(
-            np.frombuffer(buf, np.uint8),
-            b["offset"][ids] - lo,
-            b["nbytes"][ids],
-            b["n"][ids],
-            out,
-            out_offsets,
-            check_crc=self.check_crc and not enc,
-            path=seg.files.tdat,
-            allow_encrypted=enc,
-            status=status,
-        )
+    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None, factors=None):
+        """decode_blocks into int32 ``out``, or with ``factors`` decode_blocks_f64 into float64 ``out``."""
+        args = (np.frombuffer(buf, np.uint8), b["offset"][ids] - lo, b["nbytes"][ids], b["n"][ids], out, out_offsets)
+        kw = dict(check_crc=self.check_crc and not enc, path=seg.files.tdat, allow_encrypted=enc, status=status)
+        if factors is None:
+            _red.decode_blocks(*args, **kw)
+        else:
+            _red.decode_blocks_f64(*args, factors[ids], **kw)
 
-    def _run_decode(self, work, b, pos, samples, n_threads):
+    def _run_decode(self, work, b, pos, samples, n_threads, factors=None):
         chunks = []
         for seg, buf, ids, lo, enc in work:
             if n_threads <= 1 or len(ids) < 2:
@@ -613,7 +708,7 @@ class Reader:
         def run(job):
             seg, buf, ids, lo, enc = job
             status = np.zeros(len(ids), np.int8) if skip else None
-            self._decode(seg, buf, ids, lo, b, samples, pos[ids], enc, status)
+            self._decode(seg, buf, ids, lo, b, samples, pos[ids], enc, status, factors)
             if status is None or not status.any():
                 return []
             return [(seg, int(i), _red.STATUS_NAMES.get(int(c), str(int(c)))) for i, c in zip(ids, status) if c]
@@ -679,23 +774,10 @@ class Reader:
         """
         ch = self._channel(channel)
         t0, t1, n = self._window(ch, t0, t1)
-        samples = np.zeros(n, np.int32)
-        valid = np.zeros(n, np.uint8)
-        spans = self._decode_into(ch, t0, n, samples, valid)
+        # decoded straight into the output: only the float64 array is of full size
+        out = np.full(n, np.nan)
+        self._decode_into(ch, t0, n, None, None, f64=out)
         self._warn_skipped()
-        out = samples.astype(np.float64)
-        del samples
-        factors = {f for _, _, f in spans}
-        if len(factors) <= 1:
-            f = factors.pop() if factors else 1.0
-            if f != 0.0 and f != 1.0:
-                out *= f
-        else:
-            for p, k, f in spans:
-                a, z = max(p, 0), min(p + k, n)
-                if f != 0.0 and f != 1.0 and z > a:
-                    out[a:z] *= f
-        out[valid == 0] = np.nan
         return out
 
     # --- records ---------------------------------------------------------------------
@@ -708,9 +790,9 @@ class Reader:
                 self._encrypted = crypto.is_encrypted_header(uh["level_1_password_validation_field"])
         return self._encrypted
 
-    def _read_record_file(self, rdat, keys, rto):
+    def _read_record_file(self, rdat, keys, rto, owner=""):
         try:
-            return self._parse_record_file(rdat, keys, rto)
+            return self._parse_record_file(rdat, keys, rto, owner)
         except PasswordError:
             raise
         except MefError as exc:
@@ -719,7 +801,7 @@ class Reader:
             self._skip("records", rdat, exc)
             return []
 
-    def _parse_record_file(self, rdat, keys, rto):
+    def _parse_record_file(self, rdat, keys, rto, owner):
         if not os.path.exists(rdat):
             ridx = rdat[: -len("rdat")] + "ridx"
             if os.path.exists(ridx):
@@ -728,6 +810,15 @@ class Reader:
         raw = _read_file(rdat, "record data")
         uh = headers.parse_universal_header(raw, rdat, "rdat")
         headers.check_body_crc(raw, uh, rdat)
+        if keys is None:
+            keys = self._keys_for(uh, rdat)
+            if keys.access_level < crypto.LEVEL_2_ACCESS:
+                raise PasswordError("records of an encrypted session need the level-2 password", self.path)
+        named = text(uh["channel_name"])
+        if named != owner:  # session-level records name no channel, a channel's name it
+            whose = f"channel {named!r}" if named else "the session level"
+            where = f"channel {owner!r}" if owner else "the session level"
+            raise FormatError(f"these records are of {whose}, found at {where}: a records file was mixed up", rdat)
         expected = int(uh["number_of_entries"])
         return _records.parse_records(
             memoryview(raw)[UNIVERSAL_HEADER_BYTES:], keys, rto, rdat, check_crc=True,
@@ -747,9 +838,10 @@ class Reader:
             ref = self._channel(names[0]) if names else None
         else:
             ref = self._channel(channel)
-        keys = ref.segments[0].meta.keys if ref is not None else crypto.Keys(crypto.LEVEL_2_ACCESS)
+        # without a readable channel, a records file's own header validates the password
+        keys = ref.segments[0].meta.keys if ref is not None else None
         rto = ref.segments[0].rto if ref is not None else 0
-        if self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
+        if keys is not None and self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
             raise PasswordError("records of an encrypted session need the level-2 password", self.path)
         out = []
         if channel is None:
@@ -759,11 +851,12 @@ class Reader:
             self._warn_skipped()
             return out
         rdat, _ = self._tree.channel_records(channel)
-        for r in self._read_record_file(rdat, keys, rto):
+        owner = text(ref.segments[0].meta.uh["channel_name"]) or channel
+        for r in self._read_record_file(rdat, keys, rto, owner):
             r.update(level="channel", channel=channel, segment=None)
             out.append(r)
         for seg in ref.segments:
-            for r in self._read_record_file(seg.files.rdat, keys, seg.rto):
+            for r in self._read_record_file(seg.files.rdat, keys, seg.rto, owner):
                 r.update(level="segment", channel=channel, segment=seg.number)
                 out.append(r)
         self._warn_skipped()

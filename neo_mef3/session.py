@@ -73,7 +73,8 @@ class SessionTree:
 
     @property
     def channels(self):
-        return list(self.channel_dirs)
+        """Channel names sorted by name (not by directory name: 'A-1.timd' sorts before 'A.timd')."""
+        return sorted(self.channel_dirs)
 
     @property
     def rdat(self):

@@ -334,7 +334,9 @@ def test_lntp_records(oracle_sessions):
     assert list(ours) == list(theirs) == ["type", "time", "length", "template"]
     assert ours["length"] == theirs["length"] == 5
     assert ours["template"].dtype == theirs["template"].dtype == np.int64
-    assert ours["template"].tolist() == theirs["template"][:5].tolist() == [1, -2, 3, -4, 5]
+    assert ours["template"].tolist() == [1, -2, 3, -4, 5]  # what pymef wrote
+    # pymef's reading runs past the record: longer, and its values there are whatever
+    # memory holds (seen: the template, or zeros), so only its length is compared
     assert len(theirs["template"]) > 5
 
 

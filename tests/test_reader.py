@@ -288,3 +288,33 @@ def test_every_record_type_matches_pymef(oracle_sessions, scenario):
                     else:
                         assert g[key] == value, (w["type"], key)
         assert seen >= {"Note", "SyLg", "EDFA", "Seiz", "CSti", "ESti", "Curs", "Epoc", "LNTP"}
+
+
+def test_meflib_rounding_matches_pymef_at_half_sample_starts(tmp_path, oracles):
+    """At 1 kHz half a sample is 500 us: windows starting there put blocks on exact halves."""
+    from pymef.mef_session import MefSession
+
+    t0 = 1_600_000_000_000_000
+    x = np.round(np.random.default_rng(3).normal(size=5000) * 50, 1)
+    x[2200:3400] = np.nan  # a real gap (longer than fs samples)
+    path = oracles.build_with_mef_tools(
+        str(tmp_path / "half.mefd"),
+        [{"name": "c", "fs": 1000.0, "start_uutc": t0, "data": x, "precision": 1, "block_len": 1000}],
+    )
+    s = MefSession(path, None)
+    try:
+        with neo_mef3.Reader(path, rounding="meflib") as r, neo_mef3.Reader(path) as nearest:
+            shifted = 0
+            for a in (t0 + 500, t0 + 1500, t0 + 250_500, t0 + 3_400_500, t0 - 499_500):
+                b = a + 4_000_000
+                want = np.asarray(s.read_ts_channels_uutc("c", [a, b]), np.float64)
+                raw = r.read_raw("c", a, b)
+                got = np.where(raw["valid"] == 1, raw["samples"].astype(np.float64), np.nan)
+                _same(got[: len(want)], want)
+                other = nearest.read_raw("c", a, b)
+                shifted += not np.array_equal(other["samples"], raw["samples"])
+            assert shifted > 0  # the two rules really differ on exact halves
+    finally:
+        s.close()
+    with pytest.raises(ValueError):
+        neo_mef3.Reader(path, rounding="up")
