@@ -1,0 +1,87 @@
+"""The Reader's fast paths give the same values as the plain ones.
+
+``Reader.read`` decodes straight into its float64 output (``_red.decode_blocks_f64``)
+in batches of bounded size; it must equal ``read_raw``'s samples times the factor with
+NaN where ``valid`` is 0 -- the definition of ``read`` -- for any window, thread count
+and batch size, and it must not allocate more than a little beside its output.
+"""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import neo_mef3
+from neo_mef3 import reader as reader_mod
+
+
+def _expected_read(raw):
+    f = raw["units_conversion_factor"]
+    out = raw["samples"].astype(np.float64)
+    if f not in (None, 0.0, 1.0):
+        out *= f
+    out[raw["valid"] == 0] = np.nan
+    return out
+
+
+def _windows(r, ch, rng, k=25):
+    info = r.info(ch)
+    t0, t1 = info["start_time"], info["end_time"]
+    span = t1 - t0
+    yield None, None
+    yield t0 - 3_000_000, t1 + 3_000_000          # past both ends
+    yield t0 + span // 3, t0 + span // 3           # empty
+    for _ in range(k):
+        a = int(rng.integers(t0 - span // 10, t1))
+        yield a, a + int(rng.integers(1, span // 2 + 2))
+
+
+@pytest.mark.parametrize("scenario,writer", [
+    ("nan_gaps", "mef3io"), ("segments", "mef_tools"), ("segments", "mef3io"),
+    ("odd_blocks", "mef_tools"), ("int32_ufact", "mef3io"), ("fractional_fs", "mef3io"),
+    ("encrypted", "mef_tools"), ("appends", "mef3io"),
+])
+def test_read_equals_read_raw_definition(oracle_sessions, monkeypatch, scenario, writer):
+    path = oracle_sessions(scenario, writer)
+    password = oracle_sessions.scenario(scenario).read_password or ""
+    rng = np.random.default_rng(len(scenario) * 7 + len(writer))
+    for batch in (reader_mod._BATCH_BYTES, 700):     # 700 bytes: about one block per batch
+        monkeypatch.setattr(reader_mod, "_BATCH_BYTES", batch)
+        for n_threads in (1, 2):
+            with neo_mef3.Reader(path, password=password, n_threads=n_threads) as r:
+                for ch in r.channels:
+                    for a, b in _windows(r, ch, rng, k=8):
+                        got = r.read(ch, a, b)
+                        want = _expected_read(r.read_raw(ch, a, b))
+                        assert got.dtype == np.float64 and got.shape == want.shape
+                        assert np.array_equal(got, want, equal_nan=True), (ch, a, b, batch, n_threads)
+
+
+def _long_session(tmp_path, minutes=12, fs=1000.0):
+    mef3io = pytest.importorskip("mef3io")
+    rng = np.random.default_rng(0)
+    n = int(minutes * 60 * fs)
+    x = np.cumsum(rng.normal(0, 150, n)).astype(np.int64)
+    x = (x - x.mean()).astype(np.int32)
+    path = str(tmp_path / "long.mefd")
+    w = mef3io.Writer(path, overwrite=True)
+    w.write_int32("ch", x, 0.1, 1_600_000_000_000_000, fs)
+    w.close()
+    return path, x
+
+
+def test_long_read_threads_and_memory(tmp_path):
+    path, x = _long_session(tmp_path)
+    with neo_mef3.Reader(path, n_threads=1) as r1, neo_mef3.Reader(path, n_threads=2) as r2:
+        a = r1.read("ch")
+        b = r2.read("ch")
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, x * 0.1)
+        r2.read("ch")  # warm: files open, index parsed
+        tracemalloc.start()
+        try:
+            out = r2.read("ch")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # the output plus bounded batches of compressed bytes: well under 1.3x
+        assert peak <= 1.3 * out.nbytes, peak / out.nbytes
