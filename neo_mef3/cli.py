@@ -1,8 +1,10 @@
-"""The ``neo-mef3`` command: ``demo`` and ``info``.
+"""The ``neo-mef3`` command: ``demo``, ``info`` and ``check``.
 
 ``neo-mef3 demo`` reads the small example session shipped inside the package, so a new
 user sees the library work before they have a recording of their own.
 ``neo-mef3 info PATH`` prints the same summary for any session.
+``neo-mef3 check PATH`` reports whether a session's declarations agree with its data
+(exit code 0 consistent, 1 problems found, 2 unusable input; see ``neo_mef3.check``).
 """
 
 import argparse
@@ -127,6 +129,14 @@ def _info(args):
     return 0
 
 
+def _check(args):
+    from .check import check_session
+
+    report = check_session(args.path, password=args.password or "")
+    print(report.json() if args.json else report.text())
+    return report.exit_code
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="neo-mef3", description="MEF 3.0 sessions from the command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +146,15 @@ def main(argv=None):
     p.add_argument("path")
     p.add_argument("--password", default="", help="level-1 or level-2 password of an encrypted session")
     p.set_defaults(func=_info)
+    p = sub.add_parser(
+        "check",
+        help="report what a session holds and whether its declarations agree with its data "
+        "(exit 0 consistent, 1 problems found, 2 unusable input)",
+    )
+    p.add_argument("path")
+    p.add_argument("--password", default="", help="level-1 or level-2 password of an encrypted session")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(func=_check)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -129,10 +129,13 @@ class _Segment:
             nbytes = entries["block_bytes"].astype(np.int64)
             # (written so that no sum can overflow int64, whatever a damaged entry holds)
             bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs > size) | (nbytes > size - offs)
+            untimed = entries["start_time"] == UUTC_NO_ENTRY
+            bad |= untimed
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 problem = (
-                    f"index entry {i} points at bytes {int(offs[i])}..{int(offs[i] + nbytes[i])}, "
+                    f"index entry {i} has no start time" if untimed[i] else
+                    f"index entry {i} points at bytes {int(offs[i])}..{int(offs[i]) + int(nbytes[i])}, "
                     f"outside the {size}-byte data file {self.files.tdat}"
                 )
                 if self._on_skip is None:
@@ -530,9 +533,10 @@ class Reader:
                 ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
                 t1 = max(ends) if ends else t0
                 if len(b["time"]):  # blocks of an interrupted append may end after the metadata's end
-                    block_end = float((b["time"] + b["n"] * 1e6 / ch.fs).max())
+                    with np.errstate(over="ignore"):  # a damaged rate may push this past any time
+                        block_end = float((b["time"] + b["n"] * 1e6 / ch.fs).max())
                     if block_end > t1 + 0.5e6 / ch.fs:
-                        t1 = int(np.ceil(block_end))
+                        t1 = int(np.ceil(min(block_end, 2.0**63)))
         try:
             t0 = int(round(t0)) if isinstance(t0, float) else int(t0)
             t1 = int(round(t1)) if isinstance(t1, float) else int(t1)
@@ -559,8 +563,9 @@ class Reader:
     def _decode_into(self, ch, t0, n, samples, valid, f64=None):
         """Decode every block overlapping the grid [0, n) into samples/valid; return block factors.
 
-        With ``f64`` (a float64 array of n, NaN-filled) the blocks are decoded straight
-        into it instead, scaled by their segment's factor (``samples``/``valid`` unused).
+        With ``f64`` (a float64 array of n) the blocks are decoded straight into it
+        instead, scaled by their segment's factor, and every position no block covers is
+        set to NaN (``samples``/``valid`` unused).
         Blocks that do not overlap in time are read and decoded in batches of at most
         ``_BATCH_BYTES`` compressed bytes, so no copy of the whole range is held at once.
         """
@@ -569,6 +574,13 @@ class Reader:
         # grid position of each block's first sample; an exact half rounds down (as mef3io)
         pos = _grid_positions(b["time"], t0, fs, self.rounding)
         sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
+        if f64 is not None:  # NaN where no block lands (blocks that fail are NaN-ed later)
+            lo = np.clip(pos[sel], 0, n)
+            reach = np.maximum.accumulate(np.clip(pos[sel] + b["n"][sel], 0, n)) if len(sel) else np.zeros(0, np.int64)
+            before = np.concatenate(([0], reach[:-1]))
+            for a, z in zip(before[lo > before], lo[lo > before]):
+                f64[a:z] = np.nan
+            f64[reach[-1] if len(sel) else 0 :] = np.nan
         if len(sel) == 0:
             return []
         overlap = bool(np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1]))
@@ -774,8 +786,9 @@ class Reader:
         """
         ch = self._channel(channel)
         t0, t1, n = self._window(ch, t0, t1)
-        # decoded straight into the output: only the float64 array is of full size
-        out = np.full(n, np.nan)
+        # decoded straight into the output: only the float64 array is of full size (its
+        # pages are first touched by the decoding threads; _decode_into NaN-fills the gaps)
+        out = np.empty(n)
         self._decode_into(ch, t0, n, None, None, f64=out)
         self._warn_skipped()
         return out

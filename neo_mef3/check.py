@@ -1,0 +1,593 @@
+"""``neo-mef3 check``: what a session holds, and whether its declarations agree with its data.
+
+For every segment of every channel the checker compares what the metadata declares
+(blocks, samples, time range, discontinuities) with what is found: the index entries
+(committed ones and those an interrupted append left past the declared count), the RED
+blocks that decode with a good CRC, the samples they hold, their time range and
+discontinuity flags. It verifies every CRC (headers, bodies, blocks), that the three
+files of a segment belong together, and that each block's header agrees with its index
+entry; it reports bytes after the last indexed block, torn index entries, leftover
+temporary directories of an interrupted write, gaps in segment numbering and records
+files that do not parse. Nothing is written.
+
+It reuses the Reader's pieces (session tree, header and index parsing, password
+handling, the RED decoder in status mode); there is no second parser.
+
+>>> report = check_session("subject.mefd")
+>>> report.exit_code        # 0 consistent, 1 problems found, 2 unusable input
+>>> print(report.text())
+
+Exit codes: 0 when every declaration agrees with the data, 1 when problems were found
+(damage, an interrupted write, inconsistent declarations), 2 when the input cannot be
+checked at all (not a session, or a missing or wrong password).
+"""
+
+import datetime
+import json
+import os
+import struct
+import warnings
+
+import numpy as np
+
+from . import _red
+from .errors import MefError, PasswordError
+from .format import headers
+from .format import records as _records
+from .format.layout import (
+    RED_BLOCK_HEADER_BYTES,
+    RED_DISCONTINUITY,
+    RED_LEVEL_1_ENCRYPTED,
+    RED_LEVEL_2_ENCRYPTED,
+    TIME_SERIES_INDEX_BYTES,
+    UNIVERSAL_HEADER_BYTES,
+    UUTC_NO_ENTRY,
+    text,
+)
+from .format.times import to_uutc, to_uutc_array
+from .reader import Reader, _read_file, _Segment
+from .session import SessionTree
+
+_ENCRYPTED = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
+_TMP_SUFFIX = ".neo_mef3-tmp"
+#: blocks are decoded in batches of at most this many samples / bytes
+_BATCH_SAMPLES = 1 << 22
+_BATCH_BYTES = 64 << 20
+#: a block claiming more samples than this is reported, not decoded
+_MAX_BLOCK_SAMPLES = 1 << 28
+
+
+def _when(uutc):
+    if uutc is None:
+        return "-"
+    try:
+        dt = datetime.datetime.fromtimestamp(uutc / 1e6, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return f"{uutc} us"
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _safe(s):
+    """A path or name printable on any terminal (non-UTF-8 bytes escaped)."""
+    return str(s).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class Report:
+    """The checker's findings: ``problems`` and ``notes`` (lists of (path, message)),
+    per-channel details in ``channels`` and records counts in ``records``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.usable = True
+        self.fatal = None
+        self.channels = []
+        self.records = {}
+        self.problems = []
+        self.notes = []
+
+    def problem(self, where, message):
+        self.problems.append((_safe(where), _safe(message)))
+
+    def note(self, where, message):
+        self.notes.append((_safe(where), _safe(message)))
+
+    @property
+    def exit_code(self):
+        if not self.usable:
+            return 2
+        return 1 if self.problems else 0
+
+    @property
+    def consistent(self):
+        return self.usable and not self.problems
+
+    def as_dict(self):
+        return {
+            "path": _safe(self.path),
+            "usable": self.usable,
+            "fatal": self.fatal,
+            "exit_code": self.exit_code,
+            "channels": self.channels,
+            "records": self.records,
+            "problems": [{"path": p, "message": m} for p, m in self.problems],
+            "notes": [{"path": p, "message": m} for p, m in self.notes],
+        }
+
+    def json(self):
+        return json.dumps(self.as_dict(), indent=1, default=str)
+
+    def text(self):
+        out = [f"session   {_safe(self.path)}"]
+        if not self.usable:
+            out.append(f"result    UNUSABLE: {self.fatal}")
+            return "\n".join(out)
+        out.append(f"channels  {len(self.channels)}")
+        for ch in self.channels:
+            fs = ch.get("sampling_frequency")
+            rate = f"{fs:.6g} Hz" if fs else "rate ?"
+            out.append(f"  {_safe(ch['name'])}  {rate}  {len(ch['segments'])} segment(s)  {ch['verdict']}")
+            for s in ch["segments"]:
+                out.append(f"    segment {s['number']}  {_safe(os.path.basename(s['path']))}  {s['verdict']}")
+                d, f = s.get("declared"), s.get("found")
+                if d:
+                    out.append(
+                        f"      declared  {d['blocks']} blocks  {d['samples']} samples  "
+                        f"{_when(d['start_time'])} .. {_when(d['end_time'])}  {d['discontinuities']} discontinuities"
+                    )
+                if f:
+                    out.append(
+                        f"      found     {f['index_entries']} index entries ({f['committed_entries']} committed, "
+                        f"{f['uncommitted_entries']} uncommitted)  {f['good_blocks']} good blocks, "
+                        f"{f['bad_blocks']} bad  {f['samples']} samples  "
+                        f"{_when(f['start_time'])} .. {_when(f['end_time'])}  {f['discontinuities']} discontinuities"
+                    )
+                    out.append(
+                        f"      CRCs      {s['crc']}   tail: {f['tail_bytes']} bytes after the last indexed block, "
+                        f"{f['torn_index_bytes']} bytes of a torn index entry"
+                    )
+        if self.records:
+            out.append("records   " + ", ".join(f"{_safe(k)}: {v}" for k, v in self.records.items()))
+        for p, m in self.notes:
+            out.append(f"note      {p}: {m}")
+        for p, m in self.problems:
+            out.append(f"PROBLEM   {p}: {m}")
+        verdict = "consistent" if not self.problems else f"{len(self.problems)} problem(s) found"
+        out.append(f"result    {verdict}")
+        return "\n".join(out)
+
+
+def check_session(path, password=""):
+    """Check a session; returns a :class:`Report` (never raises a MefError)."""
+    report = Report(os.fspath(path))
+    try:
+        tree = SessionTree(path)
+        report.path = tree.path
+    except MefError as exc:
+        report.usable, report.fatal = False, _safe(exc)
+        return report
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            reader = Reader(tree.path, password=password, n_threads=1)
+        except PasswordError as exc:
+            report.usable, report.fatal = False, _safe(exc)
+            return report
+        except MefError as exc:
+            report.usable, report.fatal = False, _safe(exc)
+            return report
+    with reader:
+        try:
+            _check_tree(reader, tree, report)
+        except PasswordError as exc:
+            report.usable, report.fatal = False, _safe(exc)
+    return report
+
+
+def _check_tree(reader, tree, report):
+    for e in sorted(os.listdir(tree.path)):
+        if e.endswith(_TMP_SUFFIX):
+            report.note(os.path.join(tree.path, e), "temporary directory of an interrupted write "
+                        "(readers ignore it; the next Writer on the session removes it)")
+    if not tree.channels:
+        report.note(tree.path, "the session has no channels")
+    for name in tree.channels:
+        report.channels.append(_check_channel(reader, tree, name, report))
+    _check_records(reader, tree, report)
+
+
+def _check_channel(reader, tree, name, report):
+    d = tree.channel_dirs[name]
+    out = {"name": _safe(name), "path": _safe(d), "segments": [], "sampling_frequency": None}
+    first_problem = len(report.problems)
+    try:
+        entries = sorted(os.listdir(d))
+    except OSError as exc:
+        report.problem(d, f"cannot list the channel directory ({exc.strerror})")
+        out["verdict"] = "UNREADABLE"
+        return out
+    for e in entries:
+        if e.endswith(_TMP_SUFFIX):
+            report.note(os.path.join(d, e), "temporary directory of an interrupted write "
+                        "(readers ignore it; the next Writer on the session removes it)")
+    files = tree.segments(name)
+    if not files:
+        report.problem(d, "the channel has no segments")
+    numbers = [f.number for f in files]
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers)) if numbers else []
+    if numbers and numbers[0] != 0:
+        missing = list(range(0, numbers[0])) + missing
+    if missing:
+        shown = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        report.problem(d, f"segment numbering has gaps: no segment {shown}")
+    fs_seen = set()
+    prev = None
+    for sf in files:
+        seg = _check_segment(reader, name, sf, report)
+        out["segments"].append(seg)
+        if seg.get("sampling_frequency"):
+            fs_seen.add(seg["sampling_frequency"])
+        if prev is not None and seg.get("found") and prev.get("found"):
+            pe, ss = prev["found"]["end_time"], seg["found"]["start_time"]
+            if pe is not None and ss is not None and ss < pe:
+                report.problem(sf.directory, f"segment {sf.number} starts at {_when(ss)}, before the previous "
+                               f"segment ends ({_when(pe)})")
+        prev = seg
+    if len(fs_seen) > 1:
+        report.problem(d, f"segments are sampled at different rates: {sorted(fs_seen)} Hz")
+    out["sampling_frequency"] = min(fs_seen) if fs_seen else None
+    out["verdict"] = "consistent" if len(report.problems) == first_problem else "PROBLEMS"
+    return out
+
+
+def _declared(meta, fs):
+    s2 = meta.s2
+    rto = meta.recording_time_offset
+    return {
+        "blocks": int(s2["number_of_blocks"]),
+        "samples": int(s2["number_of_samples"]),
+        "start_sample": int(s2["start_sample"]),
+        "start_time": to_uutc(meta.uh["start_time"], rto),
+        "end_time": to_uutc(meta.uh["end_time"], rto),
+        "discontinuities": int(s2["number_of_discontinuities"]),
+        "maximum_block_samples": int(s2["maximum_block_samples"]),
+        "maximum_block_bytes": int(s2["maximum_block_bytes"]),
+        "units_conversion_factor": float(s2["units_conversion_factor"]),
+        "sampling_frequency": fs,
+    }
+
+
+def _check_segment(reader, name, sf, report):
+    out = {"number": sf.number, "path": _safe(sf.directory)}
+    first_problem = len(report.problems)
+    crc = {"headers": "ok", "bodies": "ok", "blocks": "-"}
+
+    def done(verdict=None):
+        out["crc"] = f"headers {crc['headers']}, bodies {crc['bodies']}, blocks {crc['blocks']}"
+        out["verdict"] = verdict or ("consistent" if len(report.problems) == first_problem else "PROBLEMS")
+        return out
+
+    # metadata
+    try:
+        raw = _read_file(sf.tmet, "metadata")
+        uh = headers.parse_universal_header(raw, sf.tmet, "tmet")
+        keys = reader._keys_for(uh, sf.tmet)
+        meta = headers.parse_metadata(raw, sf.tmet, keys=keys)
+    except PasswordError:
+        raise
+    except MefError as exc:
+        _crc_failed(crc, exc)
+        report.problem(sf.tmet, f"{_plain(exc, sf.tmet)} -- the segment cannot be read")
+        return done("UNREADABLE")
+    seg = _Segment(sf, meta, True)
+    fs = seg.fs
+    out["sampling_frequency"] = fs
+    out["declared"] = dec = _declared(meta, fs)
+
+    # index
+    try:
+        raw_idx = _read_file(sf.tidx, "block index")
+        uh_idx, entries = headers.parse_index(raw_idx, sf.tidx)
+        seg.check_same_segment(uh_idx, sf.tidx)
+    except MefError as exc:
+        _crc_failed(crc, exc)
+        report.problem(sf.tidx, f"{_plain(exc, sf.tidx)} -- the segment's blocks cannot be located")
+        return done("UNREADABLE")
+    body = len(raw_idx) - UNIVERSAL_HEADER_BYTES
+    whole, torn = body // TIME_SERIES_INDEX_BYTES, body % TIME_SERIES_INDEX_BYTES
+    declared_idx = int(uh_idx["number_of_entries"])
+    committed = len(entries) if declared_idx < 0 else min(declared_idx, len(entries))
+    uncommitted = len(entries) - committed
+    junk_entries = whole - len(entries)
+
+    # data file
+    tdat_size = None
+    try:
+        tdat_size = os.path.getsize(sf.tdat)
+        with open(sf.tdat, "rb") as f:
+            head = f.read(UNIVERSAL_HEADER_BYTES)
+        uh_dat = headers.parse_universal_header(head, sf.tdat, "tdat")
+        seg.check_same_segment(uh_dat, sf.tdat)
+    except OSError:
+        report.problem(sf.tdat, "the data file is missing or unreadable")
+        return done("UNREADABLE")
+    except MefError as exc:
+        _crc_failed(crc, exc)
+        report.problem(sf.tdat, _plain(exc, sf.tdat))
+        return done("UNREADABLE")
+
+    blocks = _check_blocks(reader, seg, entries, tdat_size, report, crc)
+    rto = meta.recording_time_offset
+    good = blocks["good"]
+    times = to_uutc_array(entries["start_time"], rto)
+    n = entries["number_of_samples"].astype(np.int64)
+    flags = entries["RED_block_flags"].astype(np.uint8)
+    last_end = int(entries[-1]["file_offset"]) + int(entries[-1]["block_bytes"]) if len(entries) else UNIVERSAL_HEADER_BYTES
+    tail = max(0, tdat_size - last_end)
+    ends = times + np.floor(n * 1e6 / fs + 0.5).astype(np.int64)
+    found = {
+        "index_entries": len(entries),
+        "committed_entries": committed,
+        "uncommitted_entries": uncommitted,
+        "good_blocks": int(good.sum()),
+        "bad_blocks": int((~good).sum()),
+        "samples": int(n[good].sum()),
+        "indexed_samples": int(n.sum()),
+        "start_time": int(times[good].min()) if good.any() else None,
+        "end_time": int(ends[good].max()) if good.any() else None,
+        "discontinuities": int(((flags & RED_DISCONTINUITY) != 0).sum()),
+        "tail_bytes": int(tail),
+        "torn_index_bytes": int(torn),
+        "block_status": blocks["status"],
+    }
+    out["found"] = found
+
+    # an interrupted write
+    if uncommitted:
+        report.problem(sf.tidx, f"{uncommitted} index entr{'y' if uncommitted == 1 else 'ies'} past the "
+                       f"{committed} the header declares: an append was interrupted after writing them (their "
+                       "blocks are read; opening a Writer on the session and appending completes the segment)")
+    if dec["blocks"] < len(entries) and not uncommitted:
+        report.problem(sf.tmet, f"metadata declares {dec['blocks']} blocks, the index holds {len(entries)}: an "
+                       "append was interrupted before its metadata update (the blocks are read; the next append "
+                       "by a Writer rewrites the metadata)")
+    elif dec["blocks"] < len(entries):
+        report.note(sf.tmet, f"metadata declares {dec['blocks']} of the {len(entries)} indexed blocks "
+                    "(the interrupted append above)")
+    if dec["blocks"] > len(entries):
+        report.problem(sf.tmet, f"metadata declares {dec['blocks']} blocks, the index holds only {len(entries)}")
+    if torn:
+        report.problem(sf.tidx, f"{torn} bytes of a torn index entry at the end (an interrupted append; ignored)")
+    if junk_entries:
+        report.problem(sf.tidx, f"{junk_entries} whole index entr{'y' if junk_entries == 1 else 'ies'} after the "
+                       "last one that continues the index (ignored)")
+    declared_dat = int(uh_dat["number_of_entries"])
+    if 0 <= declared_dat != len(entries):
+        say = report.note if (uncommitted or dec["blocks"] < len(entries)) and declared_dat < len(entries) else report.problem
+        say(sf.tdat, f"the data file's header declares {declared_dat} blocks, the index holds {len(entries)}")
+    _check_data_crc(sf.tdat, uh_dat, entries, declared_dat, crc, report)
+    if tail:
+        report.problem(sf.tdat, f"{tail} bytes after the last indexed block (data an interrupted append wrote "
+                       "before its index entries; ignored, and overwritten by the next append)")
+
+    # declarations against the data (over the committed part, which the metadata describes)
+    if dec["blocks"] == len(entries) or dec["blocks"] == committed:
+        k = dec["blocks"]
+        if dec["samples"] != int(n[:k].sum()):
+            report.problem(sf.tmet, f"metadata declares {dec['samples']} samples, its {k} blocks hold {int(n[:k].sum())}")
+        disc = int(((flags[:k] & RED_DISCONTINUITY) != 0).sum())
+        if dec["discontinuities"] >= 0 and dec["discontinuities"] != disc:  # meflib (pymef) leaves it at 0
+            why = " (meflib-based writers such as pymef and mef_tools leave this count at 0)" if dec["discontinuities"] == 0 else ""
+            report.note(sf.tmet, f"metadata declares {dec['discontinuities']} discontinuities, the index "
+                        f"flags {disc}{why}")
+        if k and dec["maximum_block_samples"] not in (0, 0xFFFFFFFF) and dec["maximum_block_samples"] < int(n[:k].max()):
+            report.problem(sf.tmet, f"metadata declares at most {dec['maximum_block_samples']} samples per block; "
+                           f"a block holds {int(n[:k].max())}")
+        if k:
+            period = 1e6 / fs
+            if dec["start_time"] is not None and abs(int(times[:k].min()) - dec["start_time"]) > period + 1:
+                report.problem(sf.tmet, f"metadata starts at {_when(dec['start_time'])}, the first block at "
+                               f"{_when(int(times[:k].min()))}")
+            if dec["end_time"] is not None and abs(int(ends[:k].max()) - dec["end_time"]) > period + 1:
+                report.problem(sf.tmet, f"metadata ends at {_when(dec['end_time'])}, the last block at "
+                               f"{_when(int(ends[:k].max()))}")
+    if len(entries) > 1:
+        order = np.argsort(times, kind="stable")
+        t, e, f_ = times[order], ends[order], flags[order]
+        overlap = np.flatnonzero(t[1:] < e[:-1] - 1)
+        if len(overlap):
+            report.problem(sf.tidx, f"{len(overlap)} block(s) start before the previous block ends "
+                           f"(first at {_when(int(t[overlap[0] + 1]))})")
+        jump = np.flatnonzero((t[1:] - e[:-1] > 1e6 / fs) & ((f_[1:] & RED_DISCONTINUITY) == 0))
+        if len(jump):
+            report.note(sf.tidx, f"{len(jump)} gap(s) between blocks not flagged as discontinuities")
+    return done()
+
+
+def _check_data_crc(path, uh, entries, declared, crc, report):
+    """The .tdat body CRC: over the blocks its header declares (our Writer, mef3io) or
+    over the whole body (meflib); 0 means "not set"."""
+    stored = int(uh["body_crc"])
+    if stored == 0:
+        return
+    k = declared if 0 <= declared <= len(entries) else len(entries)
+    stop = int(entries[k - 1]["file_offset"]) + int(entries[k - 1]["block_bytes"]) if k else UNIVERSAL_HEADER_BYTES
+    crcs = []
+    with open(path, "rb") as f:
+        f.seek(UNIVERSAL_HEADER_BYTES)
+        c, pos = 0xFFFFFFFF, UNIVERSAL_HEADER_BYTES
+        while True:
+            if pos == stop:
+                crcs.append(c)
+            chunk = f.read(min(1 << 24, stop - pos) if pos < stop else 1 << 24)
+            if not chunk:
+                break
+            c = _red.crc32(chunk, crc=c)
+            pos += len(chunk)
+        crcs.append(c)
+    if stored not in crcs:  # the blocks carry their own CRCs, checked one by one
+        crc["bodies"] = "data body CRC differs"
+        report.note(path, f"the data file's body CRC ({stored:#010x}) is not that of its blocks; files from "
+                    "meflib-based writers (pymef, mef_tools) store such values. Each block's own CRC is checked.")
+
+
+def _plain(exc, path):
+    """An exception's message without the path prefix (the report names the file)."""
+    msg = str(exc)
+    prefix = f"{path}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+def _crc_failed(crc, exc):
+    msg = str(exc)
+    if "header CRC" in msg:
+        crc["headers"] = "MISMATCH"
+    elif "body CRC" in msg:
+        crc["bodies"] = "MISMATCH"
+
+
+def _check_blocks(reader, seg, entries, tdat_size, report, crc):
+    """Decode every indexed block (status mode) and compare its header with its entry."""
+    sf = seg.files
+    nb = len(entries)
+    good = np.zeros(nb, bool)
+    codes = {}
+    offs = entries["file_offset"].astype(np.int64)
+    nbytes = entries["block_bytes"].astype(np.int64)
+    n = entries["number_of_samples"].astype(np.int64)
+    stored_times = entries["start_time"].astype(np.int64)
+    iflags = entries["RED_block_flags"].astype(np.uint8)
+    inside = (offs >= UNIVERSAL_HEADER_BYTES) & (nbytes >= RED_BLOCK_HEADER_BYTES) & (offs <= tdat_size) & (
+        nbytes <= tdat_size - offs
+    )
+    if (~inside).any():
+        k = int((~inside).sum())
+        report.problem(sf.tidx, f"{k} index entr{'y points' if k == 1 else 'ies point'} outside the "
+                       f"{tdat_size}-byte data file")
+        codes["OUTSIDE_DATA_FILE"] = k
+    huge = inside & (n > _MAX_BLOCK_SAMPLES)
+    if huge.any():
+        report.problem(sf.tidx, f"{int(huge.sum())} index entries claim more than {_MAX_BLOCK_SAMPLES} samples")
+        codes["TOO_MANY_SAMPLES"] = int(huge.sum())
+    todo = np.flatnonzero(inside & ~huge)
+    time_mismatch = flag_mismatch = 0
+    i = 0
+    with open(sf.tdat, "rb") as f:
+        while i < len(todo):
+            j, samples, size = i, 0, 0
+            while j < len(todo) and (j == i or (samples + n[todo[j]] <= _BATCH_SAMPLES and size + nbytes[todo[j]] <= _BATCH_BYTES)):
+                samples += int(n[todo[j]])
+                size += int(nbytes[todo[j]])
+                j += 1
+            ids = todo[i:j]
+            i = j
+            lo = int(offs[ids].min())
+            hi = int((offs[ids] + nbytes[ids]).max())
+            f.seek(lo)
+            buf = bytearray(f.read(hi - lo))
+            rel = offs[ids] - lo
+            # block headers against index entries (before any decryption: bytes 0..47 are clear)
+            for k, r in zip(ids, rel):
+                r = int(r)
+                if r + RED_BLOCK_HEADER_BYTES > len(buf):
+                    continue
+                bt = struct.unpack_from("<q", buf, r + 40)[0]
+                if bt != stored_times[k]:
+                    time_mismatch += 1
+                if (buf[r + 4] & RED_DISCONTINUITY) != (iflags[k] & RED_DISCONTINUITY):
+                    flag_mismatch += 1
+            enc = (iflags[ids] & _ENCRYPTED) != 0
+            status = np.zeros(len(ids), np.int8)
+            if enc.any():
+                bad = reader._decrypt_block_stats(seg, buf, rel[enc], skip=True)
+                status[np.flatnonzero(enc)[bad]] = _red.CRC_MISMATCH
+            out = np.zeros(max(samples, 0), np.int32)
+            out_off = np.concatenate(([0], np.cumsum(n[ids])[:-1])).astype(np.int64)
+            for flag in (False, True):  # encrypted blocks: CRC checked above, on the ciphertext
+                part = np.flatnonzero((enc == flag) & (status == 0))
+                if len(part):
+                    st = np.zeros(len(part), np.int8)
+                    _red.decode_blocks(
+                        np.frombuffer(buf, np.uint8), rel[part], nbytes[ids[part]], n[ids[part]], out, out_off[part],
+                        check_crc=not flag, status=st, allow_encrypted=flag,
+                    )
+                    status[part] = st
+            good[ids] = status == 0
+            for c in status[status != 0]:
+                name = _red.STATUS_NAMES.get(int(c), str(int(c)))
+                codes[name] = codes.get(name, 0) + 1
+    bad = nb - int(good.sum())
+    if bad:
+        listed = ", ".join(f"{v} {k}" for k, v in sorted(codes.items()))
+        report.problem(sf.tdat, f"{bad} of {nb} blocks cannot be used ({listed})")
+    if time_mismatch:
+        report.problem(sf.tdat, f"{time_mismatch} block header(s) carry another start time than their index entry")
+    if flag_mismatch:
+        report.note(sf.tdat, f"{flag_mismatch} block header(s) disagree with their index entry on the "
+                    "discontinuity flag")
+    crc["blocks"] = f"{int(good.sum())}/{nb} ok" if nb else "none"
+    if codes.get("CRC_MISMATCH"):
+        crc["blocks"] += f" ({codes['CRC_MISMATCH']} CRC mismatch)"
+    return {"good": good, "status": codes}
+
+
+def _check_records(reader, tree, report):
+    levels = [("session", tree.rdat, tree.ridx, None)]
+    for name in tree.channels:
+        rdat, ridx = tree.channel_records(name)
+        levels.append((name, rdat, ridx, name))
+        try:
+            for sf in tree.segments(name):
+                levels.append((f"{name}/{sf.number}", sf.rdat, sf.ridx, name))
+        except MefError:
+            pass
+    for label, rdat, ridx, channel in levels:
+        if not os.path.exists(rdat):
+            if os.path.exists(ridx):
+                report.problem(ridx, "record index without its record data file")
+            continue
+        try:
+            n = _count_records(reader, rdat, channel)
+        except PasswordError as exc:
+            report.note(rdat, f"records locked: {_plain(exc, rdat)}")
+            report.records[label] = "locked"
+            continue
+        except MefError as exc:
+            report.problem(rdat, _plain(exc, rdat))
+            report.records[label] = "UNREADABLE"
+            continue
+        report.records[label] = n
+        if os.path.exists(ridx):
+            try:
+                raw = _read_file(ridx, "record index")
+                uh = headers.parse_universal_header(raw, ridx, "ridx")
+                headers.check_body_crc(raw, uh, ridx)
+                k = int(uh["number_of_entries"])
+                if k >= 0 and k != n:
+                    report.problem(ridx, f"record index declares {k} records, the data file holds {n}")
+            except MefError as exc:
+                report.problem(ridx, _plain(exc, ridx))
+        else:
+            report.note(rdat, "no record index (.ridx) next to the records (readers walk the data file)")
+
+
+def _count_records(reader, rdat, channel):
+    raw = _read_file(rdat, "record data")
+    uh = headers.parse_universal_header(raw, rdat, "rdat")
+    headers.check_body_crc(raw, uh, rdat)
+    keys = reader._keys_for(uh, rdat)
+    if keys.access_level < 2:  # as the Reader: records may identify the subject
+        raise PasswordError("records of an encrypted session need the level-2 password", rdat)
+    expected = int(uh["number_of_entries"])
+    recs = _records.parse_records(
+        memoryview(raw)[UNIVERSAL_HEADER_BYTES:], keys, 0, rdat, check_crc=True,
+        expected=expected if expected >= 0 else None,
+    )
+    named = text(uh["channel_name"])
+    if channel is None and named:
+        raise MefError(f"these records are of channel {named!r}, found at the session level", rdat)
+    if channel is not None and named and named != channel:
+        raise MefError(f"these records are of channel {named!r}, found in channel {channel!r}", rdat)
+    return len(recs)
+
+
+__all__ = ["check_session", "Report"]
