@@ -85,3 +85,34 @@ def test_long_read_threads_and_memory(tmp_path):
             tracemalloc.stop()
         # the output plus bounded batches of compressed bytes: well under 1.3x
         assert peak <= 1.3 * out.nbytes, peak / out.nbytes
+
+
+def test_read_with_damaged_blocks_skipped(tmp_path):
+    # on_error="skip": a block that fails (CRC, or garbage the decoder rejects) is a gap
+    # in read() exactly where read_raw marks it invalid, even though read() never
+    # NaN-fills its output before decoding
+    import shutil
+    import warnings
+
+    path, x = _long_session(tmp_path, minutes=2)
+    bad = str(tmp_path / "bad.mefd")
+    shutil.copytree(path, bad)
+    with neo_mef3.Reader(bad) as r:
+        seg = r._channel("ch").segments[0]
+        b = r._channel("ch").blocks()
+        tdat = seg.files.tdat
+    with open(tdat, "r+b") as f:
+        for i in (0, 3, len(b["n"]) - 1):
+            f.seek(int(b["offset"][i]) + 400)
+            f.write(b"\xde\xad\xbe\xef")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for check_crc in (True, False):
+            with neo_mef3.Reader(bad, on_error="skip", check_crc=check_crc, n_threads=2) as r:
+                info = r.info("ch")
+                for a, z in [(None, None), (info["start_time"] + 12_345_678, info["start_time"] + 45_000_000)]:
+                    got = r.read("ch", a, z)
+                    want = _expected_read(r.read_raw("ch", a, z))
+                    assert np.array_equal(got, want, equal_nan=True)
+                    if check_crc and a is None:
+                        assert np.isnan(got).sum() >= 3 * 10_000
