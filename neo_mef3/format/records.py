@@ -61,6 +61,8 @@ def _lntp(body):
     them with the 0x7e padding of that layout. Values come back as int64 either way.
     """
     length = _i8(body, 0) or 0
+    if len(body) < 8:  # a damaged record: no room for any sample
+        return {"length": length, "template": np.zeros(0, np.int64)}
     n = max(0, int(length))
     n4 = 8 + 4 * n
     end4 = n4 + pad_length(n4, ENCRYPTION_BLOCK_BYTES)
