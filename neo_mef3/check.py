@@ -266,6 +266,12 @@ def _check_segment(reader, name, sf, report):
         out["verdict"] = verdict or ("consistent" if len(report.problems) == first_problem else "PROBLEMS")
         return out
 
+    try:
+        for e in sorted(os.listdir(sf.directory)):
+            if e.endswith(_TMP_SUFFIX):
+                report.note(os.path.join(sf.directory, e), "temporary file of an interrupted write (ignored)")
+    except OSError:
+        pass
     # metadata
     try:
         raw = _read_file(sf.tmet, "metadata")
