@@ -39,8 +39,10 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         Alternatively, the stream's name (e.g. ``"1000 Hz"``).
     password : str or None
         Password of an encrypted session (level 1 is enough for the signals). It is
-        kept in the extractor's kwargs (so worker processes can reopen the session)
-        and therefore appears in any provenance file SpikeInterface writes.
+        kept in the extractor's kwargs in memory (so worker processes can reopen the
+        session) but never written to a file: with a password the extractor is marked
+        not serializable to JSON or pickle files, so ``save()`` stores the traces
+        without a provenance file and ``dump()`` refuses.
     keep_original_times : bool
         Segment start times in seconds since the Unix epoch instead of since the
         session start.
@@ -109,6 +111,9 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
                 keep_empty_segments=keep_empty_segments,
             )
         )
+        if password:  # SpikeInterface writes kwargs into provenance.json/.pkl: never the password
+            self._serializability["json"] = False
+            self._serializability["pickle"] = False
 
     @classmethod
     def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False):
