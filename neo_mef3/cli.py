@@ -138,6 +138,11 @@ def _check(args):
 
 
 def main(argv=None):
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print escaped
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # pragma: no cover - a replaced stream
+            pass
     parser = argparse.ArgumentParser(prog="neo-mef3", description="MEF 3.0 sessions from the command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="read (and write) an example session")

@@ -149,9 +149,29 @@ def test_non_utf8_names(tmp_path):
     with pytest.warns(MefWarning):
         with neo_mef3.Reader(path, on_error="skip") as r:
             assert r.channels == ["A", "B"]
-    # a whole channel under a non-UTF-8 name still reads (its files carry the same name)
+
+    # a whole channel under a Latin-1 name (as some acquisition systems write them) reads,
+    # and the command line prints it escaped instead of crashing on a UTF-8 terminal
     alias = os.path.join(tmp_path, "alias.mefd")
-    shutil.copytree(path, alias)
+    shutil.copytree(os.path.join(DATA, "plain.mefd"), alias)
+    src, dst = os.fsencode(alias) + b"/A.timd", os.fsencode(alias) + b"/Q\xe9.timd"
+    os.rename(src, dst)
+    for root, dirs, files in os.walk(dst, topdown=False):
+        for n in dirs + files:
+            if n.startswith(b"A-"):
+                os.rename(os.path.join(root, n), os.path.join(root, b"Q\xe9" + n[1:]))
+    with neo_mef3.Reader(alias) as r:
+        name = os.fsdecode(b"Q\xe9")
+        assert name in r.channels
+        np.testing.assert_array_equal(r.read_raw(name)["samples"], before["A"]["samples"])
+    import subprocess
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8",
+               PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for cmd in ("info", "check"):
+        p = subprocess.run([sys.executable, "-m", "neo_mef3.cli", cmd, alias], capture_output=True, env=env)
+        assert p.returncode == 0, p.stderr.decode()
+        assert "Q\\udce9" in p.stdout.decode()
 
 
 def test_gap_in_segment_numbering_and_stray_entries(tmp_path):
