@@ -95,6 +95,7 @@ cdef extern from *:
     #define NEO_RED_PAD 0x7E
     #define NEO_RED_GIL_FREE_CRC_BYTES 4096
     #define NEO_RED_F64_PIECE 4096
+    #define NEO_RED_PAIR_MAX 65536
     /* floor(n / d) for 32-bit n through a 64x64->128-bit multiply by
        m = floor(2**64 / d) + 1 (exact for n, d < 2**32, d >= 2) */
     static inline uint32_t neo_red_div_by_magic(uint32_t n, uint64_t m) {
@@ -121,6 +122,8 @@ cdef extern from *:
     const uint8_t _PAD "NEO_RED_PAD"
     # samples per piece of the int32 scratch the float64 decoder goes through
     const int64_t _F64_PIECE "NEO_RED_F64_PIECE"
+    # float64: blocks of up to this many samples are decoded in pairs (two scratches)
+    const int64_t _PAIR_MAX "NEO_RED_PAIR_MAX"
     # below this many bytes, releasing the GIL for a CRC costs more than it saves
     const int64_t _GIL_FREE_CRC_BYTES "NEO_RED_GIL_FREE_CRC_BYTES"
 
@@ -416,6 +419,62 @@ cdef int64_t _samples(_RC* cp, int32_t* out, int64_t m) noexcept nogil:
     return i
 
 
+cdef inline int _next(_RC* c, uint32_t* val) noexcept nogil:
+    """Decode one more sample (not the first) onto ``val``; 0, or -1 when the symbols run out."""
+    cdef int s, b0, b1, b2, b3
+    s = _sym(c)
+    if s == 0x80:
+        b0 = _sym(c)
+        b1 = _sym(c)
+        b2 = _sym(c)
+        b3 = _sym(c)
+        if (b0 | b1 | b2 | b3) < 0:
+            return -1
+        val[0] = (<uint32_t>b0 | (<uint32_t>b1 << 8) | (<uint32_t>b2 << 16)
+                  | (<uint32_t>b3 << 24))
+    elif s < 0:
+        return -1
+    else:
+        val[0] = val[0] + <uint32_t><int32_t><int8_t><uint8_t>s
+    return 0
+
+
+cdef void _samples2(_RC* ap, int32_t* oa, int64_t* na, _RC* bp, int32_t* ob,
+                    int64_t* nb) noexcept nogil:
+    """Decode two started blocks side by side (two independent dependency chains keep
+    the core busy while each waits on its own divide and table load): na[0] / nb[0]
+    samples are wanted; on return they hold how many each block decoded. Stops at the
+    shorter block's end or at the first block whose symbols run out."""
+    cdef _RC a = ap[0]
+    cdef _RC b = bp[0]
+    cdef uint32_t va = a.val, vb = b.val
+    cdef int64_t i = 0, m = na[0] if na[0] < nb[0] else nb[0]
+    cdef int64_t ia = -1, ib = -1
+    while i < m:
+        if _next(&a, &va) < 0:
+            ia = i
+            ib = i
+            break
+        oa[i] = <int32_t>va
+        if _next(&b, &vb) < 0:
+            ia = i + 1
+            ib = i
+            break
+        ob[i] = <int32_t>vb
+        i += 1
+    if ia < 0:
+        ia = i
+        ib = i
+    a.val = va
+    b.val = vb
+    a.done += ia
+    b.done += ib
+    ap[0] = a
+    bp[0] = b
+    na[0] = ia
+    nb[0] = ib
+
+
 cdef int _prepare(const uint8_t* blk, int64_t avail, int64_t expected, bint check_crc,
                   bint allow_encrypted, _Decoder* d, uint32_t* table, _RC* c,
                   uint32_t* n_out) noexcept nogil:
@@ -497,74 +556,112 @@ cdef inline void _lossy(const uint8_t* blk, int32_t* out, int64_t first, int64_t
             out[i] = _red_round(<double>out[i] + mm * <double>(first + i + 1) + b)
 
 
-cdef int _decode_one(const uint8_t* blk, int64_t avail, int64_t expected,
-                     int32_t* out, int64_t out_room, bint check_crc, bint allow_encrypted,
-                     _Decoder* d, uint32_t* table) noexcept nogil:
-    """Decode the block at ``blk`` (``avail`` readable bytes) into ``out``.
+ctypedef struct _Job:
+    # one block on its way through _decode_loop
+    _RC c                    # its decoder (set up by _prepare)
+    const uint8_t* blk
+    Py_ssize_t index         # block number in the call
+    int32_t* tgt             # where its int32 samples go (out + oo, or a scratch)
+    int64_t n                # samples to decode (float64: up to the last one inside out)
+    int64_t a                # float64: first sample inside out
+    int64_t oo               # float64: out index of the block's sample 0
+    double factor
 
-    ``out_room`` is the number of int32 slots from ``out`` to the end of the output
-    array (negative if ``out`` is already outside it). Returns a status code.
-    """
-    cdef _RC c
+
+cdef int _setup(_Job* j, const uint8_t* blk, int64_t avail, int64_t expected,
+                int32_t* out, int64_t out_len, int64_t oo, bint f64, bint check_crc,
+                bint allow_encrypted, _Decoder* d, uint32_t* table) noexcept nogil:
+    """Check block ``j.index`` and set up its decoder; ``j.n`` = samples to decode (0 if
+    none). int32: the whole block must fit ``out`` at ``oo``; float64: the part inside
+    ``[0, out_len)`` is kept."""
     cdef uint32_t n = 0
-    cdef int64_t got
-    cdef int code
-    code = _prepare(blk, avail, expected, check_crc, allow_encrypted, d, table, &c, &n)
+    cdef int code = _prepare(blk, avail, expected, check_crc, allow_encrypted, d, table,
+                             &j.c, &n)
+    j.blk = blk
+    j.n = 0
+    j.oo = oo
     if code != ST_OK or n == 0:
         return code
+    if f64:
+        j.a = -oo if oo < 0 else 0
+        j.n = out_len - oo if oo + <int64_t>n > out_len else <int64_t>n
+        if j.n <= j.a:
+            j.n = 0
+        return ST_OK
     # the caller's side last: does the block fit the output?
-    if out_room < 0 or <int64_t>n > out_room:
+    if oo < 0 or oo > out_len or <int64_t>n > out_len - oo:
         return ST_OUTPUT_BOUNDS
-    got = _samples(&c, out, n)
-    if got < <int64_t>n:
-        memset(out, 0, <size_t>got * sizeof(int32_t))
-        return ST_SYMBOLS_EXHAUSTED
-    _lossy(blk, out, 0, n)
+    j.tgt = out + oo
+    j.n = n
     return ST_OK
 
 
-cdef int _decode_one_f64(const uint8_t* blk, int64_t avail, int64_t expected,
-                         double* out, int64_t out_len, int64_t oo, double factor,
-                         bint check_crc, bint allow_encrypted, _Decoder* d,
-                         uint32_t* table, int32_t* scratch, int64_t scratch_len) noexcept nogil:
-    """Decode the block into float64 ``out[oo:oo + n]`` (scaled by ``factor``); samples
-    outside ``[0, out_len)`` are dropped, and decoding stops after the last one inside.
-    The samples go through the int32 ``scratch`` in pieces of ``scratch_len``."""
-    cdef _RC c
-    cdef uint32_t n = 0
-    cdef int64_t a, z, k, m, got, j, lo, hi
-    cdef int code
-    code = _prepare(blk, avail, expected, check_crc, allow_encrypted, d, table, &c, &n)
-    if code != ST_OK or n == 0:
-        return code
-    # the part of the block inside the output, [a, z) in block sample numbers
-    a = -oo if oo < 0 else 0
-    z = out_len - oo if oo + <int64_t>n > out_len else <int64_t>n
-    if z <= a:
-        return ST_OK
+cdef int _finish(_Job* j, int64_t got, bint f64, double* outf) noexcept nogil:
+    """After ``got`` of ``j.n`` samples went to ``j.tgt``: undo a block whose symbols ran
+    out, else apply the lossy steps (and, float64, scale into ``outf``)."""
+    cdef int64_t k
+    cdef double f = j.factor
+    if got < j.n:
+        if not f64:
+            memset(j.tgt, 0, <size_t>got * sizeof(int32_t))
+        return ST_SYMBOLS_EXHAUSTED
+    _lossy(j.blk, j.tgt, 0, j.n)
+    if f64:
+        if f == 1.0:
+            for k in range(j.a, j.n):
+                outf[j.oo + k] = <double>j.tgt[k]
+        else:
+            for k in range(j.a, j.n):
+                outf[j.oo + k] = <double>j.tgt[k] * f
+    return ST_OK
+
+
+cdef int _single(_Job* j, bint f64, double* outf, int32_t* piece) noexcept nogil:
+    """Decode one set-up block on its own. float64 goes through ``piece`` (_F64_PIECE
+    samples) a piece at a time, so a block of any size needs no more memory."""
+    cdef int64_t k, m, got, lo, q
+    if not f64:
+        return _finish(j, _samples(&j.c, j.tgt, j.n), 0, outf)
     k = 0
-    while k < z:
-        m = z - k
-        if m > scratch_len:
-            m = scratch_len
-        got = _samples(&c, scratch, m)
+    while k < j.n:
+        m = j.n - k
+        if m > _F64_PIECE:
+            m = _F64_PIECE
+        got = _samples(&j.c, piece, m)
         if got < m:
             # undo what this block wrote: NaN, as gaps
-            lo = a
-            hi = k
-            for j in range(lo, hi):
-                out[oo + j] = NAN
+            for q in range(j.a, k):
+                outf[j.oo + q] = NAN
             return ST_SYMBOLS_EXHAUSTED
-        _lossy(blk, scratch, k, m)
-        lo = a - k if a > k else 0          # first piece sample inside the output
-        if factor == 1.0:
-            for j in range(lo, m):
-                out[oo + k + j] = <double>scratch[j]
+        _lossy(j.blk, piece, k, m)
+        lo = j.a - k if j.a > k else 0          # first piece sample inside the output
+        if j.factor == 1.0:
+            for q in range(lo, m):
+                outf[j.oo + k + q] = <double>piece[q]
         else:
-            for j in range(lo, m):
-                out[oo + k + j] = <double>scratch[j] * factor
+            for q in range(lo, m):
+                outf[j.oo + k + q] = <double>piece[q] * j.factor
         k += m
     return ST_OK
+
+
+cdef void _pair(_Job* x, _Job* y, int64_t* gx, int64_t* gy) noexcept nogil:
+    """Decode two set-up blocks side by side; gx/gy: samples each got."""
+    cdef int64_t kx, ky
+    gx[0] = _samples(&x.c, x.tgt, 1)
+    gy[0] = _samples(&y.c, y.tgt, 1)
+    if gx[0] == 1 and gy[0] == 1:
+        kx = x.n - 1
+        ky = y.n - 1
+        _samples2(&x.c, x.tgt + 1, &kx, &y.c, y.tgt + 1, &ky)
+        gx[0] = 1 + kx
+        gy[0] = 1 + ky
+    # the longer block (or one the other's failure stopped) goes on alone; a block whose
+    # symbols ran out stops at once (its budget is 0)
+    if gx[0] < x.n:
+        gx[0] += _samples(&x.c, x.tgt + gx[0], x.n - gx[0])
+    if gy[0] < y.n:
+        gy[0] += _samples(&y.c, y.tgt + gy[0], y.n - gy[0])
 
 
 cdef object _describe(int code, Py_ssize_t i, const uint8_t* buf, int64_t buf_len,
@@ -650,6 +747,17 @@ def block_header(block):
     return hdr
 
 
+cdef inline bint _note(Py_ssize_t i, int code, int8_t* status, int* first_code) noexcept nogil:
+    """Record block i's status; True when the loop must stop (raise mode, a failure)."""
+    if status != NULL:
+        status[i] = <int8_t>code
+        return False
+    if code != ST_OK:
+        first_code[0] = code
+        return True
+    return False
+
+
 cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
                              const int64_t* offsets, const int64_t* sizes,
                              const int64_t* counts, const int64_t* out_offsets,
@@ -658,54 +766,96 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
                              bint check_crc, bint allow_encrypted, int8_t* status,
                              int* first_code) noexcept nogil:
     """Decode all blocks into ``out`` (int32) or, with ``f64``, into the float64
-    ``outf`` scaled by ``factors`` (either may be NULL when out_len is 0); returns the index of the first failure
-    (raise mode), -1 if none, or -2 when the scratch memory cannot be had."""
-    cdef Py_ssize_t i
-    cdef int64_t off, avail, oo
-    cdef int code
-    cdef _Decoder* d = <_Decoder*>malloc(sizeof(_Decoder))
-    cdef uint32_t* table = <uint32_t*>malloc(65536 * sizeof(uint32_t))
-    cdef int32_t* scratch = NULL
+    ``outf`` scaled by ``factors`` (either may be NULL when out_len is 0); returns the
+    index of the first failure (raise mode), -1 if none, or -2 when the scratch memory
+    cannot be had.
+
+    Blocks are decoded two at a time, interleaved (_pair): each block's decoding is one
+    long dependency chain, and two chains fill the core's idle cycles. A block pairs
+    with the next one when both decode something, (int32) their outputs are disjoint
+    and (float64) both fit the pair scratch; anything else is decoded alone, in order.
+    """
+    cdef Py_ssize_t i, r = -1
+    cdef int64_t off, avail, got0, got1, need
+    cdef int code, code1
+    cdef int pend = 0          # jobs[0] is set up and waits for a partner
+    cdef int cur
+    cdef bint solo
+    cdef _Job jobs[2]
+    cdef _Decoder* d = <_Decoder*>malloc(2 * sizeof(_Decoder))
+    cdef uint32_t* table = <uint32_t*>malloc(2 * 65536 * sizeof(uint32_t))
+    cdef int32_t* piece = NULL
+    cdef int32_t* pairbuf = NULL
+    cdef int64_t pair_cap = 1  # float64: samples per pair scratch (the largest expected block)
     if f64:
-        scratch = <int32_t*>malloc(_F64_PIECE * sizeof(int32_t))
-    if d == NULL or table == NULL or (f64 and scratch == NULL):
-        free(d)
-        free(table)
-        free(scratch)
-        return -2
+        for i in range(nblocks):
+            if counts[i] < 0 or counts[i] > _PAIR_MAX:
+                pair_cap = _PAIR_MAX
+                break
+            if counts[i] > pair_cap:
+                pair_cap = counts[i]
+        piece = <int32_t*>malloc(_F64_PIECE * sizeof(int32_t))
+        pairbuf = <int32_t*>malloc(2 * pair_cap * sizeof(int32_t))
+    if d == NULL or table == NULL or (f64 and (piece == NULL or pairbuf == NULL)):
+        r = -2
+        nblocks = 0
     for i in range(nblocks):
         off = offsets[i]
+        cur = pend
+        jobs[cur].index = i
+        jobs[cur].n = 0
         if off < 0 or off > buf_len:
             code = ST_TRUNCATED
         else:
             avail = buf_len - off
             if sizes[i] < avail:
                 avail = sizes[i]
-            oo = out_offsets[i]
+            code = _setup(&jobs[cur], buf + off, avail, counts[i], out, out_len,
+                          out_offsets[i], f64, check_crc, allow_encrypted, d + cur,
+                          table + 65536 * cur)
             if f64:
-                code = _decode_one_f64(buf + off, avail, counts[i], outf, out_len, oo,
-                                       factors[i], check_crc, allow_encrypted, d, table,
-                                       scratch, _F64_PIECE)
-            elif oo < 0 or oo > out_len:
-                # still run the header checks first so the reported problem is the
-                # most basic one; the kernel sees no room at all
-                code = _decode_one(buf + off, avail, counts[i], out, -1,
-                                   check_crc, allow_encrypted, d, table)
-            else:
-                code = _decode_one(buf + off, avail, counts[i], out + oo, out_len - oo,
-                                   check_crc, allow_encrypted, d, table)
-        if status != NULL:
-            status[i] = <int8_t>code
-        elif code != ST_OK:
-            first_code[0] = code
-            free(d)
-            free(table)
-            free(scratch)
-            return i
+                jobs[cur].factor = factors[i]
+                jobs[cur].tgt = pairbuf + pair_cap * cur
+        solo = f64 and jobs[cur].n > pair_cap
+        if code != ST_OK or jobs[cur].n == 0 or solo:
+            pend = 0
+            if cur == 1:  # the waiting block first (block order)
+                if _note(jobs[0].index, _single(&jobs[0], f64, outf, piece), status, first_code):
+                    r = jobs[0].index
+                    break
+            if code == ST_OK and jobs[cur].n:
+                code = _single(&jobs[cur], f64, outf, piece)
+            if _note(i, code, status, first_code):
+                r = i
+                break
+            continue
+        if cur == 0:
+            pend = 1
+            continue
+        pend = 0
+        if not f64 and (jobs[0].tgt < jobs[1].tgt + jobs[1].n and jobs[1].tgt < jobs[0].tgt + jobs[0].n):
+            # int32 outputs that overlap: the later block must win, so one after the other
+            code = _single(&jobs[0], f64, outf, piece)
+            code1 = _single(&jobs[1], f64, outf, piece)
+        else:
+            _pair(&jobs[0], &jobs[1], &got0, &got1)
+            code = _finish(&jobs[0], got0, f64, outf)
+            code1 = _finish(&jobs[1], got1, f64, outf)
+        if _note(jobs[0].index, code, status, first_code):
+            r = jobs[0].index
+            break
+        if _note(i, code1, status, first_code):
+            r = i
+            break
+    else:
+        if pend:
+            if _note(jobs[0].index, _single(&jobs[0], f64, outf, piece), status, first_code):
+                r = jobs[0].index
     free(d)
     free(table)
-    free(scratch)
-    return -1
+    free(piece)
+    free(pairbuf)
+    return r
 
 
 cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, check_crc,
@@ -1187,3 +1337,4 @@ def encode_block(samples, start_time=0, discontinuity=False):
     data, _, _, _, _ = encode_blocks(x, [0], [x.shape[0]], [start_time],
                                      [1 if discontinuity else 0])
     return data.tobytes()
+

@@ -273,3 +273,40 @@ def test_lossy_blocks_f64():
     out = np.full(x.size - 100, np.nan)
     _red.decode_blocks_f64(bytes(base), [0], [len(base)], [x.size], out, [-50], 0.5)
     assert (out == want[50:-50].astype(np.float64) * 0.5).all()
+
+
+def test_paired_decoding_order_and_sizes():
+    # blocks are decoded two at a time; overlapping outputs must still end with the later
+    # block's samples, and blocks too big for the pair scratch go alone (float64)
+    rng = np.random.default_rng(17)
+    sizes = [300, 70_000, 5, 1, 4000, 66_000, 2, 7000, 7000, 65_536, 3]
+    xs = [_signals(rng, n, KINDS[k % len(KINDS)]) for k, n in enumerate(sizes)]
+    blocks = [_red.encode_block(x) for x in xs]
+    buf, offs, bsz = _pack(blocks)
+    nb = len(blocks)
+    # outputs overlapping their neighbours by up to half a block
+    oo = np.cumsum([0] + [max(1, n - int(rng.integers(0, n // 2 + 1))) for n in sizes[:-1]]).astype(np.int64)
+    total = int(max(o + n for o, n in zip(oo, sizes)))
+    want = np.zeros(total, np.int64)
+    for o, x in zip(oo, xs):
+        want[o:o + x.size] = x
+    out = np.zeros(total, np.int32)
+    _red.decode_blocks(buf, offs, bsz, sizes, out, oo)
+    assert (out == want).all()
+    for cut in (0, 1234):
+        outf = np.full(total - 2 * cut, np.nan)
+        _red.decode_blocks_f64(buf, offs, bsz, sizes, outf, oo - cut, 0.5)
+        assert (outf == want[cut:total - cut] * 0.5).all()
+    # the same with a failing block in the middle of each pair position
+    for bad in range(4):
+        broken = list(blocks)
+        b = bytearray(broken[bad])
+        struct.pack_into("<I", b, 28, 2)                  # far too few symbols
+        broken[bad] = bytes(b)
+        buf2, offs2, bsz2 = _pack(broken)
+        st = np.full(nb, -1, np.int8)
+        out = np.zeros(total, np.int32)
+        _red.decode_blocks(buf2, offs2, bsz2, sizes, out, oo, check_crc=False, status=st)
+        assert st[bad] == _red.SYMBOLS_EXHAUSTED and (np.delete(st, bad) == 0).all()
+        with pytest.raises(FormatError, match=f"RED block {bad} "):
+            _red.decode_blocks(buf2, offs2, bsz2, sizes, out, oo, check_crc=False)
