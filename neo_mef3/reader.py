@@ -711,7 +711,8 @@ class Reader:
             if n_threads <= 1 or len(ids) < 2:
                 chunks.append((seg, buf, ids, lo, enc))
             else:
-                for part in np.array_split(ids, min(n_threads, len(ids))):
+                # a few chunks per thread: a thread the machine slows down holds back less
+                for part in np.array_split(ids, min(4 * n_threads, len(ids))):
                     if len(part):
                         chunks.append((seg, buf, part, lo, enc))
 
