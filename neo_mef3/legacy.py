@@ -66,7 +66,7 @@ def _session_dir(session_path):
 def _open_reader(path, password):
     """A native Reader with pymef's password error ('MEF password is invalid')."""
     try:
-        return Reader(path, password=password or "")
+        return Reader(path, password=password or "", rounding="meflib")
     except PasswordError:
         raise PasswordError("MEF password is invalid") from None
 
@@ -89,13 +89,26 @@ def _basic_info(reader):
                 "fsamp": np.array([info["sampling_frequency"]], dtype=np.float64),
                 "nsamp": np.array([info["number_of_samples"]], dtype=np.int64),
                 "ufact": np.array([ufact], dtype=np.float64),
-                "unit": np.array([info["units_description"].encode("utf-8")], dtype="S128"),
+                "unit": np.array([_channel_text(reader, name, "units_description", info)], dtype="S128"),
                 "start_time": np.array([info["start_time"]], dtype=np.int64),
                 "end_time": np.array([info["end_time"]], dtype=np.int64),
-                "channel_description": np.array([info["channel_description"].encode("utf-8")], dtype="S2048"),
+                "channel_description": np.array([_channel_text(reader, name, "channel_description", info)],
+                                                dtype="S2048"),
             }
         )
     return out
+
+
+def _channel_text(reader, name, field, info):
+    """meflib's channel-level text of section 2 `field`: the first segment's when every
+    segment holds the same, else empty (meflib zeroes fields its segments disagree on)."""
+    first = info[field].encode("utf-8")
+    try:  # the native Reader's per-segment metadata (already parsed, nothing is read)
+        segments = reader._channel(name).segments
+        values = {bytes(seg.meta.s2[field]).split(b"\x00")[0] for seg in segments}
+    except (AttributeError, KeyError, TypeError):  # pragma: no cover - a Reader without them
+        return first
+    return first if len(values) <= 1 else b""
 
 
 # --- records as pymef returns them -------------------------------------------------------
@@ -511,6 +524,25 @@ def _find_intervals(valid, fs, start_uutc, samples_of_nans_allowed=None):
     )
 
 
+#: (section, mef_tools dict key, set_metadata name, kind, field bytes) of the descriptive
+#: metadata mef_tools writes into every new segment from section2_ts_dict / section3_dict
+_DESCRIPTIVE_FIELDS = (
+    (2, "channel_description", "channel_description", "text", 2048),
+    (2, "session_description", "session_description", "text", 2048),
+    (2, "reference_description", "reference_description", "text", 2048),
+    (2, "acquisition_channel_number", "acquisition_channel_number", "int", None),
+    (2, "low_frequency_filter_setting", "low_frequency_filter_setting", "float", None),
+    (2, "high_frequency_filter_setting", "high_frequency_filter_setting", "float", None),
+    (2, "notch_filter_frequency_setting", "notch_filter_frequency_setting", "float", None),
+    (2, "AC_line_frequency", "AC_line_frequency", "float", None),
+    (3, "subject_name_1", "subject_name_1", "text", 128),
+    (3, "subject_name_2", "subject_name_2", "text", 128),
+    (3, "subject_ID", "subject_id", "text", 128),
+    (3, "recording_location", "recording_location", "text", 512),
+    (3, "GMT_offset", "GMT_offset", "int", None),
+)
+
+
 def _writer_class():
     """The native Writer (imported late: the writer module is optional at import time)."""
     from .writer import Writer
@@ -848,7 +880,10 @@ class MefWriter:
             print(f"INFO: creating new segment data for channel: {channel}, segment: {segment}, "
                   f"fs: {sampling_frequency}, ufac: {self.channel_info[channel]['ufact'][0]}, "
                   f"start: {start_uutc}, stop {end_uutc} ")
-        self._write_counts(channel, data, start_uutc, sampling_frequency, new_segment=segment > 0)
+        # mef_tools writes the dicts' descriptive fields into each new segment's metadata
+        writer = self._native_writer(self.channel_info[channel]["mef_block_len"])
+        writer.set_metadata(self._segment_metadata(), channel=channel, update_existing=False)
+        self._write_counts(channel, data, start_uutc, end_uutc, sampling_frequency, new_segment=segment > 0)
 
     def _append_block(self, data=None, channel=None, start_uutc=None, end_uutc=None, segment=0,
                       sampling_frequency=None):
@@ -863,20 +898,52 @@ class MefWriter:
         end_uutc = int(end_uutc)
         if sampling_frequency is None:
             sampling_frequency = self.channel_info[channel]["fsamp"][0]
-        self._write_counts(channel, data, start_uutc, sampling_frequency, new_segment=False)
+        self._write_counts(channel, data, start_uutc, end_uutc, sampling_frequency, new_segment=False)
 
-    def _write_counts(self, channel, data, start_uutc, sampling_frequency, new_segment):
-        """One interval's int32 counts through the native Writer."""
+    def _write_counts(self, channel, data, start_uutc, end_uutc, sampling_frequency, new_segment):
+        """One interval's int32 counts through the native Writer, ending at `end_uutc`
+        (mef_tools' truncated ``int(start + n / fs * 1e6)``, or the caller's end_uutc)."""
         # A float too large for int32 casts to INT32_MIN, RED's NaN marker: meflib stores
         # it as a sample that reads back NaN; the native Writer stores it as a gap.
         nan_marker = data == RED_NAN
-        valid = None
-        if nan_marker.any():
-            valid = ~nan_marker
-            data = np.where(nan_marker, 0, data).astype(np.int32)  # not stored; the Writer range-checks them
+        valid = ~nan_marker if nan_marker.any() else None
         writer = self._native_writer(self.channel_info[channel]["mef_block_len"])
         writer.write_int32(channel, data, float(self.channel_info[channel]["ufact"][0]), start_uutc,
-                           float(sampling_frequency), valid=valid, new_segment=new_segment)
+                           float(sampling_frequency), valid=valid, new_segment=new_segment,
+                           end_uutc=self._end_time(data, valid, start_uutc, end_uutc, sampling_frequency))
+
+    @staticmethod
+    def _end_time(data, valid, start_uutc, end_uutc, fs):
+        """The end the native Writer can store: mef_tools' `end_uutc` unless it does not
+        lie after the last stored sample (then the data's own end)."""
+        stored = np.flatnonzero(valid) if valid is not None else None
+        last = (len(data) if stored is None else int(stored[-1]) + 1) if len(data) else 0
+        if last == 0:
+            return None
+        last_sample = start_uutc + int(np.floor((last - 1) * 1e6 / float(fs) + 0.5))
+        return int(end_uutc) if int(end_uutc) > last_sample else None
+
+    def _segment_metadata(self):
+        """set_metadata fields from section2_ts_dict / section3_dict (mef_tools' values)."""
+        out = {}
+        for section, key, name, kind, size in _DESCRIPTIVE_FIELDS:
+            source = self.section2_ts_dict if section == 2 else self.section3_dict
+            if key not in source:
+                continue
+            value = source[key]
+            try:
+                if kind == "text":
+                    raw = value if isinstance(value, (bytes, bytearray, np.bytes_)) else str(value).encode("utf-8")
+                    # numpy (pymef) cuts a too-long value to the field; keep room for a NUL
+                    value = bytes(raw)[: size - 1].split(b"\x00")[0].decode("utf-8", "ignore")
+                elif kind == "int":
+                    value = int(value)
+                else:
+                    value = float(value)
+            except (TypeError, ValueError, OverflowError):
+                pass  # the native Writer reports it
+            out[name] = value
+        return out
 
     # --- annotations -----------------------------------------------------------------
     def write_annotations(self, annotations, channel=None):
@@ -937,7 +1004,8 @@ class MefWriter:
         block_len = self._writer_conf[0] if self._writer_conf else 0
         writer = self._writer or self._native_writer(block_len or 1)
         try:
-            writer.write_annotations(records, channel=channel)
+            # mef_tools' order: this call's records first, then the stored ones
+            writer.write_annotations(records, channel=channel, sort=False)
         finally:
             self._close_writer()
         self._md_loaded = True

@@ -12,7 +12,33 @@ starts at ``start_uutc`` is at ``start_uutc + k * 1e6 / fs``; a RED block starts
 time of its first sample rounded to the nearest microsecond. The recording time offset
 is 0 (times are stored as ``-t``, the "offset applied" form meflib, mef_tools and mef3io
 write). Metadata section 3 holds rto 0, GMT offset 0 (meflib's default) and no DST or
-subject entries.
+subject entries unless :meth:`Writer.set_metadata` sets them.
+
+Descriptive metadata (``set_metadata``)
+---------------------------------------
+The section-2 fields ``channel_description``, ``session_description``,
+``reference_description``, ``acquisition_channel_number``, the filter settings and
+``AC_line_frequency``, and the section-3 fields ``subject_name_1``, ``subject_name_2``,
+``subject_id``, ``recording_location`` and ``GMT_offset`` (the names ``Reader.info``
+uses) are set with :meth:`Writer.set_metadata`, for one channel or for all. A new
+segment of an existing channel starts from the previous segment's values; a new
+channel from meflib's defaults (empty texts, -1 for numbers, GMT offset 0); the values
+set on the Writer come on top. Setting them also rewrites the ``.tmet`` of the
+channel's existing segments (each to a temporary file that is renamed over the old
+one; CRCs recomputed, encryption kept: section 3 stays level-2 encrypted in an
+encrypted session).
+
+End times and contiguous appends
+--------------------------------
+A write ends (universal headers, section 2's duration) at ``start + round(n * 1e6 /
+fs)`` microseconds, or at ``end_uutc`` when given (e.g. mef_tools' truncated
+``int(start + n / fs * 1e6)``, or a later time when the recording went on without
+data). The next write must start at or after that end and after the data's own end;
+a start exactly 1 us earlier is rounding, not overlap (a start computed by truncating
+``t + n / fs * 1e6`` is up to 1 us before the rounded end): it is accepted, its blocks
+keep the times given (as mef_tools stores them), and if it continues the data it is
+stored contiguously (no discontinuity flag). This holds where a sample period is longer
+than 1 us (fs < 1 MHz); at higher rates such a start is refused as an overlap.
 
 Block numbering follows the specification: section 2's ``start_sample`` is channel-wide
 (the number of samples stored in the channel's earlier segments), each ``.tidx`` entry's
@@ -125,6 +151,71 @@ _INT32_MAX = 2**31 - 1
 _TMP_SUFFIX = ".neo_mef3-tmp"
 _CHANNEL_LEVEL_CODE = -2  # universal header segment_number of channel-level files
 _SESSION_LEVEL_CODE = -3  # ... and of session-level files
+
+#: fields set_metadata accepts (Reader.info's names): section, field name, kind, bytes
+_METADATA_FIELDS = {
+    "channel_description": (2, "channel_description", "text", 2048),
+    "session_description": (2, "session_description", "text", 2048),
+    "reference_description": (2, "reference_description", "text", 2048),
+    "acquisition_channel_number": (2, "acquisition_channel_number", "int64", None),
+    "low_frequency_filter_setting": (2, "low_frequency_filter_setting", "float", None),
+    "high_frequency_filter_setting": (2, "high_frequency_filter_setting", "float", None),
+    "notch_filter_frequency_setting": (2, "notch_filter_frequency_setting", "float", None),
+    "AC_line_frequency": (2, "AC_line_frequency", "float", None),
+    "subject_name_1": (3, "subject_name_1", "text", 128),
+    "subject_name_2": (3, "subject_name_2", "text", 128),
+    "subject_id": (3, "subject_ID", "text", 128),
+    "recording_location": (3, "recording_location", "text", 512),
+    "GMT_offset": (3, "GMT_offset", "int32", None),
+}
+#: section-3 fields a new segment takes over from the channel's previous segment
+_S3_INHERITED = ("DST_start_time", "DST_end_time")
+
+
+def _check_metadata(fields):
+    """Validated {key: stored value} of set_metadata's `fields` (None values dropped)."""
+    if not hasattr(fields, "items"):
+        raise TypeError("fields must be a dict of metadata values")
+    unknown = sorted(str(k) for k in fields if k not in _METADATA_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown metadata field(s) {unknown}; known: {sorted(_METADATA_FIELDS)}")
+    out = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        _section, _name, kind, size = _METADATA_FIELDS[key]
+        if kind == "text":
+            if not isinstance(value, str):
+                raise TypeError(f"{key} must be a str, got {type(value).__name__}")
+            if "\x00" in value:
+                raise ValueError(f"{key} must not contain NUL characters")
+            out[key] = encode_text(value, size, key)
+        elif kind in ("int64", "int32"):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{key} must be an int, got {type(value).__name__}")
+            bits = 63 if kind == "int64" else 31
+            if not -(2**bits) <= int(value) < 2**bits:
+                raise ValueError(f"{key} {int(value)} does not fit the field ({kind})")
+            out[key] = int(value)
+        else:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{key} must be a number, got {type(value).__name__}")
+            out[key] = float(value)
+    return out
+
+
+def _apply_metadata(s2, s3, values):
+    """Set set_metadata's `values` in section records s2 / s3 (s3 None: not touched)."""
+    for key, value in values.items():
+        section, name, _kind, _size = _METADATA_FIELDS[key]
+        rec = s2 if section == 2 else s3
+        if rec is not None:
+            rec[name] = value
+
+
+def _writable(record, dtype):
+    """A writable 0-d copy of a numpy structured record."""
+    return np.frombuffer(bytearray(record.tobytes()), dtype, 1).reshape(())
 
 
 # --------------------------------------------------------------------------------------
@@ -436,7 +527,8 @@ class _Segment:
         self.ufact = None
         self.rto = 0
         self.start_time = None  # uUTC of the first block
-        self.end_time = None  # uUTC, exclusive end of the last block
+        self.end_time = None  # uUTC, the segment's stored end (headers); may differ from data_end
+        self.data_end = None  # uUTC, after the last stored sample (start of the next contiguous one)
         self.start_sample = 0  # channel-wide number of the segment's first sample
         self.index = np.zeros(0, TIME_SERIES_INDEX)  # adopted entries
         self.max_difference_bytes = 0
@@ -447,6 +539,7 @@ class _Segment:
         self.tidx_header = None
         self.tmet_raw = None  # the .tmet image (encrypted form) as on disk
         self.s2 = None  # decrypted section 2 (numpy record copy)
+        self.s3 = None  # decrypted section 3 (numpy record copy), None if not readable
         self.sizes = None  # (tdat, tidx, tmet) sizes/mtimes when last seen
 
     @property
@@ -561,6 +654,8 @@ class Writer:
         _remove_stale_temporaries(self.path)
         self._rto = self._existing_rto()
         self._channels = {}
+        self._meta_all = {}  # set_metadata(channel=None) values, for every channel
+        self._meta_channel = {}  # channel name -> set_metadata(channel=name) values
         self._closed = False
         self._lock = threading.RLock()
 
@@ -691,7 +786,8 @@ class Writer:
         self._check_fields(uh, files.tmet)
         meta = headers.parse_metadata(tmet_raw, files.tmet, keys=self._read_keys(files.tmet))
         seg.tmet_raw = tmet_raw
-        seg.s2 = np.frombuffer(bytearray(meta.s2.tobytes()), TIME_SERIES_METADATA_SECTION_2, 1).reshape(())
+        seg.s2 = _writable(meta.s2, TIME_SERIES_METADATA_SECTION_2)
+        seg.s3 = _writable(meta.s3, METADATA_SECTION_3) if meta.s3 is not None else None
         seg.fs = float(meta.s2["sampling_frequency"])
         seg.ufact = float(meta.s2["units_conversion_factor"])
         rto = meta.recording_time_offset
@@ -737,6 +833,7 @@ class Writer:
             first_t = to_uutc(seg.index[0]["start_time"], seg.rto)
             last_t = to_uutc(seg.index[-1]["start_time"], seg.rto)
             last_end = last_t + int(_offset_us(int(seg.index[-1]["number_of_samples"]), seg.fs))
+            seg.data_end = last_end
             stored_end = to_uutc(uh["end_time"], seg.rto)
             if seg.start_time is None:
                 seg.start_time = first_t
@@ -749,6 +846,7 @@ class Writer:
                 seg.end_time = max(last_end, stored_end or last_end)
         else:
             seg.end_time = to_uutc(uh["end_time"], seg.rto) or seg.start_time
+            seg.data_end = seg.end_time
         seg.sizes = seg.fingerprint()
         return seg
 
@@ -793,7 +891,7 @@ class Writer:
 
     # --- public API ------------------------------------------------------------------
     @_serialized
-    def write(self, ch, data, start_uutc, fs, precision=-1, new_segment=False):
+    def write(self, ch, data, start_uutc, fs, precision=-1, new_segment=False, end_uutc=None):
         """Write float data to channel `ch`; NaN runs become gaps (discontinuities).
 
         Values are stored as int32 counts ``rint(data * 10**precision)`` with the
@@ -807,10 +905,18 @@ class Writer:
         trailing ones included) that were not stored; ``segment`` is the number of the
         segment written (or that would have been, when everything was NaN).
 
+        ``end_uutc`` is the stored end of this write (default: the time after the last
+        stored sample, ``start + round(n * 1e6 / fs)``); it may be up to 1 us earlier
+        than that (mef_tools' truncated ``int(start + n / fs * 1e6)``) or later (the
+        recording went on without data), and the next write must start at or after
+        it. A write that starts 1 us before the channel's end is accepted as
+        continuing it (see the module docstring).
+
         Raises ValueError (bad name, infinities, a value outside int32 at this
-        precision), TypeError (non-numeric data) or WriteConflictError (another rate
-        or conversion factor than the segment's, or a first stored sample before the
-        channel's end), all before anything is written.
+        precision, an ``end_uutc`` before the last stored sample), TypeError
+        (non-numeric data) or WriteConflictError (another rate or conversion factor
+        than the segment's, or a first stored sample before the channel's end), all
+        before anything is written.
         """
         self._check_open()
         validate_name(ch, "channel name")
@@ -838,16 +944,17 @@ class Writer:
                 precision = infer_precision(x, in_dtype)
         ufact = 10.0**-precision
         counts = _quantize(x, valid, precision)
-        return self._write_counts(chan, counts, valid, ufact, start_uutc, fs, new_segment)
+        return self._write_counts(chan, counts, valid, ufact, start_uutc, fs, new_segment, end_uutc)
 
     @_serialized
-    def write_int32(self, ch, data, ufact, start_uutc, fs, valid=None, new_segment=False):
+    def write_int32(self, ch, data, ufact, start_uutc, fs, valid=None, new_segment=False, end_uutc=None):
         """Write integer counts verbatim (bit-exact) with conversion factor `ufact`.
 
-        `data` may have any integer dtype; floating input raises TypeError, and values
-        outside int32 or equal to INT32_MIN (RED's NaN marker) raise ValueError.
-        `valid` (same length, nonzero = valid) marks gap samples, which are not stored.
-        Returns the same dict as :meth:`write`.
+        `data` may have any integer dtype; floating input raises TypeError, and valid
+        values outside int32 or equal to INT32_MIN (RED's NaN marker) raise ValueError.
+        `valid` (same length, nonzero = valid) marks gap samples, which are not stored
+        (and so are not range-checked). `end_uutc` and the return value are as in
+        :meth:`write`.
         """
         self._check_open()
         validate_name(ch, "channel name")
@@ -859,28 +966,33 @@ class Writer:
         if arr.dtype.kind not in "iu":
             raise TypeError(f"write_int32 takes integer counts, got dtype {arr.dtype}")
         arr = arr.reshape(-1)
-        if arr.size:
-            lo, hi = int(arr.min()), int(arr.max())
+        if valid is None:
+            mask = None
+        else:
+            mask = np.asarray(valid).reshape(-1)
+            if mask.shape != arr.shape:
+                raise ValueError(f"valid has {mask.size} entries for {arr.size} samples")
+            mask = mask != 0
+        stored = arr if mask is None else arr[mask]
+        if stored.size:
+            lo, hi = int(stored.min()), int(stored.max())
             if lo <= -(2**31) or hi > _INT32_MAX:
                 raise ValueError(
                     f"counts must lie in [-(2**31 - 1), 2**31 - 1] (INT32_MIN is RED's NaN marker); got {lo}..{hi}"
                 )
-        counts = np.ascontiguousarray(arr, dtype=np.int32)
+        if mask is None:
+            mask = np.ones(arr.shape, bool)
+            counts = np.ascontiguousarray(arr, dtype=np.int32)
+        else:  # samples not stored may hold anything: zero them before the int32 cast
+            counts = np.where(mask, arr, 0).astype(np.int32)
         try:
             ufact = float(ufact)
         except (TypeError, ValueError):
             raise TypeError("ufact must be a number") from None
         if not math.isfinite(ufact) or ufact == 0.0:
             raise ValueError("ufact must be a finite, nonzero conversion factor")
-        if valid is None:
-            mask = np.ones(counts.shape, bool)
-        else:
-            mask = np.asarray(valid).reshape(-1)
-            if mask.shape != counts.shape:
-                raise ValueError(f"valid has {mask.size} entries for {counts.size} samples")
-            mask = mask != 0
         chan = self._channel(ch)
-        return self._write_counts(chan, counts, mask, ufact, start_uutc, fs, new_segment)
+        return self._write_counts(chan, counts, mask, ufact, start_uutc, fs, new_segment, end_uutc)
 
     @staticmethod
     def _segment_precision(seg):
@@ -899,7 +1011,9 @@ class Writer:
     def _block_length(self, fs):
         return self.block_length if self.block_length is not None else default_block_length(fs)
 
-    def _write_counts(self, chan, counts, valid, ufact, start_uutc, fs, new_segment):
+    def _write_counts(self, chan, counts, valid, ufact, start_uutc, fs, new_segment, end_uutc=None):
+        if end_uutc is not None:
+            end_uutc = _check_time(end_uutc)
         last = chan.last
         append = last is not None and not new_segment
         target = last.number if append else (0 if last is None else last.number + 1)
@@ -922,12 +1036,27 @@ class Writer:
         if len(run_starts) == 0:
             return {"samples_written": 0, "blocks": 0, "gaps_skipped": n_gaps, "segment": target}
         first_time = start_uutc + int(_offset_us(run_starts[0], fs))
-        if last is not None and last.end_time is not None and first_time < last.end_time:
-            raise WriteConflictError(
-                f"data starts at {first_time} uUTC, before the end of channel {chan.name!r} "
-                f"({last.end_time} uUTC); writes must not overlap or go back in time",
-                last.files.tmet,
-            )
+        if last is not None and last.end_time is not None:
+            limit = max(last.end_time, last.data_end if last.data_end is not None else last.end_time)
+            # 1 us early is rounding, not overlap: a start computed by truncation (mef_tools'
+            # int(t + n / fs * 1e6)) is up to 1 us before the rounded end
+            slack = 1 if fs < 1e6 else 0
+            if first_time < limit - slack:
+                raise WriteConflictError(
+                    f"data starts at {first_time} uUTC, before the end of channel {chan.name!r} "
+                    f"({limit} uUTC); writes must not overlap or go back in time",
+                    last.files.tmet,
+                )
+        data_end = start_uutc + int(_offset_us(run_stops[-1], fs))
+        if end_uutc is None:
+            end_time = data_end
+        else:
+            last_sample = start_uutc + int(_offset_us(run_stops[-1] - 1, fs))
+            if end_uutc <= last_sample:
+                raise ValueError(
+                    f"end_uutc {end_uutc} is not after the last stored sample ({last_sample} uUTC)"
+                )
+            end_time = end_uutc
         block_length = self._block_length(fs)
         if append and self.block_length is None and last.n_blocks:
             # keep the segment's block length (a reopened Writer does not know the one used)
@@ -937,15 +1066,15 @@ class Writer:
         flags = first_of_run.astype(np.uint8) * np.uint8(RED_DISCONTINUITY)
         if append:
             # an append continues the last run only if it starts on the next grid position
-            gap = first_time - last.end_time
+            gap = first_time - (last.data_end if last.data_end is not None else last.end_time)
             if run_starts[0] == 0 and gap * fs / 1e6 < 0.5 and last.n_blocks:
                 flags[0] = 0
-        end_time = start_uutc + int(_offset_us(run_stops[-1], fs))
         rto = last.rto if last is not None else self._rto
         if append:
             self._append(chan, last, counts, starts, nsamp, times, flags, end_time, rto)
         else:
             self._new_segment(chan, target, counts, starts, nsamp, times, flags, ufact, fs, end_time, rto)
+        chan.last.data_end = data_end
         return {
             "samples_written": int(nsamp.sum()),
             "blocks": int(len(starts)),
@@ -1065,11 +1194,13 @@ class Writer:
             _write_new_file(tmp_files.tidx, [tidx_header, body], self.durable)
 
             seg.s2 = self._new_section2(seg, fs, ufact)
+            seg.s3 = self._new_section3(rto)
+            self._describe(chan, seg)
             self._fill_section2(seg)
             uuid = _new_uuid()
             tmet_header = _universal_header(TMET, n_entries=1, max_entry=METADATA_FILE_BYTES, file_uuid=uuid,
                                             provenance_uuid=uuid, **common)
-            seg.tmet_raw = self._build_tmet(tmet_header, seg.s2, self._new_section3(rto), new=True)
+            seg.tmet_raw = self._build_tmet(tmet_header, seg.s2, seg.s3, new=True)
             _write_new_file(tmp_files.tmet, [seg.tmet_raw], self.durable)
             _fsync_dir(tmp_seg, self.durable)
             if new_channel:
@@ -1184,6 +1315,24 @@ class Writer:
         s3["GMT_offset"] = 0  # meflib's default (initialize_metadata); times are UTC
         return s3
 
+    def _metadata_for(self, name):
+        """The set_metadata values that apply to channel `name` (later calls win)."""
+        return {**self._meta_all, **self._meta_channel.get(name, {})}
+
+    def _describe(self, chan, seg):
+        """Descriptive fields of a new segment: the previous segment's, then set_metadata's."""
+        prev = chan.last
+        if prev is not None:
+            for key, (section, name, _kind, _size) in _METADATA_FIELDS.items():
+                if section == 2:
+                    seg.s2[name] = prev.s2[name]
+                elif prev.s3 is not None:
+                    seg.s3[name] = prev.s3[name]
+            if prev.s3 is not None:
+                for name in _S3_INHERITED:
+                    seg.s3[name] = prev.s3[name]
+        _apply_metadata(seg.s2, seg.s3, self._metadata_for(chan.name))
+
     @staticmethod
     def _fill_section2(seg):
         """Every count and statistic of section 2, derived from the segment's index."""
@@ -1247,17 +1396,117 @@ class Writer:
         buf[METADATA_SECTION_2_OFFSET:METADATA_SECTION_3_OFFSET] = s2_bytes
         return bytes(headers.finalize_crcs(buf))
 
+    # --- descriptive metadata --------------------------------------------------------
+    @_serialized
+    def set_metadata(self, fields, channel=None, update_existing=True):
+        """Set descriptive metadata of a channel (or of every channel, ``channel=None``).
+
+        `fields` maps ``Reader.info`` names to values; None (or an absent key) leaves a
+        field unchanged. Section 2: ``channel_description``, ``session_description``,
+        ``reference_description`` (str), ``acquisition_channel_number`` (int),
+        ``low_frequency_filter_setting``, ``high_frequency_filter_setting``,
+        ``notch_filter_frequency_setting``, ``AC_line_frequency`` (Hz). Section 3
+        (level-2 encrypted in an encrypted session): ``subject_name_1``,
+        ``subject_name_2``, ``subject_id``, ``recording_location`` (str),
+        ``GMT_offset`` (int, seconds).
+
+        The values apply to every segment written afterwards (with ``channel=None``:
+        of every channel, including channels written later) and, with
+        ``update_existing`` (default), are written into the ``.tmet`` of the existing
+        segments of the channel (of every channel): each file is rebuilt in memory,
+        then written to a temporary file and renamed over the old one; only the given
+        fields change. ``update_existing=False`` leaves the segments on disk as they
+        are (mef_tools' behaviour: metadata is set when a segment is created).
+
+        Unknown keys, strings too long for their field (UTF-8 bytes: 2047 for the
+        descriptions, 127 for subject names and ID, 511 for the location) and numbers
+        out of range raise ValueError, wrong types TypeError, and unreadable metadata
+        files FormatError/PasswordError -- all before any file is written. Returns the
+        number of ``.tmet`` files rewritten.
+        """
+        self._check_open()
+        values = _check_metadata(fields)
+        if channel is None:
+            names = self._channel_names()
+        else:
+            validate_name(channel, "channel name")
+            names = [channel] if os.path.isdir(os.path.join(self.path, channel + TS_CHANNEL_EXT)) else []
+        images = []
+        if update_existing and values:
+            for name in names:
+                chan = self._channel(name)
+                for number in self._segment_numbers(chan):
+                    files = SegmentFiles(chan.directory, name, number)
+                    images.append((chan, files, self._retagged_tmet(files.tmet, values)))
+        for chan, files, image in images:
+            _replace_file(files.tmet, image, self.durable)
+            seg = chan.last
+            if seg is not None and seg.number == files.number:
+                seg.tmet_raw = image
+                _apply_metadata(seg.s2, seg.s3, values)
+                seg.sizes = seg.fingerprint()
+        if channel is None:
+            self._meta_all.update(values)
+            for per_channel in self._meta_channel.values():
+                for key in values:
+                    per_channel.pop(key, None)
+        else:
+            self._meta_channel.setdefault(channel, {}).update(values)
+        return len(images)
+
+    @staticmethod
+    def _segment_numbers(chan):
+        if not os.path.isdir(chan.directory):
+            return []
+        numbers = []
+        for e in os.listdir(chan.directory):
+            if e.startswith(chan.name + "-") and e.endswith(SEGMENT_EXT):
+                digits = e[len(chan.name) + 1 : -len(SEGMENT_EXT)]
+                if len(digits) == 6 and digits.isdigit() and os.path.isdir(os.path.join(chan.directory, e)):
+                    numbers.append(int(digits))
+        return sorted(numbers)
+
+    def _retagged_tmet(self, path, values):
+        """The .tmet image at `path` with set_metadata's `values` (CRCs, encryption kept)."""
+        if not os.path.isfile(path):
+            raise FormatError("segment metadata file is missing", path)
+        raw = _read(path)
+        uh = headers.parse_universal_header(raw, path, TMET)
+        self._check_fields(uh, path)
+        meta = headers.parse_metadata(raw, path, keys=self._read_keys(path))
+        buf = bytearray(raw)
+        s2_level, s3_level = struct.unpack_from("bb", buf, METADATA_SECTION_1_OFFSET)
+        sections = {2: (_writable(meta.s2, TIME_SERIES_METADATA_SECTION_2), s2_level, METADATA_SECTION_2_OFFSET)}
+        if any(_METADATA_FIELDS[k][0] == 3 for k in values):
+            if meta.s3 is None:
+                raise PasswordError("metadata section 3 is encrypted; setting it needs the level-2 password", path)
+            sections[3] = (_writable(meta.s3, METADATA_SECTION_3), s3_level, METADATA_SECTION_3_OFFSET)
+        _apply_metadata(sections[2][0], sections.get(3, (None,))[0], values)
+        for number, (rec, level, offset) in sections.items():
+            if number == 2 and not any(_METADATA_FIELDS[k][0] == 2 for k in values):
+                continue
+            data = rec.tobytes()
+            if level > 0:
+                if self._keys is None or not self._keys.can(level):
+                    raise PasswordError(f"metadata section {number} is encrypted; the Writer cannot re-encrypt it",
+                                        path)
+                data = crypto.encrypt(data, self._keys.key(level))
+            buf[offset : offset + len(data)] = data
+        return bytes(headers.finalize_crcs(buf))
+
     # --- records ---------------------------------------------------------------------
     @_serialized
-    def write_annotations(self, annotations, channel=None):
+    def write_annotations(self, annotations, channel=None, sort=True):
         """Replace the records of the session (channel None) or of a channel.
 
         `annotations` is an iterable of dicts or a pandas DataFrame with columns
         ``time`` (uUTC, required), ``type`` (4 letters, default ``"Note"``), ``text``
         and ``duration`` (us; EDFA and Seiz). Other fields of the record types
         ``format.records`` knows (e.g. Seiz ``channels``) pass through. Records are
-        stored in time order; bodies are level-2 encrypted in an encrypted session. An
-        empty list removes the level's records. Returns the number of records written.
+        stored in time order (a stable sort), or with ``sort=False`` in the order given
+        (valid MEF either way; readers return them in file order). Bodies are level-2
+        encrypted in an encrypted session. An empty list removes the level's records.
+        Returns the number of records written.
         """
         self._check_open()
         if channel is None:
@@ -1270,7 +1519,7 @@ class Writer:
                     f"channel {channel!r} has no data yet; write samples before its annotations", self.path
                 )
             directory, base, seg_no, ch_name = chan.directory, channel, _CHANNEL_LEVEL_CODE, channel
-        recs = self._normalize_records(annotations)
+        recs = self._normalize_records(annotations, sort)
         for i, rec in enumerate(recs):
             if rec["type"] == "Seiz" and not rec.get("channels"):
                 # A Seiz record with no channel entries is valid MEF, but pymef 1.4.8 crashes
@@ -1333,7 +1582,7 @@ class Writer:
         )
 
     @staticmethod
-    def _normalize_records(annotations):
+    def _normalize_records(annotations, sort=True):
         if hasattr(annotations, "to_dict") and hasattr(annotations, "columns"):
             annotations = annotations.to_dict("records")
         if isinstance(annotations, dict):
@@ -1360,7 +1609,8 @@ class Writer:
             if rtype not in _records.KNOWN_TYPES and "body" not in rec:
                 raise ValueError(f"annotation {i}: record type {rtype!r} needs its raw 'body' bytes")
             out.append(rec)
-        out.sort(key=lambda rec: rec["time"])
+        if sort:
+            out.sort(key=lambda rec: rec["time"])
         return out
 
 

@@ -1,10 +1,10 @@
 """Every difference between the drop-in and mef_tools.io that docs/legacy.md lists.
 
 Each test runs the same calls with mef_tools (the oracle) and with ``neo_mef3.legacy``
-and asserts what exactly differs, so the documentation cannot drift from the code. Tests
-marked "pending" pin a difference that comes from a missing native-Writer/Reader feature
-(see docs/legacy.md) and will fail -- on purpose -- once it is fixed, so the doc gets
-updated.
+and asserts what exactly differs, so the documentation cannot drift from the code. (The
+former "pending" differences -- metadata sections, truncated end times, record order,
+exact-half windows -- are now identical and asserted as such at the end of
+``test_legacy_parity.py``.)
 """
 import contextlib
 import io
@@ -144,88 +144,54 @@ def test_exact_quantization_option(tmp_path):
     assert out["mef_tools"][7] == out["exact"][7] == 0
 
 
-# --- pending: native Writer features -----------------------------------------------------
-def test_pending_metadata_sections(tmp_path):
-    """Native Writer has no API for sections 2/3 metadata: channel_description etc. are empty."""
+# --- end times --------------------------------------------------------------------------
+def test_end_uutc_before_the_data_end(tmp_path):
+    """discont_handler=False with an end_uutc that does not lie after the last sample:
+    mef_tools stores it (a segment that ends before its data; the default window then
+    returns fewer samples than stored), the drop-in stores the data's own end."""
     out = {}
     for name, mod in IMPLS.items():
-        p = write_session(mod, str(tmp_path / f"{name}.mefd"), annotate=False)
+        p = str(tmp_path / f"{name}.mefd")
         with quiet():
-            out[name] = mod.MefReader(p).get_property("channel_description")
-    assert out["mef_tools"] == [b"ts_channel", b"ts_channel"]
-    assert out["neo_mef3"] == [b"", b""]
-
-
-def test_pending_end_time_rounding(tmp_path):
-    """mef_tools ends a write at int(start + n/fs*1e6) (truncated), the native Writer at
-    the rounded time: a chunk that 'continues' at mef_tools' end is refused when the
-    fraction of a microsecond is >= 0.5 (2048 Hz, 3000 samples: 1464843.75 us)."""
-    res, ends = {}, {}
-    for name, mod in IMPLS.items():
-        with quiet():
-            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
-            first = w.write_data(_signal(3000, 1), "c", T0, 2048, precision=2)
-            t = int(T0 + 3000 / 2048 * 1e6)
-            if name == "neo_mef3":
-                with pytest.warns(legacy.LegacyWarning):
-                    second = w.write_data(_signal(3000, 2), "c", t, 2048)
-            else:
-                second = w.write_data(_signal(3000, 2), "c", t, 2048)
-            ends[name] = int(w.channel_info["c"]["end_time"][0]) - T0
-            res[name] = (first, second)
-            del w
-    assert res == {"mef_tools": (True, True), "neo_mef3": (True, None)}
-    assert ends == {"mef_tools": 2929686, "neo_mef3": 1464844}
-
-
-def test_pending_discont_handler_false_end_uutc(tmp_path):
-    """With discont_handler=False mef_tools stores end_uutc as the end time even past the data."""
-    ends = {}
-    for name, mod in IMPLS.items():
-        with quiet():
-            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
-            assert w.write_data(np.ones(100), "c", T0, 100, end_uutc=T0 + 5_000_000, precision=1,
+            w = mod.MefWriter(p)
+            assert w.write_data(np.ones(100), "d", T0, 100, end_uutc=T0 + 500_000, precision=1,
                                 discont_handler=False) is True
-            ends[name] = int(w.channel_info["c"]["end_time"][0]) - T0
             del w
-    assert ends == {"mef_tools": 5_000_000, "neo_mef3": 1_000_000}
-
-
-def test_record_order(tmp_path):
-    """mef_tools puts each write_annotations() call's records before the stored ones;
-    the native Writer keeps a level's records in time order."""
-    out = {}
-    for name, mod in IMPLS.items():
-        with quiet():
-            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
-            w.write_data(np.ones(1000), "c", T0, 100, precision=1)
-            w.write_annotations(pd.DataFrame({"time": [T0 + 1], "type": ["Note"], "text": ["a"]}))
-            w.write_annotations(pd.DataFrame({"time": [T0 + 3, T0 + 2], "type": ["Note", "Note"], "text": ["c", "b"]}))
-            del w
-            out[name] = [a["text"] for a in mod.MefReader(str(tmp_path / f"{name}.mefd")).get_annotations()]
-    assert out == {"mef_tools": ["c", "b", "a"], "neo_mef3": ["a", "b", "c"]}
-
-
-# --- pending: the Reader's grid rule at exact half samples -------------------------------
-def test_pending_exact_half_sample_windows(tmp_path):
-    """A block whose start is exactly k + 1/2 samples after the window start: meflib
-    rounds the half away from zero, the native Reader (mef3io's rule) rounds it down."""
-    p = str(tmp_path / "half.mefd")
-    x = np.arange(3000, dtype=float)
+            r = mod.MefReader(p)
+            out[name] = (int(r.get_property("end_time", "d")) - T0, r.get_data("d").shape,
+                         int(r.get_property("nsamp", "d")), r.get_data("d", T0, T0 + 1_000_000).shape)
+    assert out == {"mef_tools": (500_000, (50,), 100, (100,)), "neo_mef3": (1_000_000, (100,), 100, (100,))}
+    # an end_uutc after the last sample (even a truncated one) is stored as given
     with quiet():
-        w = mef_tools_io.MefWriter(p)
-        w.mef_block_len = 1000
-        w.write_data(x, "c", T0, 1000, precision=0)
-        del w
-        a = mef_tools_io.MefReader(p).get_data("c", T0 + 500, T0 + 2_500_500)
-        b = legacy.MefReader(p).get_data("c", T0 + 500, T0 + 2_500_500)
-    assert a.shape == b.shape == (2500,)
-    # the first block starts half a sample before the window: both drop its first sample
-    assert a[:3].tolist() == b[:3].tolist() == [1.0, 2.0, 3.0]
-    # the next blocks start 999.5 and 1999.5 samples in: meflib leaves a NaN and shifts
-    assert np.isnan(a[999]) and a[1000] == 1000.0
-    assert b[999] == 1000.0
-    assert int(np.sum(a != b)) > 1000
+        w = legacy.MefWriter(str(tmp_path / "ok.mefd"))
+        assert w.write_data(np.ones(100), "d", T0, 100, end_uutc=T0 + 990_001, precision=1,
+                            discont_handler=False) is True
+        assert int(w.channel_info["d"]["end_time"][0]) == T0 + 990_001
+
+
+def test_record_offset_and_dst_fields(tmp_path):
+    """mef_tools stores record_offset as section 3's recording_time_offset and DST
+    start/end 0; the drop-in stores offset 0 and DST "no entry". Times read back (and
+    every other descriptive field) are identical."""
+    from neo_mef3.format import headers
+
+    out, data = {}, {}
+    for name, mod in IMPLS.items():
+        p = str(tmp_path / f"{name}.mefd")
+        with quiet():
+            w = mod.MefWriter(p)
+            w.record_offset = 12345
+            assert w.write_data(_signal(1000, 7), "c", T0, 100, precision=1) is True
+            del w
+            r = mod.MefReader(p)
+            data[name] = (r.get_property("start_time", "c"), r.get_property("end_time", "c"), r.get_data("c"))
+        tmet = os.path.join(p, "c.timd", "c-000000.segd", "c-000000.tmet")
+        with open(tmet, "rb") as fh:
+            s3 = headers.parse_metadata(fh.read()).s3
+        out[name] = (int(s3["recording_time_offset"]), int(s3["DST_start_time"]), int(s3["DST_end_time"]))
+    assert out == {"mef_tools": (12345, 0, 0), "neo_mef3": (0, -(2**63), -(2**63))}
+    assert data["mef_tools"][:2] == data["neo_mef3"][:2]
+    assert np.array_equal(data["mef_tools"][2], data["neo_mef3"][2], equal_nan=True)
 
 
 # --- refusals and passwords --------------------------------------------------------------

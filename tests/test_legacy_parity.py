@@ -14,9 +14,12 @@ mef_tools wrote, mef_tools' MefReader on sessions we wrote.
 
 Differences we keep on purpose are not hidden here: a script may name the steps where
 a documented difference shows (``KNOWN``) and a dedicated test in
-``test_legacy_differences.py`` asserts what exactly differs.
+``test_legacy_differences.py`` asserts what exactly differs. Nothing is normalized: our
+writer's sessions must read back exactly as mef_tools' own, metadata (``channel_description``)
+and annotation order included.
 """
 import contextlib
+import copy
 import io
 import math
 import os
@@ -192,15 +195,13 @@ def step_differences(ref, got):
     return out
 
 
-#: Differences documented in docs/legacy.md that show wherever OUR Writer wrote the
-#: session; test_legacy_differences.py asserts each of them exactly. Here they are
-#: normalized away so that everything else is still compared strictly:
-#:
-#: * "metadata": the native Writer has no API for metadata sections 2/3 yet, so
-#:   ``channel_description`` is b'' instead of mef_tools' b'ts_channel';
-#: * "record order": the native Writer stores records in time order, mef_tools keeps
-#:   the newest write_annotations() call's records first.
-OUR_WRITER_NORMALIZATIONS = ("metadata", "record order")
+#: Differences documented in docs/legacy.md that would show wherever OUR Writer wrote
+#: the session and are normalized away here (each asserted exactly in
+#: test_legacy_differences.py). None are left: the metadata sections and the record
+#: order are identical since Writer.set_metadata and write_annotations(sort=False).
+#: The mechanism stays for future use ("metadata": drop channel_description
+#: differences; "record order": compare annotation lists in time order).
+OUR_WRITER_NORMALIZATIONS = ()
 
 
 def _record_sort_key(rec):
@@ -303,6 +304,10 @@ def read_everything(api, rec, path, label="r", password2=None, windows=()):
     for i, (a, b) in enumerate(windows):
         rec(f"{label}.window{i}", lambda: r.get_data(r.channels, a, b))
         rec(f"{label}.window{i}.raw", lambda: r.get_raw_data(r.channels[0], a, b))
+    # mef_tools' bi arrays view pymef's C memory, which close() frees: reading them after
+    # close() is a use-after-free (the values usually survive, now and then it segfaults).
+    # Both readers get owned copies first, so the after-close steps compare defined values.
+    r.bi = copy.deepcopy(r.bi)
     rec(f"{label}.close", lambda: r.close())
     rec(f"{label}.after_close.get_annotations", lambda: r.get_annotations())
     rec(f"{label}.after_close.get_property", lambda: r.get_property("fsamp"))
@@ -390,7 +395,8 @@ def script_appends(api, rec, d):
     read_everything(api, rec, p, windows=[
         (T0 + 2_500_000, T0 + 13_000_000),
         (T0 + 19_000_000, T0 + 31_000_000),
-        (T0 + 499, T0 + 12_000_501),  # next to (not at) half a sample off the grid
+        (T0 + 499, T0 + 12_000_501),  # next to half a sample off the grid
+        (T0 + 500, T0 + 12_000_500),  # exactly half a sample off the grid (meflib's rounding)
         (T0 - 1_501, T0 + 9_998_499),
     ])
 
@@ -570,19 +576,73 @@ def script_edge_data(api, rec, d):
 def script_rates(api, rec, d):
     """Sampling rates whose periods are not whole microseconds; chunked contiguous appends.
 
-    Chunk durations have a fraction of a microsecond below one half, where mef_tools'
-    truncated end time equals the native Writer's rounded one (the other case is a
-    documented difference, see test_legacy_differences.py)."""
+    Chunk durations with a fraction of a microsecond below one half (mef_tools' truncated
+    end equals the rounded one) and of one half or more (2048 Hz x 3000 samples =
+    1464843.75 us, 1024 Hz x 1000 = 976562.5 us: the next chunk starts 1 us before the
+    rounded end)."""
     p = os.path.join(d, "rates.mefd")
     w = api.MefWriter(p)
-    for fs, n in [(2048, 2500), (499.907, 2000), (30000, 45000), (250, 1000), (1024, 1000 + 24 * 9)]:
-        name = f"fs{fs}"
+    for fs, n in [(2048, 2500), (499.907, 2000), (30000, 45000), (250, 1000), (1024, 1000 + 24 * 9),
+                  (2048, 3000), (1024, 1000), (499.907, 2001)]:
+        name = f"fs{fs}n{n}"
         t = T0
         for k in range(3):
             rec(f"{name} chunk{k}", lambda: w.write_data(_signal(n, int(fs) + k), name, t, fs, precision=2))
             t = int(t + n / fs * 1e6)  # next chunk right after (mef_tools' own end rule)
     del w
     read_everything(api, rec, p, windows=[(T0 + 333_333, T0 + 2_777_777)])
+
+
+def script_end_times(api, rec, d):
+    """end_uutc with discont_handler=False (past the data, truncated), chunked writes at
+    mef_tools' truncated times, appends at and just before the stored end, reopen."""
+    p = os.path.join(d, "ends.mefd")
+    w = api.MefWriter(p)
+    rec("end past data", lambda: w.write_data(np.ones(100), "c", T0, 100, end_uutc=T0 + 5_000_000, precision=1,
+                                              discont_handler=False))
+    rec("info", lambda: w.channel_info)
+    rec("before stored end", lambda: w.write_data(np.ones(100), "c", T0 + 2_000_000, 100))
+    rec("at stored end", lambda: w.write_data(np.ones(100) * 2, "c", T0 + 5_000_000, 100))
+    rec("trunc end", lambda: w.write_data(_signal(3000, 60), "t", T0, 2048, precision=2, discont_handler=False))
+    t1 = int(T0 + 3000 / 2048 * 1e6)
+    rec("at trunc end", lambda: w.write_data(_signal(3000, 61), "t", t1, 2048, discont_handler=False))
+    rec("1 us before end", lambda: w.write_data(_signal(10, 62), "t", int(t1 + 3000 / 2048 * 1e6) - 1, 2048))
+    x = _signal(3000, 63)
+    x[1000:2500] = np.nan  # a gap longer than fs: two intervals, each with its truncated end
+    rec("gapped", lambda: w.write_data(x, "g", T0 + 333, 1024, precision=1))
+    rec("gapped next", lambda: w.write_data(_signal(1000, 64), "g", int(T0 + 333 + 3000 / 1024 * 1e6), 1024))
+    rec("info all", lambda: w.channel_info)
+    del w
+    w = api.MefWriter(p)
+    rec("reopen next chunk", lambda: w.write_data(_signal(1000, 65), "g",
+                                                  int(int(T0 + 333 + 3000 / 1024 * 1e6) + 1000 / 1024 * 1e6), 1024))
+    rec("reopen info", lambda: w.channel_info)
+    del w
+    read_everything(api, rec, p, windows=[(T0, T0 + 3_000_000), (T0 + 1_464_000, T0 + 1_466_000)])
+
+
+def script_metadata(api, rec, d):
+    """mef_tools' metadata dicts: defaults, edited before a new channel and before a new
+    segment (each segment keeps what the dicts held when it was created), reopen."""
+    p = os.path.join(d, "meta.mefd")
+    w = api.MefWriter(p)
+    rec("defaults", lambda: w.write_data(_signal(500, 70), "a", T0, 100, precision=1))
+    w.section2_ts_dict["channel_description"] = b"Fp1 depth 3"
+    w.section2_ts_dict["reference_description"] = b"Cz"
+    w.section2_ts_dict["AC_line_frequency"] = 50
+    w.section3_dict["subject_name_1"] = b"Zelda"
+    w.section3_dict["GMT_offset"] = 3600
+    rec("edited", lambda: w.write_data(_signal(500, 71), "b", T0, 100, precision=1))
+    rec("append a", lambda: w.write_data(_signal(500, 72), "a", T0 + 5_000_000, 100))
+    w.section2_ts_dict["channel_description"] = b"segment two"
+    rec("new segment b", lambda: w.write_data(_signal(500, 73), "b", T0 + 20_000_000, 100, new_segment=True))
+    rec("dicts", lambda: (w.section2_ts_dict, w.section3_dict))
+    del w
+    w = api.MefWriter(p)
+    rec("reopen dicts", lambda: (w.section2_ts_dict, w.section3_dict))
+    rec("reopen new channel", lambda: w.write_data(_signal(500, 74), "c", T0, 100, precision=1))
+    del w
+    read_everything(api, rec, p)
 
 
 SCRIPTS = {
@@ -599,6 +659,8 @@ SCRIPTS = {
     "channel_picking": script_channel_picking,
     "edge_data": script_edge_data,
     "rates": script_rates,
+    "end_times": script_end_times,
+    "metadata": script_metadata,
 }
 
 #: steps where a difference documented in docs/legacy.md shows, per script
@@ -648,3 +710,142 @@ def test_comparator_is_strict():
     none_msg = [Step("s", "value", None, "refused\n", [])]
     assert legacy_warning_report(none_msg, [Step("s", "value", None, "refused\n", [])])
     assert not legacy_warning_report(none_msg, [Step("s", "value", None, "refused\n", [(legacy.LegacyWarning, "")])])
+
+
+# --------------------------------------------------------------------------------------
+# formerly pending differences (docs/legacy.md P1, P2, D10): now identical
+# --------------------------------------------------------------------------------------
+IMPLS = {"mef_tools": mef_tools_io, "neo_mef3": legacy}
+
+#: Reader.info fields mef_tools writes from section2_ts_dict / section3_dict
+DESCRIPTIVE = ("channel_description", "session_description", "reference_description",
+               "acquisition_channel_number", "low_frequency_filter_setting", "high_frequency_filter_setting",
+               "notch_filter_frequency_setting", "AC_line_frequency", "subject_name_1", "subject_name_2",
+               "subject_id", "recording_location", "GMT_offset")
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _segment_metadata(path, password=""):
+    """{channel: [per segment {field: value}]} of every descriptive field, via the native Reader."""
+    import neo_mef3
+    from neo_mef3.format import headers
+
+    out = {}
+    with neo_mef3.Reader(path, password=password) as r:
+        for ch in r.channels:
+            out[ch] = []
+            for seg in r.segments(ch):
+                tmet = [f for f in os.listdir(seg["path"]) if f.endswith(".tmet")][0]
+                with open(os.path.join(seg["path"], tmet), "rb") as fh:
+                    meta = headers.parse_metadata(fh.read(), password=password)
+                s3 = meta.s3
+                row = {k: meta.s2[k] for k in DESCRIPTIVE[:8]}
+                row.update({k: (s3[{"subject_id": "subject_ID"}.get(k, k)] if s3 is not None else None)
+                            for k in DESCRIPTIVE[8:]})
+                out[ch].append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out
+
+
+@pytest.mark.parametrize("passwords", [(None, None), ("pass1", "pass2")])
+def test_metadata_sections_match(tmp_path, passwords):
+    """Every descriptive section-2/3 field of every segment equals mef_tools' (defaults,
+    edited dicts, new segments), also in encrypted sessions; section 3 stays level-2
+    encrypted on disk."""
+    meta = {}
+    for name, mod in IMPLS.items():
+        p = str(tmp_path / f"{name}.mefd")
+        with _quiet():
+            w = mod.MefWriter(p, overwrite=True, password1=passwords[0], password2=passwords[1])
+            assert w.write_data(_signal(2560, 41), "e", T0, 256, precision=2) is True
+            w.section2_ts_dict["channel_description"] = b"Fp1"
+            w.section2_ts_dict["acquisition_channel_number"] = 7
+            w.section2_ts_dict["high_frequency_filter_setting"] = 250.5
+            w.section3_dict["subject_name_2"] = b"Quokkaberg"
+            w.section3_dict["subject_ID"] = b"S-0042"
+            w.section3_dict["GMT_offset"] = 7200
+            assert w.write_data(_signal(5120, 42), "f", T0, 512, precision=3) is True
+            assert w.write_data(_signal(512, 43), "e", T0 + 20_000_000, 256, new_segment=True) is True
+            del w
+            r = mod.MefReader(p, passwords[1])
+            assert r.get_property("channel_description") == [b"", b"Fp1"]  # e's segments disagree
+        meta[name] = _segment_metadata(p, passwords[1] or "")
+        if passwords[1]:
+            for root, _dirs, files in os.walk(p):
+                for f in files:
+                    if f.endswith(".tmet"):
+                        with open(os.path.join(root, f), "rb") as fh:
+                            assert b"Quokkaberg" not in fh.read()
+    assert meta["neo_mef3"] == meta["mef_tools"]
+    assert meta["neo_mef3"]["e"][0]["channel_description"] == b"ts_channel"
+    assert meta["neo_mef3"]["e"][1]["subject_id"] == b"S-0042"
+
+
+def test_end_time_truncation_matches(tmp_path):
+    """The chunking idiom t = int(t + n/fs*1e6) at 2048 Hz x 3000 samples (1464843.75 us):
+    the second chunk is accepted and ends where mef_tools ends it (truncated)."""
+    res, ends, data = {}, {}, {}
+    for name, mod in IMPLS.items():
+        with _quiet():
+            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
+            first = w.write_data(_signal(3000, 1), "c", T0, 2048, precision=2)
+            t = int(T0 + 3000 / 2048 * 1e6)
+            second = w.write_data(_signal(3000, 2), "c", t, 2048)
+            ends[name] = int(w.channel_info["c"]["end_time"][0]) - T0
+            res[name] = (first, second)
+            del w
+            data[name] = mod.MefReader(str(tmp_path / f"{name}.mefd")).get_data("c")
+    assert res == {"mef_tools": (True, True), "neo_mef3": (True, True)}
+    assert ends == {"mef_tools": 2929686, "neo_mef3": 2929686}
+    assert np.array_equal(data["mef_tools"], data["neo_mef3"]) and not np.isnan(data["neo_mef3"]).any()
+
+
+def test_discont_handler_false_end_uutc_matches(tmp_path):
+    """With discont_handler=False both store end_uutc as the end time, even past the data."""
+    ends = {}
+    for name, mod in IMPLS.items():
+        with _quiet():
+            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
+            assert w.write_data(np.ones(100), "c", T0, 100, end_uutc=T0 + 5_000_000, precision=1,
+                                discont_handler=False) is True
+            ends[name] = int(w.channel_info["c"]["end_time"][0]) - T0
+            del w
+    assert ends == {"mef_tools": 5_000_000, "neo_mef3": 5_000_000}
+
+
+def test_record_order_matches(tmp_path):
+    """Each write_annotations() call's records go before the stored ones, in both."""
+    out = {}
+    for name, mod in IMPLS.items():
+        with _quiet():
+            w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
+            w.write_data(np.ones(1000), "c", T0, 100, precision=1)
+            w.write_annotations(pd.DataFrame({"time": [T0 + 1], "type": ["Note"], "text": ["a"]}))
+            w.write_annotations(pd.DataFrame({"time": [T0 + 3, T0 + 2], "type": ["Note", "Note"], "text": ["c", "b"]}))
+            del w
+            out[name] = [a["text"] for a in mod.MefReader(str(tmp_path / f"{name}.mefd")).get_annotations()]
+    assert out == {"mef_tools": ["c", "b", "a"], "neo_mef3": ["c", "b", "a"]}
+
+
+def test_exact_half_sample_windows_match(tmp_path):
+    """A block whose start is exactly k + 1/2 samples after the window start: meflib
+    rounds the half away from zero (leaving a NaN before the block); the drop-in reads
+    with the native Reader's rounding="meflib" and matches sample for sample."""
+    p = str(tmp_path / "half.mefd")
+    with _quiet():
+        w = mef_tools_io.MefWriter(p)
+        w.mef_block_len = 1000
+        w.write_data(np.arange(3000, dtype=float), "c", T0, 1000, precision=0)
+        del w
+        for t1, t2 in [(T0 + 500, T0 + 2_500_500), (T0 - 500, T0 + 1_999_500), (T0 + 1500, T0 + 3_000_500),
+                       (T0 - 1_000_500, T0 + 500)]:
+            a = mef_tools_io.MefReader(p).get_data("c", t1, t2)
+            b = legacy.MefReader(p).get_data("c", t1, t2)
+            assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), (t1 - T0, t2 - T0)
+        a = mef_tools_io.MefReader(p).get_data("c", T0 + 500, T0 + 2_500_500)
+    assert np.isnan(a[999]) and a[1000] == 1000.0  # the case at hand
