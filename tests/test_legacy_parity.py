@@ -20,6 +20,7 @@ and annotation order included.
 """
 import contextlib
 import copy
+import glob
 import io
 import math
 import os
@@ -243,6 +244,25 @@ def legacy_warning_report(ref_steps, got_steps):
     return out
 
 
+def validator_report(root, passwords=("", "pass2")):
+    """mef3io.Validator findings (errors, warnings, skipped segments) of every session
+    under `root` that our writer wrote; the one documented info finding is ignored."""
+    mef3io = pytest.importorskip("mef3io")
+    out = []
+    for path in sorted(glob.glob(os.path.join(str(root), "**", "*.mefd"), recursive=True)):
+        if not os.listdir(path):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for pw in passwords:
+                rep = mef3io.Validator(path, password=pw).validate()
+                if not rep.skipped:
+                    break
+        out += [f"{path}: skipped {s}" for s in rep.skipped]
+        out += [f"{path}: {f}" for f in rep.findings if f.severity in ("error", "warning")]
+    return out
+
+
 COMBOS = {
     # (writer, reader)
     "theirs": (THEIRS[1], THEIRS[0]),
@@ -264,6 +284,7 @@ def assert_parity(script, tmp_path, combo="ours", known=(), reference="theirs"):
     problems = parity_report(ref, got, known, OUR_WRITER_NORMALIZATIONS if ours_wrote else ())
     if combo in ("ours",):
         problems += legacy_warning_report(ref, got)
+        problems += validator_report(tmp_path / combo)
     if problems:
         pytest.fail(f"{len(problems)} differences:\n" + "\n".join(p[:400] for p in problems[:60]),
                     pytrace=False)
