@@ -556,7 +556,7 @@ def test_open(res, wl, args):
 
 
 _MEMORY_CHILD = r"""
-import json, resource, sys, tracemalloc, warnings
+import json, sys, tracemalloc, warnings
 warnings.simplefilter("ignore")
 sys.path.insert(0, sys.argv[3])
 impl, path = sys.argv[1], sys.argv[2]
@@ -573,13 +573,20 @@ else:
     from pymef.mef_session import MefSession
     r = MefSession(path, "")
     read = lambda a, b: r.read_ts_channels_uutc("ch", [a, b])
+def hwm():
+    # this process's peak RSS (VmHWM; ru_maxrss would start at the parent's, inherited at fork)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 read(T0, T0 + 1_000_000)  # warm: imports, metadata, index
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rss0 = hwm()
 tracemalloc.start()
 out = read(T0, T0 + HOUR)
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rss1 = hwm()
 print(json.dumps({"out": int(out.nbytes), "traced_peak": int(peak), "rss_growth": int(rss1 - rss0)}))
 """
 
