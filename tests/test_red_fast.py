@@ -310,3 +310,26 @@ def test_paired_decoding_order_and_sizes():
         assert st[bad] == _red.SYMBOLS_EXHAUSTED and (np.delete(st, bad) == 0).all()
         with pytest.raises(FormatError, match=f"RED block {bad} "):
             _red.decode_blocks(buf2, offs2, bsz2, sizes, out, oo, check_crc=False)
+
+
+def test_crc_engines_agree():
+    # the carry-less-multiplication CRC (x86 PCLMULQDQ) equals the slicing-by-8 tables
+    # and the bit-at-a-time reference, for every length, alignment and start value
+    from test_red import ref_crc
+
+    rng = np.random.default_rng(23)
+    data = rng.integers(0, 256, 70_000, dtype=np.uint8).tobytes()
+    before = _red._crc_engine()
+    try:
+        for n in list(range(0, 200)) + [255, 256, 257, 1023, 4096, 15360, 65_599]:
+            off = int(rng.integers(0, 64))
+            view = memoryview(data)[off:off + n]
+            for start in (0xFFFFFFFF, 0, int(rng.integers(0, 2**32))):
+                _red._crc_engine(False)
+                table = _red.crc32(view, start)
+                _red._crc_engine(True)
+                assert _red.crc32(view, start) == table, (n, off, start)
+                if n <= 300 and start == 0xFFFFFFFF:
+                    assert table == ref_crc(view)
+    finally:
+        _red._crc_engine(before == "clmul")
