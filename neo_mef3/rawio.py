@@ -98,8 +98,7 @@ def _parses(u):
 
 
 # ---------------------------------------------------------------------------------
-# Access to the Reader's block table and stored samples (by index, not by time).
-# These use the Reader's internals; see _StoredSamples for what the Reader could offer.
+# The Reader's block table and stored samples (by index, not by time).
 # ---------------------------------------------------------------------------------
 def continuous_sections(time, n, seg, cum, fs):
     """Continuous sections of a channel's blocks (time order): (starts, counts, firsts).
@@ -169,23 +168,21 @@ class _ChannelTable:
 
     def __init__(self, reader, name):
         self.name = name
-        ch = reader._channel(name)
-        b = ch.blocks()
-        self.fs = float(ch.fs)
-        self.time = np.asarray(b["time"], np.int64)
-        self.n = np.asarray(b["n"], np.int64)
-        self.seg = np.asarray(b["segment"], np.int64)
-        from .format.layout import RED_DISCONTINUITY
-
-        self.disc = (np.asarray(b["flags"]) & RED_DISCONTINUITY) != 0
-        self.bmax = np.asarray(b["max"], np.int64)
-        self.bmin = np.asarray(b["min"], np.int64)
+        b = reader.block_table(name)
+        segments = reader.segments(name)
+        self.fs = float(reader.info(name)["sampling_frequency"])
+        self.time = np.asarray(b["start_uutc"], np.int64)
+        self.n = np.asarray(b["number_of_samples"], np.int64)
+        # index of each block's MEF segment in `segments`
+        self.seg = np.searchsorted([s["segment"] for s in segments], b["segment"]).astype(np.int64)
+        self.disc = np.asarray(b["discontinuity"], bool)
+        self.bmax = np.asarray(b["maximum_sample_value"], np.int64)
+        self.bmin = np.asarray(b["minimum_sample_value"], np.int64)
         self.cum = np.concatenate([[0], np.cumsum(self.n)]).astype(np.int64)
+        factors = [s["units_conversion_factor"] for s in segments]
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
-        self.seg_factors = np.array(
-            [(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in (s.ufact for s in ch.segments)], np.float64
-        )
-        self.mef_factors = [s.ufact for s in ch.segments]
+        self.seg_factors = np.array([(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors], np.float64)
+        self.mef_factors = factors
         self._sections()
         self._scaling()
 
@@ -241,62 +238,17 @@ class _ChannelTable:
 
 
 class _StoredSamples:
-    """Decode a channel's stored samples [s0, s1) (time order, gaps removed).
-
-    Only the blocks overlapping the range are read and decoded. This is the one place
-    that reaches into the Reader's internals (``_channel().blocks()``, ``segments[k]
-    .read_bytes``, ``_decrypt_block_stats``, ``_decode``, ``_executor``); a public
-    ``Reader.read_samples(channel, start, stop)`` would replace it.
-    """
+    """A channel's stored samples [s0, s1) (time order, gaps removed) via Reader.read_samples."""
 
     def __init__(self, reader):
         self.reader = reader
-        self.blocks_decoded = 0  # instrumentation (tests check reads stay local)
+
+    @property
+    def blocks_decoded(self):  # instrumentation: tests check that chunk reads stay local
+        return self.reader.blocks_decoded
 
     def read(self, table, s0, s1):
-        reader = self.reader
-        if hasattr(reader, "read_samples"):  # a future public API
-            return np.asarray(reader.read_samples(table.name, s0, s1), np.int32)
-        from .reader import _ENCRYPTED_FLAGS
-
-        ch = reader._channel(table.name)
-        b = ch.blocks()
-        cum = table.cum
-        k0 = int(np.searchsorted(cum, s0, side="right")) - 1
-        k1 = int(np.searchsorted(cum, s1, side="left"))
-        ids = np.arange(k0, k1, dtype=np.int64)
-        ids = ids[b["n"][ids] > 0]
-        base = int(cum[k0])
-        scratch = np.empty(int(cum[k1] - base), np.int32)
-        n_threads = max(1, int(reader.n_threads)) if len(ids) > 4 else 1
-        jobs = []
-        seg_ids = b["segment"][ids]
-        for k in np.unique(seg_ids):
-            sel = ids[seg_ids == k]
-            seg = ch.segments[int(k)]
-            lo = int(b["offset"][sel].min())
-            hi = int((b["offset"][sel] + b["nbytes"][sel]).max())
-            buf = seg.read_bytes(lo, hi)
-            enc = (b["flags"][sel] & _ENCRYPTED_FLAGS) != 0
-            if enc.any():
-                buf = bytearray(buf)
-                reader._decrypt_block_stats(seg, buf, b["offset"][sel[enc]] - lo)
-            for part in np.array_split(sel, min(n_threads, len(sel))):
-                if len(part):
-                    jobs.append((seg, buf, part, lo, cum[part] - base, bool(enc.any())))
-
-        def run(job):
-            seg, buf, part, lo, offs, enc = job
-            reader._decode(seg, buf, part, lo, b, scratch, offs, enc)
-
-        if n_threads > 1 and len(jobs) > 1:
-            for f in [reader._executor().submit(run, job) for job in jobs]:
-                f.result()
-        else:
-            for job in jobs:
-                run(job)
-        self.blocks_decoded += len(ids)
-        return scratch[s0 - base : s1 - base]
+        return self.reader.read_samples(table.name, s0, s1)
 
 
 class MEF3RawIO(BaseRawIO):

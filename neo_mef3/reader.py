@@ -24,6 +24,7 @@ from .format.layout import (
     RED_DISCONTINUITY,
     RED_LEVEL_1_ENCRYPTED,
     RED_LEVEL_2_ENCRYPTED,
+    UNIVERSAL_HEADER,
     UNIVERSAL_HEADER_BYTES,
     UUTC_NO_ENTRY,
     text,
@@ -35,6 +36,11 @@ _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
 # reads of blocks that do not overlap in time go in batches of at most this many
 # compressed bytes (read, then decoded), so a long window never holds all of its bytes
 _BATCH_BYTES = 4 << 20
+# where a universal header keeps the password validation fields (the key cache's key)
+_L1_FIELD = slice(UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1],
+                  UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1] + 16)
+_L2_FIELD = slice(UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1],
+                  UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1] + 16)
 
 
 def _read_file(path, what):
@@ -310,6 +316,7 @@ class Reader:
         if rounding not in ("nearest", "meflib"):
             raise ValueError(f"rounding must be 'nearest' or 'meflib', got {rounding!r}")
         self.rounding = rounding
+        self.blocks_decoded = 0  # RED blocks decoded so far (instrumentation)
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.on_error = on_error
@@ -432,8 +439,12 @@ class Reader:
         for files in self._tree.segments(name):
             try:
                 raw = _read_file(files.tmet, "metadata")
-                uh = headers.parse_universal_header(raw, files.tmet, "tmet")
-                keys = self._keys_for(uh, files.tmet)
+                # the session's keys are usually known after its first file: look them up
+                # by the raw validation fields (parse_metadata validates the header anyway)
+                keys = self._keys_cache.get((raw[_L1_FIELD], raw[_L2_FIELD])) if len(raw) >= UNIVERSAL_HEADER_BYTES else None
+                if keys is None:
+                    uh = headers.parse_universal_header(raw, files.tmet, "tmet")
+                    keys = self._keys_for(uh, files.tmet)
                 meta = headers.parse_metadata(raw, files.tmet, keys=keys)
                 seg = _Segment(files, meta, self.check_crc, self._skip if skip else None)
                 if skip:
@@ -585,9 +596,12 @@ class Reader:
         ``_BATCH_BYTES`` compressed bytes, so no copy of the whole range is held at once.
         """
         b = ch.blocks()
-        fs = ch.fs
         # grid position of each block's first sample; an exact half rounds down (as mef3io)
-        pos = _grid_positions(b["time"], t0, fs, self.rounding)
+        pos = _grid_positions(b["time"], t0, ch.fs, self.rounding)
+        return self._decode_at(ch, b, pos, n, samples, valid, f64)
+
+    def _decode_at(self, ch, b, pos, n, samples, valid, f64=None):
+        """Decode the blocks whose samples land in [0, n) when block i starts at pos[i]."""
         sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
         if f64 is not None:  # NaN where no block lands (blocks that fail are NaN-ed later)
             lo = np.clip(pos[sel], 0, n)
@@ -713,6 +727,8 @@ class Reader:
 
     def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None, factors=None):
         """decode_blocks into int32 ``out``, or with ``factors`` decode_blocks_f64 into float64 ``out``."""
+        with self._lock:
+            self.blocks_decoded += len(ids)
         args = (np.frombuffer(buf, np.uint8), b["offset"][ids] - lo, b["nbytes"][ids], b["n"][ids], out, out_offsets)
         kw = dict(check_crc=self.check_crc and not enc, path=seg.files.tdat, allow_encrypted=enc, status=status)
         if factors is None:
@@ -808,6 +824,61 @@ class Reader:
         self._decode_into(ch, t0, n, None, None, f64=out)
         self._warn_skipped()
         return out
+
+    def read_samples(self, channel, start=0, stop=None, return_valid=False):
+        """Stored int32 counts by stored-sample number: samples [start, stop) of the
+        channel's blocks in time order, gaps removed (what ``number_of_samples`` counts).
+
+        For consumers that index samples rather than times (neo.rawio chunks, spike
+        sorters). Only the blocks overlapping the range are decoded. With
+        ``on_error="skip"`` a damaged block's samples are not values: pass
+        ``return_valid=True`` to get ``(samples, valid)``, otherwise reading across a
+        skipped block raises FormatError.
+        """
+        ch = self._channel(channel)
+        b = ch.blocks()
+        first = np.concatenate(([0], np.cumsum(b["n"])))
+        total = int(first[-1])
+        stop = total if stop is None else int(stop)
+        start = int(start)
+        if not 0 <= start <= stop <= total:
+            raise RangeError(f"stored samples [{start}, {stop}) are outside 0..{total} of channel {channel!r}", self.path)
+        samples = np.zeros(stop - start, np.int32)
+        valid = np.zeros(stop - start, np.uint8)
+        self._decode_at(ch, b, first[:-1] - start, stop - start, samples, valid)
+        self._warn_skipped()
+        if return_valid:
+            return samples, valid
+        if not valid.all():
+            raise FormatError(
+                f"stored samples [{start}, {stop}) of channel {channel!r} include damaged blocks that "
+                "were skipped; read them with return_valid=True",
+                self.path,
+            )
+        return samples
+
+    def block_table(self, channel):
+        """The channel's RED blocks in time order as numpy arrays (a copy).
+
+        Keys: ``start_uutc``, ``number_of_samples``, ``first_sample`` (stored-sample
+        number of the block's first sample, as :meth:`read_samples` counts),
+        ``segment`` (MEF segment number), ``discontinuity``, ``maximum_sample_value``,
+        ``minimum_sample_value``, ``units_conversion_factor`` (the block's segment's).
+        """
+        ch = self._channel(channel)
+        b = ch.blocks()
+        numbers = np.array([seg.number for seg in ch.segments], np.int64)
+        factors = np.array([seg.ufact for seg in ch.segments], np.float64)
+        return {
+            "start_uutc": b["time"].copy(),
+            "number_of_samples": b["n"].copy(),
+            "first_sample": np.concatenate(([0], np.cumsum(b["n"])[:-1])).astype(np.int64),
+            "segment": numbers[b["segment"]],
+            "discontinuity": (b["flags"] & RED_DISCONTINUITY) != 0,
+            "maximum_sample_value": b["max"].copy(),
+            "minimum_sample_value": b["min"].copy(),
+            "units_conversion_factor": factors[b["segment"]],
+        }
 
     # --- records ---------------------------------------------------------------------
     def _session_encrypted(self):
