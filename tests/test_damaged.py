@@ -169,3 +169,22 @@ def test_not_a_session(tmp_path):
         neo_mef3.Reader(str(empty))
     with pytest.raises(FormatError):
         neo_mef3.Reader(str(tmp_path / "absent.mefd"))
+
+
+def test_skipped_blocks_are_never_stored_sample_values(tmp_path):
+    work = tmp_path / "plain.mefd"
+    shutil.copytree(_fixture("plain"), work)
+    tdat = next(f for f in _files(str(work)) if f.endswith("A-000000.tdat"))
+    with open(tdat, "r+b") as f:
+        f.seek(1024 + 400)
+        f.write(b"\xff" * 64)  # first block of channel A fails its CRC
+    with pytest.warns(Warning):
+        with neo_mef3.Reader(str(work), on_error="skip") as r:
+            total = r.info("A")["number_of_samples"]
+            with pytest.raises(FormatError):
+                r.read_samples("A")
+            samples, valid = r.read_samples("A", return_valid=True)
+            first = int(r.block_table("A")["number_of_samples"][0])
+            assert not valid[:first].any() and valid[first:].all() and len(samples) == total
+            with neo_mef3.Reader(_fixture("plain")) as good:
+                assert np.array_equal(samples[first:], good.read_samples("A")[first:])
