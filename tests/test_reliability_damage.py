@@ -88,7 +88,7 @@ def test_our_writer_sessions(tmp_path):
         {"key": "writer_enc", "path": harness.build_writer_session(str(tmp_path / "enc.mefd"), "pw1", "pw2"),
          "password": "pw2"},
     ]
-    cases, results = _run(sessions, seed=13, n_random=90, crafted=60, systematic=True)
+    cases, results = _run(sessions, seed=13, n_random=60, crafted=40, systematic=True)
     _check_tallies(cases, results)
 
 

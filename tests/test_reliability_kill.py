@@ -22,18 +22,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_kill_points():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "kill", "--points", "24", "--seed", "7",
-         "--durable", "0.15"],
+        [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "kill", "--points", "20", "--seed", "7",
+         "--durable", "0.1"],
         capture_output=True, timeout=300, env=env,
     )
     lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
     assert lines, p.stderr.decode()[-3000:]
     res = json.loads(lines[-1])
     assert res["n_failures"] == 0, json.dumps(res["failures"], indent=1)[:4000]
-    assert res["kill_points"] >= 24
+    assert res["kill_points"] >= 20
     # the kills hit the interesting moments, not only the gaps between calls
     interrupted = sum(v for k, v in res["by_state"].items() if k not in ("clean", "no session yet"))
-    assert interrupted >= 8, res["by_state"]
+    assert interrupted >= 6, res["by_state"]
 
 
 class _Crash(Exception):
