@@ -392,3 +392,16 @@ def test_reader_ignores_symlinked_escape_attempts_in_names(tmp_path):
             r.read("../plain.mefd/A")
         with pytest.raises(MefError):
             r.info("..")
+
+
+def test_legacy_writer_refuses_escaping_channel_names(tmp_path):
+    from neo_mef3.legacy import MefWriter
+
+    w = MefWriter(str(tmp_path / "s.mefd"), overwrite=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in ("../escaped", "a/b", ".."):
+            with pytest.raises(ValueError):
+                w.write_data(np.arange(100.0), name, T0, 10)
+    assert sorted(os.listdir(tmp_path)) == ["s.mefd"]
+    assert not any("escaped" in n for n in os.listdir(tmp_path / "s.mefd"))
