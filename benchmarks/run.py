@@ -674,6 +674,7 @@ def markdown(res, meta, args):
 
 
 def plot(res, path):
+    """Horizontal bars: one per implementation and case, grouped by case, coloured by library."""
     try:
         import matplotlib
 
@@ -688,31 +689,34 @@ def plot(res, path):
         c = f"{r['test']}: {r['case']}"
         if c not in cases:
             cases.append(c)
-    impls = []
-    for r in rows:
-        if r["impl"] not in impls:
-            impls.append(r["impl"])
-    fig, ax = plt.subplots(figsize=(11, 0.55 * len(cases) * max(1, len(impls)) / 2 + 2))
-    h = 0.8 / max(1, len(impls))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for j, impl in enumerate(impls):
-        ys, xs = [], []
-        for i, c in enumerate(cases):
-            for r in rows:
-                if f"{r['test']}: {r['case']}" == c and r["impl"] == impl:
-                    ys.append(i + j * h)
-                    xs.append(r["value"])
-        ax.barh(ys, xs, height=h, label=impl, color=colors[j % len(colors)])
-        for y, v in zip(ys, xs):
-            ax.text(v, y, f" {v:.1f}", va="center", fontsize=7)
-    ax.set_yticks([i + h * (len(impls) - 1) / 2 for i in range(len(cases))])
-    ax.set_yticklabels(cases, fontsize=8)
+    colors = {"neo_mef3": "#1f77b4", "mef3io": "#ff7f0e", "pymef": "#2ca02c", "mef_tools": "#d62728"}
+    ys, vals, cols, labels, ticks = [], [], [], [], []
+    y = 0.0
+    for c in cases:
+        mine = [r for r in rows if f"{r['test']}: {r['case']}" == c]
+        ticks.append((y + (len(mine) - 1) / 2, c))
+        for r in mine:
+            lib = r["impl"].split()[0]
+            ys.append(y)
+            vals.append(r["value"])
+            cols.append(colors.get(lib, "#7f7f7f"))
+            labels.append(f" {r['impl']}  " + (f"{r['value']:.1f}" if r["value"] >= 1 else f"{r['value']:.2f}"))
+            y += 1
+        y += 0.8
+    fig, ax = plt.subplots(figsize=(10, 0.28 * y + 1.2))
+    ax.barh(ys, vals, height=0.8, color=cols)
+    for yy, v, lab in zip(ys, vals, labels):
+        ax.text(v, yy, lab, va="center", fontsize=7)
+    ax.set_yticks([t for t, _ in ticks])
+    ax.set_yticklabels([c for _, c in ticks], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("million samples per second (median)")
+    ax.set_xlim(0, max(vals) * 1.35)
+    ax.set_xlabel("million samples per second (median of alternating runs)")
     ax.set_title("MEF 3.0 throughput per implementation and workload")
-    ax.legend(fontsize=8, loc="lower right")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=v) for v in colors.values()]
+    ax.legend(handles, list(colors), fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
