@@ -84,8 +84,9 @@ counts and reads the old data. Body CRCs are extended incrementally from the sto
 ones, so an append costs O(new data). A Writer that reopens a segment left by a crash
 adopts every block whose index entry was written (and whose block CRC verifies), drops
 what is past them, recomputes the CRCs a crash left stale and rewrites every header and
-the metadata on its next append. With ``durable=False`` the same order is kept but
-nothing is flushed: safe against a crashing process, not against a power cut.
+the metadata on its next append (or, when its next write to the channel starts a new
+segment, just before it). With ``durable=False`` the same order is kept but nothing is
+flushed: safe against a crashing process, not against a power cut.
 
 Records (``write_annotations``) replace a level's ``.rdat``/``.ridx``: both are written
 to temporary files and renamed, ``.rdat`` first.
@@ -1073,6 +1074,12 @@ class Writer:
         if append:
             self._append(chan, last, counts, starts, nsamp, times, flags, end_time, rto)
         else:
+            if last is not None and self._interrupted(last):
+                # the last segment holds an interrupted append no later append will finish:
+                # complete its headers and metadata first (an append of no blocks)
+                none = np.zeros(0, np.int64)
+                self._append(chan, last, np.zeros(0, np.int32), none, none, none, np.zeros(0, np.uint8),
+                             last.end_time, last.rto)
             self._new_segment(chan, target, counts, starts, nsamp, times, flags, ufact, fs, end_time, rto)
         chan.last.data_end = data_end
         return {
@@ -1284,7 +1291,7 @@ class Writer:
         seg.tdat_header = tdat_header
         seg.tidx_header = tidx_header
         seg.end_time = end_time
-        seg.max_difference_bytes = max(seg.max_difference_bytes, int(diff_bytes.max()))
+        seg.max_difference_bytes = max(seg.max_difference_bytes, int(diff_bytes.max()) if len(diff_bytes) else 0)
         self._fill_section2(seg)
         tmet_header = _patch_header(seg.tmet_raw, end_time=end_stored,
                                     start_time=-(seg.start_time - rto), number_of_entries=1,
@@ -1292,6 +1299,24 @@ class Writer:
         seg.tmet_raw = self._build_tmet(tmet_header, seg.s2, seg.tmet_raw, new=False)
         _replace_file(files.tmet, seg.tmet_raw, self.durable)
         seg.sizes = seg.fingerprint()
+
+    @staticmethod
+    def _interrupted(seg):
+        """True when an interrupted append left a segment's headers, metadata or file sizes
+        behind its adopted index (see the module docstring)."""
+        n = seg.n_blocks
+        if not n:
+            return False
+        declared = (
+            int(seg.s2["number_of_blocks"]),
+            int(np.frombuffer(bytes(seg.tidx_header[32:40]), "<i8")[0]),
+            int(np.frombuffer(bytes(seg.tdat_header[32:40]), "<i8")[0]),
+        )
+        try:
+            sizes = (os.path.getsize(seg.files.tdat), os.path.getsize(seg.files.tidx))
+        except OSError:
+            return False
+        return any(d != n for d in declared) or sizes != (seg.indexed_end, UNIVERSAL_HEADER_BYTES + n * TIME_SERIES_INDEX_BYTES)
 
     # --- metadata --------------------------------------------------------------------
     def _new_section2(self, seg, fs, ufact):

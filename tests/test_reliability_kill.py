@@ -40,8 +40,6 @@ class _Crash(Exception):
     pass
 
 
-@pytest.mark.xfail(strict=True, reason="OPEN (writer): a new segment after an interrupted append does not "
-                   "complete the previous segment's headers and metadata; see docs/reliability.md")
 def test_new_segment_after_an_interrupted_append_completes_the_previous_one(tmp_path):
     import numpy as np
 
