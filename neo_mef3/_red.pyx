@@ -677,26 +677,28 @@ ctypedef struct _Job:
     Py_ssize_t index         # block number in the call
     int32_t* tgt             # where its int32 samples go (out + oo, or a scratch)
     int64_t n                # samples to decode (float64: up to the last one inside out)
-    int64_t a                # float64: first sample inside out
-    int64_t oo               # float64: out index of the block's sample 0
-    double factor
+    int64_t a                # clipped modes: first sample inside out
+    int64_t oo               # out index of the block's sample 0
+    double factor            # float64 mode
+    int32_t* out32           # int32 clipped mode: the output array
 
 
 cdef int _setup(_Job* j, const uint8_t* blk, int64_t avail, int64_t expected,
-                int32_t* out, int64_t out_len, int64_t oo, bint f64, bint check_crc,
+                int32_t* out, int64_t out_len, int64_t oo, int mode, bint check_crc,
                 bint allow_encrypted, _Decoder* d, uint32_t* table) noexcept nogil:
     """Check block ``j.index`` and set up its decoder; ``j.n`` = samples to decode (0 if
-    none). int32: the whole block must fit ``out`` at ``oo``; float64: the part inside
-    ``[0, out_len)`` is kept."""
+    none). Mode 0 (int32): the whole block must fit ``out`` at ``oo``; modes 1 (float64)
+    and 2 (int32 clipped): the part inside ``[0, out_len)`` is kept."""
     cdef uint32_t n = 0
     cdef int code = _prepare(blk, avail, expected, check_crc, allow_encrypted, d, table,
                              &j.c, &n)
     j.blk = blk
     j.n = 0
     j.oo = oo
+    j.out32 = out
     if code != ST_OK or n == 0:
         return code
-    if f64:
+    if mode:
         j.a = -oo if oo < 0 else 0
         j.n = out_len - oo if oo + <int64_t>n > out_len else <int64_t>n
         if j.n <= j.a:
@@ -710,17 +712,20 @@ cdef int _setup(_Job* j, const uint8_t* blk, int64_t avail, int64_t expected,
     return ST_OK
 
 
-cdef int _finish(_Job* j, int64_t got, bint f64, double* outf) noexcept nogil:
+cdef int _finish(_Job* j, int64_t got, int mode, double* outf) noexcept nogil:
     """After ``got`` of ``j.n`` samples went to ``j.tgt``: undo a block whose symbols ran
-    out, else apply the lossy steps (and, float64, scale into ``outf``)."""
+    out, else apply the lossy steps (and, clipped modes, move the part inside the output
+    from the scratch ``j.tgt`` into it: scaled into ``outf``, or copied into ``out32``)."""
     cdef int64_t k
     cdef double f = j.factor
     if got < j.n:
-        if not f64:
+        if mode == 0:
             memset(j.tgt, 0, <size_t>got * sizeof(int32_t))
         return ST_SYMBOLS_EXHAUSTED
     _lossy(j.blk, j.tgt, 0, j.n)
-    if f64:
+    if mode == 2:
+        memcpy(j.out32 + j.oo + j.a, j.tgt + j.a, <size_t>(j.n - j.a) * sizeof(int32_t))
+    elif mode == 1:
         if f == 1.0:
             for k in range(j.a, j.n):
                 outf[j.oo + k] = <double>j.tgt[k]
@@ -730,11 +735,11 @@ cdef int _finish(_Job* j, int64_t got, bint f64, double* outf) noexcept nogil:
     return ST_OK
 
 
-cdef int _single(_Job* j, bint f64, double* outf, int32_t* piece) noexcept nogil:
-    """Decode one set-up block on its own. float64 goes through ``piece`` (_F64_PIECE
-    samples) a piece at a time, so a block of any size needs no more memory."""
+cdef int _single(_Job* j, int mode, double* outf, int32_t* piece) noexcept nogil:
+    """Decode one set-up block on its own. The clipped modes go through ``piece``
+    (_F64_PIECE samples) a piece at a time, so a block of any size needs no more memory."""
     cdef int64_t k, m, got, lo, q
-    if not f64:
+    if mode == 0:
         return _finish(j, _samples(&j.c, j.tgt, j.n), 0, outf)
     k = 0
     while k < j.n:
@@ -743,13 +748,18 @@ cdef int _single(_Job* j, bint f64, double* outf, int32_t* piece) noexcept nogil
             m = _F64_PIECE
         got = _samples(&j.c, piece, m)
         if got < m:
-            # undo what this block wrote: NaN, as gaps
+            # undo what this block wrote: NaN (float64, as gaps) or 0 (int32)
             for q in range(j.a, k):
-                outf[j.oo + q] = NAN
+                if mode == 1:
+                    outf[j.oo + q] = NAN
+                else:
+                    j.out32[j.oo + q] = 0
             return ST_SYMBOLS_EXHAUSTED
         _lossy(j.blk, piece, k, m)
         lo = j.a - k if j.a > k else 0          # first piece sample inside the output
-        if j.factor == 1.0:
+        if mode == 2:
+            memcpy(j.out32 + j.oo + k + lo, piece + lo, <size_t>(m - lo) * sizeof(int32_t))
+        elif j.factor == 1.0:
             for q in range(lo, m):
                 outf[j.oo + k + q] = <double>piece[q]
         else:
@@ -876,18 +886,18 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
                              const int64_t* offsets, const int64_t* sizes,
                              const int64_t* counts, const int64_t* out_offsets,
                              int32_t* out, double* outf, const double* factors,
-                             bint f64, int64_t out_len, Py_ssize_t nblocks,
+                             int mode, int64_t out_len, Py_ssize_t nblocks,
                              bint check_crc, bint allow_encrypted, int8_t* status,
                              int* first_code) noexcept nogil:
-    """Decode all blocks into ``out`` (int32) or, with ``f64``, into the float64
-    ``outf`` scaled by ``factors`` (either may be NULL when out_len is 0); returns the
+    """Decode all blocks into ``out`` (int32; mode 2: clipped to it) or, mode 1, into
+    the float64 ``outf`` scaled by ``factors`` (either may be NULL when out_len is 0); returns the
     index of the first failure (raise mode), -1 if none, or -2 when the scratch memory
     cannot be had.
 
     Blocks are decoded two at a time, interleaved (_pair): each block's decoding is one
     long dependency chain, and two chains fill the core's idle cycles. A block pairs
     with the next one when both decode something, (int32) their outputs are disjoint
-    and (float64) both fit the pair scratch; anything else is decoded alone, in order.
+    and (clipped modes) both fit the pair scratch; anything else is decoded alone, in order.
     """
     cdef Py_ssize_t i, r = -1
     cdef int64_t off, avail, got0, got1, need
@@ -901,7 +911,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
     cdef int32_t* piece = NULL
     cdef int32_t* pairbuf = NULL
     cdef int64_t pair_cap = 1  # float64: samples per pair scratch (the largest expected block)
-    if f64:
+    if mode:
         for i in range(nblocks):
             if counts[i] < 0 or counts[i] > _PAIR_MAX:
                 pair_cap = _PAIR_MAX
@@ -910,7 +920,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
                 pair_cap = counts[i]
         piece = <int32_t*>malloc(_F64_PIECE * sizeof(int32_t))
         pairbuf = <int32_t*>malloc(2 * pair_cap * sizeof(int32_t))
-    if d == NULL or table == NULL or (f64 and (piece == NULL or pairbuf == NULL)):
+    if d == NULL or table == NULL or (mode and (piece == NULL or pairbuf == NULL)):
         r = -2
         nblocks = 0
     for i in range(nblocks):
@@ -925,20 +935,20 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
             if sizes[i] < avail:
                 avail = sizes[i]
             code = _setup(&jobs[cur], buf + off, avail, counts[i], out, out_len,
-                          out_offsets[i], f64, check_crc, allow_encrypted, d + cur,
+                          out_offsets[i], mode, check_crc, allow_encrypted, d + cur,
                           table + 65536 * cur)
-            if f64:
-                jobs[cur].factor = factors[i]
+            if mode:
+                jobs[cur].factor = factors[i] if mode == 1 else 1.0
                 jobs[cur].tgt = pairbuf + pair_cap * cur
-        solo = f64 and jobs[cur].n > pair_cap
+        solo = mode and jobs[cur].n > pair_cap
         if code != ST_OK or jobs[cur].n == 0 or solo:
             pend = 0
             if cur == 1:  # the waiting block first (block order)
-                if _note(jobs[0].index, _single(&jobs[0], f64, outf, piece), status, first_code):
+                if _note(jobs[0].index, _single(&jobs[0], mode, outf, piece), status, first_code):
                     r = jobs[0].index
                     break
             if code == ST_OK and jobs[cur].n:
-                code = _single(&jobs[cur], f64, outf, piece)
+                code = _single(&jobs[cur], mode, outf, piece)
             if _note(i, code, status, first_code):
                 r = i
                 break
@@ -947,14 +957,14 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
             pend = 1
             continue
         pend = 0
-        if not f64 and (jobs[0].tgt < jobs[1].tgt + jobs[1].n and jobs[1].tgt < jobs[0].tgt + jobs[0].n):
+        if mode == 0 and (jobs[0].tgt < jobs[1].tgt + jobs[1].n and jobs[1].tgt < jobs[0].tgt + jobs[0].n):
             # int32 outputs that overlap: the later block must win, so one after the other
-            code = _single(&jobs[0], f64, outf, piece)
-            code1 = _single(&jobs[1], f64, outf, piece)
+            code = _single(&jobs[0], mode, outf, piece)
+            code1 = _single(&jobs[1], mode, outf, piece)
         else:
             _pair(&jobs[0], &jobs[1], &got0, &got1)
-            code = _finish(&jobs[0], got0, f64, outf)
-            code1 = _finish(&jobs[1], got1, f64, outf)
+            code = _finish(&jobs[0], got0, mode, outf)
+            code1 = _finish(&jobs[1], got1, mode, outf)
         if _note(jobs[0].index, code, status, first_code):
             r = jobs[0].index
             break
@@ -963,7 +973,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
             break
     else:
         if pend:
-            if _note(jobs[0].index, _single(&jobs[0], f64, outf, piece), status, first_code):
+            if _note(jobs[0].index, _single(&jobs[0], mode, outf, piece), status, first_code):
                 r = jobs[0].index
     free(d)
     free(table)
@@ -973,7 +983,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
 
 
 cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, check_crc,
-                        path, status, allow_encrypted):
+                        path, status, allow_encrypted, clip=False):
     """Argument checks and the GIL-free loop shared by decode_blocks and decode_blocks_f64."""
     cdef Py_buffer view
     cdef int64_t[::1] off_a, size_a, count_a, oo_a
@@ -989,6 +999,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
     cdef int first_code = 0
     cdef bint crc_flag = bool(check_crc), enc_flag = bool(allow_encrypted)
     cdef bint f64 = factors is not None
+    cdef int mode = 1 if f64 else (2 if clip else 0)
 
     off_a = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
     size_a = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1)
@@ -1035,7 +1046,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
     try:
         with nogil:
             bad = _decode_loop(<const uint8_t*>view.buf, view.len, &off_a[0], &size_a[0],
-                               &count_a[0], &oo_a[0], out_p, outf_p, fac_p, f64, out_len,
+                               &count_a[0], &oo_a[0], out_p, outf_p, fac_p, mode, out_len,
                                nblocks, crc_flag, enc_flag, status_p, &first_code)
         if bad == -2:
             raise MemoryError("no memory for the RED decoder's scratch space")
@@ -1051,7 +1062,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
 
 
 def decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True,
-                  path=None, status=None, allow_encrypted=False):
+                  path=None, status=None, allow_encrypted=False, clip=False):
     """Decode many RED blocks from ``buf`` into the int32 array ``out``.
 
     buf          any C-contiguous buffer holding the blocks (bytes, memmap slice, ...)
@@ -1068,12 +1079,18 @@ def decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True,
                  the module docstring instead of raising
     allow_encrypted  the caller has decrypted the statistics in ``buf`` already, so
                  the encryption flags are ignored
+    clip         a block may lie partly (or wholly) outside ``out``: its samples outside
+                 ``[0, len(out))`` are dropped and decoding stops after the last one
+                 inside (no OUTPUT_BOUNDS; as :func:`decode_blocks_f64`, an edge block of
+                 a window needs no scratch of its own and only its needed part is
+                 decoded). A block that fails with SYMBOLS_EXHAUSTED resets what it had
+                 written to 0.
 
     The GIL is released for the whole loop. Lossy blocks (scale factor > 1 and/or a
     detrend line) are unscaled and retrended as meflib does.
     """
     return _run_decode(buf, offsets, sizes, counts, out, out_offsets, None, check_crc,
-                       path, status, allow_encrypted)
+                       path, status, allow_encrypted, clip)
 
 
 def decode_blocks_f64(buf, offsets, sizes, counts, out, out_offsets, factors=1.0,

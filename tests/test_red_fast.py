@@ -86,7 +86,15 @@ def _check_both_paths(blocks, rng, check_crc=False):
     _red.decode_blocks_f64(buf, offs, sizes, np.full(nb, -1), outf, oof, factors,
                            check_crc=check_crc, status=stf)
 
+    # int32, clipped: the same placement as the float64 path
+    outc = np.full(out.size, -7, np.int32)
+    stc = np.full(nb, -1, np.int8)
+    _red.decode_blocks(buf, offs, sizes, np.full(nb, -1), outc, oof, check_crc=check_crc,
+                       status=stc, clip=True)
+    assert (stc == stf).all()
+
     expect_f = np.full(out.size, np.nan)
+    expect_c = np.full(out.size, -7, np.int64)
     for i, (ref, code, codef) in enumerate(zip(refs, st, stf)):
         if ref is None:
             assert code not in (_red.OK, _red.OUTPUT_BOUNDS), (i, code)
@@ -108,9 +116,11 @@ def _check_both_paths(blocks, rng, check_crc=False):
         lo, hi = max(a, 0), min(z, out.size)
         if hi > lo:
             expect_f[lo:hi] = r[lo - a:hi - a]
+            expect_c[lo:hi] = np.array(ref, np.int64)[lo - a:hi - a]
     # later blocks overwrite earlier ones where the shifts make them overlap
     same = (outf == expect_f) | (np.isnan(outf) & np.isnan(expect_f))
     assert same.all(), np.flatnonzero(~same)[:10]
+    assert (outc == expect_c).all(), np.flatnonzero(outc != expect_c)[:10]
     return st, stf
 
 
@@ -134,6 +144,9 @@ def test_long_block_spans_many_f64_pieces():
         out = np.full(hi - lo, np.nan)
         _red.decode_blocks_f64(blk, [0], [len(blk)], [x.size], out, [-lo], 0.25)
         assert (out == x[lo:hi].astype(np.float64) * 0.25).all()
+        out = np.zeros(hi - lo, np.int32)
+        _red.decode_blocks(blk, [0], [len(blk)], [x.size], out, [-lo], clip=True)
+        assert (out == x[lo:hi]).all()
     # wholly outside: nothing written, nothing decoded
     out = np.full(10, np.nan)
     _red.decode_blocks_f64(blk, [0], [len(blk)], [x.size], out, [-x.size], 1.0)
@@ -297,6 +310,9 @@ def test_paired_decoding_order_and_sizes():
         outf = np.full(total - 2 * cut, np.nan)
         _red.decode_blocks_f64(buf, offs, bsz, sizes, outf, oo - cut, 0.5)
         assert (outf == want[cut:total - cut] * 0.5).all()
+        outc = np.zeros(total - 2 * cut, np.int32)
+        _red.decode_blocks(buf, offs, bsz, sizes, outc, oo - cut, clip=True)
+        assert (outc == want[cut:total - cut]).all()
     # the same with a failing block in the middle of each pair position
     for bad in range(4):
         broken = list(blocks)
@@ -333,3 +349,20 @@ def test_crc_engines_agree():
                     assert table == ref_crc(view)
     finally:
         _red._crc_engine(before == "clmul")
+
+
+def test_clipped_int32_exhausted_block_resets_to_zero():
+    # a block too large for the pair scratch goes piece by piece; when its symbols run
+    # out, what it had written is reset to 0 and the rest of the output is untouched
+    rng = np.random.default_rng(29)
+    x = _signals(rng, 70_000, "walk")
+    b = bytearray(_red.encode_block(x))
+    db = struct.unpack_from("<I", b, 28)[0]
+    struct.pack_into("<I", b, 28, db // 2)
+    out = np.full(80_000, 9, np.int32)
+    st = np.zeros(1, np.int8)
+    _red.decode_blocks(bytes(b), [0], [len(b)], [-1], out, [-100], check_crc=False,
+                       status=st, clip=True)
+    assert st[0] == _red.SYMBOLS_EXHAUSTED
+    assert (out[:x.size - 100] == 0).sum() > 0 and (out[x.size - 100:] == 9).all()
+    assert set(np.unique(out).tolist()) <= {0, 9}
