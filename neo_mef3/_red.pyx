@@ -757,7 +757,9 @@ cdef int _single(_Job* j, int mode, double* outf, int32_t* piece) noexcept nogil
             return ST_SYMBOLS_EXHAUSTED
         _lossy(j.blk, piece, k, m)
         lo = j.a - k if j.a > k else 0          # first piece sample inside the output
-        if mode == 2:
+        if lo >= m:
+            pass                                # a piece wholly before the output
+        elif mode == 2:
             memcpy(j.out32 + j.oo + k + lo, piece + lo, <size_t>(m - lo) * sizeof(int32_t))
         elif j.factor == 1.0:
             for q in range(lo, m):

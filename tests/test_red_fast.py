@@ -140,7 +140,8 @@ def test_long_block_spans_many_f64_pieces():
     rng = np.random.default_rng(5)
     x = _signals(rng, 20_011, "ieeg")
     blk = _red.encode_block(x)
-    for lo, hi in [(0, x.size), (1, x.size), (4095, 4097), (4096, 12289), (17, x.size - 3)]:
+    for lo, hi in [(0, x.size), (1, x.size), (4095, 4097), (4096, 12289), (17, x.size - 3),
+                   (5000, 6000), (9000, x.size), (x.size - 1, x.size), (12288, 12289)]:
         out = np.full(hi - lo, np.nan)
         _red.decode_blocks_f64(blk, [0], [len(blk)], [x.size], out, [-lo], 0.25)
         assert (out == x[lo:hi].astype(np.float64) * 0.25).all()
