@@ -669,43 +669,16 @@ class Reader:
                 work.append((seg, buf, direct, lo, enc))
         n_threads = 1 if overlap else self.n_threads
         failed += self._run_decode(work, b, pos, samples if f64 is None else f64, n_threads, factors)
-        # edge blocks: decode to scratch, copy the part inside the window
+        # edge blocks: the decoder clips them to the window itself (clip=True, or the
+        # float64 kernel), decoding only up to the last sample needed; nothing of the
+        # block's size is allocated, so an index claiming 2**32 samples costs nothing
         for seg, buf, ids, lo, inside, enc in jobs:
             for i in ids[~inside]:
-                # check the block before allocating its samples (the index may claim 2**32)
-                dry = np.zeros(1, np.int8)
-                _red.decode_blocks(
-                    np.frombuffer(buf, np.uint8), b["offset"][i : i + 1] - lo, b["nbytes"][i : i + 1],
-                    b["n"][i : i + 1], np.zeros(0, np.int32), np.zeros(1, np.int64),
-                    check_crc=self.check_crc and not enc, status=dry, allow_encrypted=enc,
-                )
-                problem = None
-                if dry[0] not in (0, 6):  # OK (no samples) or OUTPUT_BOUNDS (a sound header)
-                    problem = _red.STATUS_NAMES.get(int(dry[0]), str(int(dry[0])))
-                elif int(b["n"][i]) * 4 > _physical_memory() // 4:
-                    problem = f"{int(b['n'][i])} samples in one block, more than this machine can decode"
-                if problem is not None:
-                    if not skip:  # decode it again, for the error the decoder raises
-                        if dry[0] not in (0, 6):
-                            self._decode(seg, buf, np.array([i]), lo, b, np.zeros(0, np.int32), np.zeros(1, np.int64), enc)
-                        raise RangeError(f"RED block at byte {int(b['offset'][i])}: {problem}", seg.files.tdat)
-                    failed.append((seg, int(i), problem))
-                    continue
-                if f64 is not None:  # the float64 decoder drops the samples outside itself
-                    status = np.zeros(1, np.int8) if skip else None
-                    self._decode(seg, buf, np.array([i]), lo, b, f64, pos[i : i + 1], enc, status, factors)
-                    if status is not None and status[0]:
-                        failed.append((seg, int(i), _red.STATUS_NAMES.get(int(status[0]), str(int(status[0])))))
-                    continue
-                scratch = np.empty(int(b["n"][i]), np.int32)
                 status = np.zeros(1, np.int8) if skip else None
-                self._decode(seg, buf, np.array([i]), lo, b, scratch, np.zeros(1, np.int64), enc, status)
+                out = f64 if f64 is not None else samples
+                self._decode(seg, buf, np.array([i]), lo, b, out, pos[i : i + 1], enc, status, factors, clip=True)
                 if status is not None and status[0]:
                     failed.append((seg, int(i), _red.STATUS_NAMES.get(int(status[0]), str(int(status[0])))))
-                    continue
-                a = max(int(pos[i]), 0)
-                z = min(int(pos[i] + b["n"][i]), n)
-                samples[a:z] = scratch[a - int(pos[i]) : z - int(pos[i])]
         if failed:  # skipped blocks are gaps, whatever else covered their span
             by_file = {}
             for seg, i, problem in failed:
@@ -725,14 +698,15 @@ class Reader:
             for path, problems in by_file.items():
                 self._skip("blocks", path, f"{len(problems)} RED block(s) read as gaps ({'; '.join(problems[:4])})")
 
-    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None, factors=None):
-        """decode_blocks into int32 ``out``, or with ``factors`` decode_blocks_f64 into float64 ``out``."""
+    def _decode(self, seg, buf, ids, lo, b, out, out_offsets, enc, status=None, factors=None, clip=False):
+        """decode_blocks into int32 ``out``, or with ``factors`` decode_blocks_f64 into float64 ``out``
+        (``clip``: blocks may reach outside ``out``; the float64 kernel always clips)."""
         with self._lock:
             self.blocks_decoded += len(ids)
         args = (np.frombuffer(buf, np.uint8), b["offset"][ids] - lo, b["nbytes"][ids], b["n"][ids], out, out_offsets)
         kw = dict(check_crc=self.check_crc and not enc, path=seg.files.tdat, allow_encrypted=enc, status=status)
         if factors is None:
-            _red.decode_blocks(*args, **kw)
+            _red.decode_blocks(*args, clip=clip, **kw)
         else:
             _red.decode_blocks_f64(*args, factors[ids], **kw)
 
