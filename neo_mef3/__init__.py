@@ -6,6 +6,7 @@ from .errors import (  # noqa: F401
     CrcError,
     FormatError,
     MefError,
+    MefWarning,
     PasswordError,
     RangeError,
     UnknownChannelError,
