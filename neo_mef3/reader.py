@@ -53,15 +53,17 @@ def _read_file(path, what):
     except OSError as exc:
         raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
     try:
-        chunks = []
         want = os.fstat(fd).st_size + 1  # one read normally; more if the file grew
+        chunk = os.read(fd, want)
+        if len(chunk) < want:  # a short read of a regular file: its end
+            return chunk
+        chunks = [chunk]
         while True:
-            chunk = os.read(fd, want)
+            chunk = os.read(fd, 1 << 16)
             if not chunk:
                 break
             chunks.append(chunk)
-            want = 1 << 16
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return b"".join(chunks)
     except OSError as exc:
         raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
     finally:
@@ -124,18 +126,23 @@ class _Segment:
 
     @property
     def fs(self):
-        return float(self.meta.s2["sampling_frequency"])
+        return self.meta.fs
 
     @property
     def ufact(self):
-        return float(self.meta.s2["units_conversion_factor"])
+        return self.meta.ufact
 
     @property
     def rto(self):
-        return self.meta.recording_time_offset
+        return self.meta.rto
 
     def time(self, field):
-        return to_uutc(self.meta.uh[field], self.rto)
+        meta = self.meta
+        if field == "start_time":
+            return to_uutc(meta.start_stored, meta.rto)
+        if field == "end_time":
+            return to_uutc(meta.end_stored, meta.rto)
+        return to_uutc(meta.uh[field], meta.rto)
 
     def index(self):
         """TIME_SERIES_INDEX entries (validated against the data file's size)."""
@@ -167,7 +174,7 @@ class _Segment:
                 )
             # more indexed blocks than the metadata declares is what an append interrupted
             # before its metadata update leaves: those blocks were committed, so keep them
-            declared = int(self.meta.s2["number_of_blocks"])
+            declared = self.meta.number_of_blocks
             if declared > len(entries):
                 raise FormatError(
                     f"metadata declares {declared} blocks; the index holds only {len(entries)}", self.files.tmet
@@ -244,6 +251,7 @@ class _Channel:
         self.name = name
         self.segments = segments
         self._blocks = None
+        self._info = None  # Reader.info's dict (metadata only: fixed once loaded)
         self._lock = threading.Lock()
 
     @property
@@ -479,12 +487,18 @@ class Reader:
     def info(self, channel):
         """Channel metadata as a dict (subject fields None without level-2 access)."""
         ch = self._channel(channel)
+        if ch._info is None:
+            ch._info = self._info(ch)
+        return dict(ch._info)
+
+    def _info(self, ch):
         first = ch.segments[0]
         s2 = first.meta.s2
         s3 = first.meta.s3
-        factors = {seg.ufact for seg in ch.segments}
-        starts = [t for t in (seg.time("start_time") for seg in ch.segments) if t is not None]
-        ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
+        metas = [seg.meta for seg in ch.segments]
+        factors = {m.ufact for m in metas}
+        starts = [t for t in (to_uutc(m.start_stored, m.rto) for m in metas) if t is not None]
+        ends = [t for t in (to_uutc(m.end_stored, m.rto) for m in metas) if t is not None]
         return {
             "name": ch.name,
             "sampling_frequency": ch.fs,
@@ -492,7 +506,7 @@ class Reader:
             "units_description": text(s2["units_description"]),
             "start_time": min(starts) if starts else None,
             "end_time": max(ends) if ends else None,
-            "number_of_samples": int(sum(int(seg.meta.s2["number_of_samples"]) for seg in ch.segments)),
+            "number_of_samples": int(sum(m.number_of_samples for m in metas)),
             "recording_time_offset": int(s3["recording_time_offset"]) if s3 is not None else None,
             "n_segments": len(ch.segments),
             "section3_available": s3 is not None,
@@ -509,7 +523,7 @@ class Reader:
             "high_frequency_filter_setting": float(s2["high_frequency_filter_setting"]),
             "notch_filter_frequency_setting": float(s2["notch_filter_frequency_setting"]),
             "AC_line_frequency": float(s2["AC_line_frequency"]),
-            "number_of_blocks": int(sum(int(seg.meta.s2["number_of_blocks"]) for seg in ch.segments)),
+            "number_of_blocks": int(sum(m.number_of_blocks for m in metas)),
             "session_name": text(first.meta.uh["session_name"]),
             "anonymized_name": text(first.meta.uh["anonymized_name"]),
         }
@@ -522,9 +536,9 @@ class Reader:
                 "segment": seg.number,
                 "start_time": seg.time("start_time"),
                 "end_time": seg.time("end_time"),
-                "start_sample": int(seg.meta.s2["start_sample"]),
-                "number_of_samples": int(seg.meta.s2["number_of_samples"]),
-                "number_of_blocks": int(seg.meta.s2["number_of_blocks"]),
+                "start_sample": seg.meta.start_sample,
+                "number_of_samples": seg.meta.number_of_samples,
+                "number_of_blocks": seg.meta.number_of_blocks,
                 "units_conversion_factor": seg.ufact,
                 "path": seg.files.directory,
             }

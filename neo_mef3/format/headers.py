@@ -5,6 +5,7 @@ version, byte order, CRCs) and raises FormatError / CrcError naming the file. Bu
 produces byte-exact headers for the Writer, CRCs included.
 """
 
+import math
 import struct
 import uuid as _uuid
 
@@ -29,29 +30,63 @@ from .layout import (
 )
 
 
-def parse_universal_header(raw, path=None, file_type=None, check_crc=True):
-    """Validate the first 1024 bytes of a MEF file and return them as a UNIVERSAL_HEADER record."""
+# header_crc, body_crc, file_type, mef_version_major, mef_version_minor, byte_order_code
+_UH_HEAD = struct.Struct("<II5sBBB")
+_INT64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+# fields read by plain offsets (numpy record field access costs ~100s of ns per field)
+_UH_TIMES = struct.Struct("<qq")  # start_time, end_time at 16
+_S2_FS = struct.Struct("<d")  # sampling_frequency at 8720
+_S2_UFACT = struct.Struct("<d")  # units_conversion_factor at 8760
+_S2_COUNTS = struct.Struct("<qqq")  # start_sample, number_of_samples, number_of_blocks at 8912
+
+
+def _offset(dtype, *names):
+    off = 0
+    for name in names:
+        dtype, o = dtype.fields[name][:2]
+        off += o
+    return off
+
+
+_OFF_S2_FS = _offset(TIME_SERIES_METADATA, "section_2", "sampling_frequency")
+_OFF_S2_UFACT = _offset(TIME_SERIES_METADATA, "section_2", "units_conversion_factor")
+_OFF_S2_START_SAMPLE = _offset(TIME_SERIES_METADATA, "section_2", "start_sample")
+assert _offset(TIME_SERIES_METADATA, "section_2", "number_of_blocks") == _OFF_S2_START_SAMPLE + 16
+_OFF_S3_RTO = _offset(TIME_SERIES_METADATA, "section_3", "recording_time_offset")
+_OFF_UH_START = _offset(UNIVERSAL_HEADER, "start_time")
+assert _offset(UNIVERSAL_HEADER, "end_time") == _OFF_UH_START + 8
+assert _offset(UNIVERSAL_HEADER, "byte_order_code") == 15
+_OFF_UH_NUMBER_OF_ENTRIES = _offset(UNIVERSAL_HEADER, "number_of_entries")
+
+
+def check_universal_header(raw, path=None, file_type=None, check_crc=True):
+    """Validate the first 1024 bytes of a MEF file (no record built): (header_crc, body_crc)."""
     if len(raw) < UNIVERSAL_HEADER_BYTES:
         raise FormatError(
             f"file is {len(raw)} bytes, shorter than the {UNIVERSAL_HEADER_BYTES}-byte MEF universal header",
             path,
         )
-    uh = np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
-    ftype = bytes(uh["file_type"]).decode("ascii", "replace")
-    if file_type is not None and ftype != file_type:
-        raise FormatError(f"not a MEF '{file_type}' file (type string is {ftype!r})", path)
-    if int(uh["mef_version_major"]) != MEF_VERSION[0]:
-        raise FormatError(
-            f"MEF version {int(uh['mef_version_major'])}.{int(uh['mef_version_minor'])} is not 3.x", path
-        )
-    if int(uh["byte_order_code"]) != LITTLE_ENDIAN_CODE:
+    header_crc, body_crc, ftype, major, minor, order = _UH_HEAD.unpack_from(raw, 0)
+    if file_type is not None:
+        ftype = ftype.rstrip(b"\0").decode("ascii", "replace")
+        if ftype != file_type:
+            raise FormatError(f"not a MEF '{file_type}' file (type string is {ftype!r})", path)
+    if major != MEF_VERSION[0]:
+        raise FormatError(f"MEF version {major}.{minor} is not 3.x", path)
+    if order != LITTLE_ENDIAN_CODE:
         raise FormatError("big-endian MEF files are not supported (byte order code is not 1)", path)
-    if check_crc and int(uh["header_crc"]) != 0:  # 0 is MEF's "no entry"
-        stored = int(uh["header_crc"])
+    if check_crc and header_crc != 0:  # 0 is MEF's "no entry"
         actual = crc32(memoryview(raw)[4:UNIVERSAL_HEADER_BYTES])
-        if stored != actual:
-            raise CrcError(f"universal header CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
-    return uh
+        if header_crc != actual:
+            raise CrcError(f"universal header CRC mismatch (stored {header_crc:#010x}, computed {actual:#010x})", path)
+    return header_crc, body_crc
+
+
+def parse_universal_header(raw, path=None, file_type=None, check_crc=True):
+    """Validate the first 1024 bytes of a MEF file and return them as a UNIVERSAL_HEADER record."""
+    check_universal_header(raw, path, file_type, check_crc)
+    return np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
 
 
 def check_body_crc(raw, uh, path=None):
@@ -65,27 +100,56 @@ def check_body_crc(raw, uh, path=None):
 
 
 class TimeSeriesMetadata:
-    """A decrypted ``.tmet`` file: ``.uh``, ``.s1``, ``.s2`` and ``.s3`` (None when locked)."""
+    """A decrypted ``.tmet`` file: ``.uh``, ``.s1``, ``.s2`` and ``.s3`` (None when locked).
 
-    __slots__ = ("path", "record", "uh", "s1", "s2", "s3", "keys")
+    The fields a Reader needs for every segment are also plain attributes (read by
+    offset, not through the numpy record): ``fs``, ``ufact``, ``start_stored`` and
+    ``end_stored`` (universal header times as stored), ``start_sample``,
+    ``number_of_samples``, ``number_of_blocks``, ``rto`` (see recording_time_offset).
+    """
 
-    def __init__(self, path, record, keys, s3_available):
+    __slots__ = ("path", "record", "keys", "_s3_available", "fs", "ufact", "start_stored", "end_stored",
+                 "start_sample", "number_of_samples", "number_of_blocks", "rto")
+
+    def __init__(self, path, record, keys, s3_available, raw=None):
         self.path = path
         self.record = record
-        self.uh = record["universal_header"]
-        self.s1 = record["section_1"]
-        self.s2 = record["section_2"]
-        self.s3 = record["section_3"] if s3_available else None
         self.keys = keys
+        self._s3_available = bool(s3_available)
+        if raw is None:
+            raw = record.tobytes()
+        self.fs = _F64.unpack_from(raw, _OFF_S2_FS)[0]
+        self.ufact = _F64.unpack_from(raw, _OFF_S2_UFACT)[0]
+        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(raw, _OFF_UH_START)
+        self.start_sample, self.number_of_samples, self.number_of_blocks = _S2_COUNTS.unpack_from(
+            raw, _OFF_S2_START_SAMPLE
+        )
+        self.rto = _INT64.unpack_from(raw, _OFF_S3_RTO)[0] if self._s3_available else 0
+
+    @property
+    def uh(self):
+        return self.record["universal_header"]
+
+    @property
+    def s1(self):
+        return self.record["section_1"]
+
+    @property
+    def s2(self):
+        return self.record["section_2"]
+
+    @property
+    def s3(self):
+        return self.record["section_3"] if self._s3_available else None
 
     @property
     def section3_available(self):
-        return self.s3 is not None
+        return self._s3_available
 
     @property
     def recording_time_offset(self):
         """The offset used to de-negate times; 0 when section 3 is locked."""
-        return int(self.s3["recording_time_offset"]) if self.s3 is not None else 0
+        return self.rto
 
 
 def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
@@ -97,33 +161,39 @@ def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
     """
     if len(raw) != METADATA_FILE_BYTES:
         raise FormatError(f"metadata file is {len(raw)} bytes; MEF 3.0 metadata is exactly {METADATA_FILE_BYTES}", path)
-    uh = parse_universal_header(raw, path, "tmet", check_crc)
-    if check_crc:
-        check_body_crc(raw, uh, path)
+    _, body_crc = check_universal_header(raw, path, "tmet", check_crc)
+    if check_crc and body_crc != 0:
+        actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:])
+        if body_crc != actual:
+            raise CrcError(f"body CRC mismatch (stored {body_crc:#010x}, computed {actual:#010x})", path)
     if keys is None:
+        uh = np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
         keys = crypto.unlock(
             password, uh["level_1_password_validation_field"], uh["level_2_password_validation_field"], path
         )
-    buf = bytearray(raw)
-    s2_level = struct.unpack_from("b", buf, 1024)[0]
-    s3_level = struct.unpack_from("b", buf, 1025)[0]
-    if s2_level > 0:
-        if not keys.can(s2_level):
-            raise PasswordError(f"metadata section 2 is level-{s2_level} encrypted; a password is needed", path)
-        sl = slice(METADATA_SECTION_2_OFFSET, METADATA_SECTION_2_OFFSET + METADATA_SECTION_2_BYTES)
-        buf[sl] = crypto.decrypt(buf[sl], keys.key(s2_level))
+    s2_level, s3_level = struct.unpack_from("bb", raw, 1024)
     s3_available = True
-    if s3_level > 0:
-        if keys.can(s3_level):
-            sl = slice(METADATA_SECTION_3_OFFSET, METADATA_SECTION_3_OFFSET + METADATA_SECTION_3_BYTES)
-            buf[sl] = crypto.decrypt(buf[sl], keys.key(s3_level))
-        else:
-            s3_available = False
-            buf[METADATA_SECTION_3_OFFSET:] = bytes(METADATA_SECTION_3_BYTES)  # never keep ciphertext around
-    record = np.frombuffer(bytes(buf), TIME_SERIES_METADATA, 1, 0)[0]
-    meta = TimeSeriesMetadata(path, record, keys, s3_available)
-    fs = float(meta.s2["sampling_frequency"])
-    if not np.isfinite(fs) or fs <= 0 or fs > 1e9:
+    if s2_level > 0 or s3_level > 0:
+        buf = bytearray(raw)
+        if s2_level > 0:
+            if not keys.can(s2_level):
+                raise PasswordError(f"metadata section 2 is level-{s2_level} encrypted; a password is needed", path)
+            sl = slice(METADATA_SECTION_2_OFFSET, METADATA_SECTION_2_OFFSET + METADATA_SECTION_2_BYTES)
+            buf[sl] = crypto.decrypt(buf[sl], keys.key(s2_level))
+        if s3_level > 0:
+            if keys.can(s3_level):
+                sl = slice(METADATA_SECTION_3_OFFSET, METADATA_SECTION_3_OFFSET + METADATA_SECTION_3_BYTES)
+                buf[sl] = crypto.decrypt(buf[sl], keys.key(s3_level))
+            else:
+                s3_available = False
+                buf[METADATA_SECTION_3_OFFSET:] = bytes(METADATA_SECTION_3_BYTES)  # never keep ciphertext around
+        raw = bytes(buf)
+    else:
+        raw = bytes(raw)  # (an immutable copy when given a bytearray or memoryview)
+    record = np.frombuffer(raw, TIME_SERIES_METADATA, 1, 0)[0]
+    meta = TimeSeriesMetadata(path, record, keys, s3_available, raw)
+    fs = meta.fs
+    if not math.isfinite(fs) or fs <= 0 or fs > 1e9:
         raise FormatError(f"sampling frequency {fs!r} is not a usable rate", path)
     return meta
 
@@ -140,11 +210,12 @@ def parse_index(raw, path=None, check_crc=True):
     first. A torn partial entry is ignored. Declaring more entries than the file holds
     is damage, not an interrupted append, and raises FormatError.
     """
-    uh = parse_universal_header(raw, path, "tidx", check_crc)
+    _, stored = check_universal_header(raw, path, "tidx", check_crc)
+    uh = np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
     esize = TIME_SERIES_INDEX.itemsize
     body = len(raw) - UNIVERSAL_HEADER_BYTES
     whole = body // esize
-    declared = int(uh["number_of_entries"])
+    declared = _INT64.unpack_from(raw, _OFF_UH_NUMBER_OF_ENTRIES)[0]
     if declared < 0:  # "no entry": the file itself is all there is
         if body % esize:
             raise FormatError(
@@ -156,7 +227,6 @@ def parse_index(raw, path=None, check_crc=True):
     if declared > whole:
         raise FormatError(f"index header declares {declared} entries; the file holds {whole}", path)
     if check_crc:
-        stored = int(uh["body_crc"])
         actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES : UNIVERSAL_HEADER_BYTES + declared * esize])
         if stored != actual:
             raise CrcError(f"body CRC mismatch (stored {stored:#010x}, computed {actual:#010x})", path)
@@ -172,6 +242,8 @@ def count_continuing_entries(entries, committed):
     ends, holds at least one sample and at least a RED block header's bytes.
     """
     n = 0
+    if committed >= len(entries):
+        return 0
     if committed:
         prev = entries[committed - 1]
         next_offset = int(prev["file_offset"]) + int(prev["block_bytes"])
