@@ -10,6 +10,7 @@ read from disk and decoded.
 """
 
 import os
+import struct
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from .format.layout import (
     RED_DISCONTINUITY,
     RED_LEVEL_1_ENCRYPTED,
     RED_LEVEL_2_ENCRYPTED,
+    TIME_SERIES_INDEX,
     UNIVERSAL_HEADER,
     UNIVERSAL_HEADER_BYTES,
     UUTC_NO_ENTRY,
@@ -41,6 +43,21 @@ _L1_FIELD = slice(UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1
                   UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1] + 16)
 _L2_FIELD = slice(UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1],
                   UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1] + 16)
+
+
+def _field_slice(name):
+    off = UNIVERSAL_HEADER.fields[name][1]
+    return slice(off, off + UNIVERSAL_HEADER.fields[name][0].itemsize)
+
+
+_SEG_NUMBER = _field_slice("segment_number")
+_CH_NAME = _field_slice("channel_name")
+_UUID = _field_slice("level_uuid")
+_NO_UUID = bytes(_UUID.stop - _UUID.start)
+_OFF_ENTRIES = UNIVERSAL_HEADER.fields["number_of_entries"][1]
+_ENTRY_BYTES = TIME_SERIES_INDEX.itemsize
+_I64 = struct.Struct("<q")
+_U32 = struct.Struct("<I")
 
 
 def _read_file(path, what):
@@ -182,6 +199,39 @@ class _Segment:
             self._index = entries[~bad] if bad.any() else entries
         return self._index
 
+    def index_fast(self):
+        """The committed index of the usual, undamaged segment with little Python per file.
+
+        Returns ``(raw, number_of_entries, data_size)`` when the .tidx header is valid (CRCs
+        included), declares exactly the entries the file holds, and names this segment;
+        None for anything else (missing or damaged files, interrupted appends, mixed-up
+        segments...), which :meth:`index` then reads and reports as it always does. The
+        entries themselves are checked by the caller (:meth:`_Channel.blocks`).
+        """
+        files = self.files
+        try:
+            raw = _read_file(files.tidx, "block index")
+            size = os.stat(files.tdat).st_size
+            headers.check_universal_header(raw, files.tidx, "tidx")
+        except (MefError, OSError):
+            return None
+        n, rest = divmod(len(raw) - UNIVERSAL_HEADER_BYTES, _ENTRY_BYTES)
+        if rest or _I64.unpack_from(raw, _OFF_ENTRIES)[0] != n:
+            return None
+        stored = _U32.unpack_from(raw, 4)[0]
+        if stored != _red.crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:]):
+            return None
+        ref = self.meta.raw
+        if (
+            raw[_SEG_NUMBER] != ref[_SEG_NUMBER]
+            or raw[_CH_NAME].rstrip(b"\0") != ref[_CH_NAME].rstrip(b"\0")
+        ):
+            return None
+        mine, theirs = raw[_UUID], ref[_UUID]
+        if mine != theirs and mine != _NO_UUID and theirs != _NO_UUID:
+            return None
+        return raw, n, size
+
     def check_same_segment(self, uh, path):
         """FormatError unless a .tidx/.tdat header belongs with this segment's metadata.
 
@@ -262,6 +312,8 @@ class _Channel:
         """Per-block arrays over all segments, in time order."""
         with self._lock:
             if self._blocks is None:
+                self._blocks = self._blocks_fast()
+            if self._blocks is None:
                 parts = []
                 for k, seg in enumerate(self.segments):
                     e = seg.index()
@@ -287,6 +339,58 @@ class _Channel:
                     blocks = {key: v[order] for key, v in blocks.items()}
                 self._blocks = blocks
             return self._blocks
+
+
+    def _blocks_fast(self):
+        """blocks() for the usual case, the whole channel's index checked at once.
+
+        None (blocks() then goes segment by segment through _Segment.index, which reads
+        again and raises or skips exactly as always) unless every segment's index is
+        unread, valid (see _Segment.index_fast) and its entries all sane.
+        """
+        segs = self.segments
+        if any(seg._index is not None for seg in segs):
+            return None
+        got = []
+        for seg in segs:
+            r = seg.index_fast()
+            if r is None:
+                return None
+            got.append(r)
+        counts = np.array([r[1] for r in got], np.int64)
+        if any(seg.meta.number_of_blocks > r[1] for seg, r in zip(segs, got)):
+            return None
+        body = b"".join([memoryview(r[0])[UNIVERSAL_HEADER_BYTES:] for r in got])
+        e = np.frombuffer(body, TIME_SERIES_INDEX)
+        k = np.repeat(np.arange(len(segs), dtype=np.int32), counts)
+        size = np.array([r[2] for r in got], np.int64)[k]
+        offs = e["file_offset"]
+        nbytes = e["block_bytes"].astype(np.int64)
+        stored = e["start_time"]
+        if (
+            (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs > size)
+            | (nbytes > size - offs) | (stored == UUTC_NO_ENTRY)
+        ).any():
+            return None
+        ends = np.cumsum(counts)
+        for seg, a, b in zip(segs, ends - counts, ends):
+            seg._index = e[a:b]
+        rto = np.array([0 if seg.rto == UUTC_NO_ENTRY else seg.rto for seg in segs], np.int64)[k]
+        blocks = {
+            "segment": k,
+            "time": np.where(stored < 0, rto - stored, stored),
+            "n": e["number_of_samples"].astype(np.int64),
+            "offset": offs.astype(np.int64),
+            "nbytes": nbytes,
+            "start_sample": e["start_sample"].astype(np.int64),
+            "flags": e["RED_block_flags"].astype(np.uint8),
+            "max": e["maximum_sample_value"].astype(np.int32),
+            "min": e["minimum_sample_value"].astype(np.int32),
+        }
+        order = np.argsort(blocks["time"], kind="stable")
+        if not (order == np.arange(len(order))).all():
+            blocks = {key: v[order] for key, v in blocks.items()}
+        return blocks
 
 
 class Reader:

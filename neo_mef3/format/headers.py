@@ -108,7 +108,7 @@ class TimeSeriesMetadata:
     ``number_of_samples``, ``number_of_blocks``, ``rto`` (see recording_time_offset).
     """
 
-    __slots__ = ("path", "record", "keys", "_s3_available", "fs", "ufact", "start_stored", "end_stored",
+    __slots__ = ("path", "record", "raw", "keys", "_s3_available", "fs", "ufact", "start_stored", "end_stored",
                  "start_sample", "number_of_samples", "number_of_blocks", "rto")
 
     def __init__(self, path, record, keys, s3_available, raw=None):
@@ -118,6 +118,7 @@ class TimeSeriesMetadata:
         self._s3_available = bool(s3_available)
         if raw is None:
             raw = record.tobytes()
+        self.raw = raw  # the decrypted file image (the record's bytes)
         self.fs = _F64.unpack_from(raw, _OFF_S2_FS)[0]
         self.ufact = _F64.unpack_from(raw, _OFF_S2_UFACT)[0]
         self.start_stored, self.end_stored = _UH_TIMES.unpack_from(raw, _OFF_UH_START)
