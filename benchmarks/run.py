@@ -544,7 +544,7 @@ def test_open(res, wl, args):
     if args.pymef_open:
         fns["pymef MefSession"] = lambda: _pymef_session(path)
     with quiet():
-        times = alternate(fns, max(3, args.repeats // 2))
+        times = alternate(fns, max(3, args.repeats))  # all repeats: an open is short and noisy
     case = f"{args.open_channels} ch x {args.open_segments} segments"
     for k, v in times.items():
         res.add("open", case, k, med(v) * 1e3, "ms", v)
@@ -703,6 +703,8 @@ def plot(res, path):
             labels.append(f" {r['impl']}  " + (f"{r['value']:.1f}" if r["value"] >= 1 else f"{r['value']:.2f}"))
             y += 1
         y += 0.8
+    if not vals:  # no throughput rows (e.g. --only open)
+        return None
     fig, ax = plt.subplots(figsize=(10, 0.28 * y + 1.2))
     ax.barh(ys, vals, height=0.8, color=cols)
     for yy, v, lab in zip(ys, vals, labels):

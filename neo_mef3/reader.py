@@ -56,6 +56,7 @@ _UUID = _field_slice("level_uuid")
 _NO_UUID = bytes(_UUID.stop - _UUID.start)
 _OFF_ENTRIES = UNIVERSAL_HEADER.fields["number_of_entries"][1]
 _ENTRY_BYTES = TIME_SERIES_INDEX.itemsize
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
 
@@ -64,7 +65,7 @@ def _read_file(path, what):
     # os.open/os.read: about half the cost of open().read() for the small metadata and
     # index files a session has thousands of (Reader open time)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _O_READ)
     except FileNotFoundError:
         raise FormatError(f"{what} file is missing", path) from None
     except OSError as exc:
@@ -267,7 +268,7 @@ class _Segment:
         with self._lock:
             if self._fd is None:
                 try:
-                    self._fd = os.open(self.files.tdat, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                    self._fd = os.open(self.files.tdat, _O_READ)
                 except OSError as exc:
                     raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
                 try:
