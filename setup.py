@@ -6,7 +6,7 @@ from setuptools import Extension, setup
 extensions = [
     Extension(
         "neo_mef3._red",
-        ["neo_mef3/_red.pyx"],
+        ["src/neo_mef3/_red.pyx"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -44,7 +44,7 @@ def _sessions(base):
         {"key": "fixture/plain (mef3io)", "path": os.path.join(data, "plain_mef3io.mefd")},
         {"key": "fixture/encrypted (mef_tools)", "path": os.path.join(data, "encrypted.mefd"), "password": "pass2"},
         {"key": "fixture/encrypted (mef3io)", "path": os.path.join(data, "encrypted_mef3io.mefd"), "password": "pass2"},
-        {"key": "fixture/example (meflib)", "path": os.path.join(REPO, "neo_mef3", "data", "example.mefd")},
+        {"key": "fixture/example (meflib)", "path": os.path.join(REPO, "src", "neo_mef3", "data", "example.mefd")},
         {"key": "writer/plain", "path": harness.build_writer_session(os.path.join(base, "w.mefd"))},
         {"key": "writer/encrypted", "path": harness.build_writer_session(os.path.join(base, "we.mefd"), "pw1", "pw2"),
          "password": "pw2"},

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fuzz"))
 import harness  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-EXAMPLE = os.path.join(os.path.dirname(HERE), "neo_mef3", "data", "example.mefd")
+EXAMPLE = os.path.join(os.path.dirname(HERE), "src", "neo_mef3", "data", "example.mefd")
 
 
 def _run(sessions, seed, n_random, crafted, systematic=False, workers=2):
