@@ -440,6 +440,20 @@ def _pwrite_all(fd, data, offset):
         offset += n
 
 
+class _BodyWriter:
+    """Writes a file body from ``pos`` on, keeping its running body CRC."""
+
+    __slots__ = ("fd", "pos", "crc")
+
+    def __init__(self, fd, pos, crc):
+        self.fd, self.pos, self.crc = fd, pos, crc
+
+    def __call__(self, data):
+        _pwrite_all(self.fd, data, self.pos)
+        self.pos += len(data)
+        self.crc = _red.crc32(data, crc=self.crc)
+
+
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -1163,27 +1177,21 @@ class Writer:
             # .tdat: header placeholder, blocks, final header
             fd = os.open(tmp_files.tdat, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
             try:
-                state = {"pos": UNIVERSAL_HEADER_BYTES, "crc": 0xFFFFFFFF}
-
-                def emit(data):
-                    _pwrite_all(fd, data, state["pos"])
-                    state["pos"] += len(data)
-                    state["crc"] = _red.crc32(data, crc=state["crc"])
-
+                tdat_body = _BodyWriter(fd, UNIVERSAL_HEADER_BYTES, 0xFFFFFFFF)
                 block_bytes, maxima, minima, diff_bytes, stored_times = self._encode(
-                    counts, starts, nsamp, times, flags, rto, emit
+                    counts, starts, nsamp, times, flags, rto, tdat_body
                 )
                 uuid = _new_uuid()
                 tdat_header = _universal_header(TDAT, n_entries=len(starts), max_entry=int(nsamp.max()),
                                                 file_uuid=uuid, provenance_uuid=uuid, **common)
-                _seal(tdat_header, state["crc"])
+                _seal(tdat_header, tdat_body.crc)
                 _pwrite_all(fd, tdat_header, 0)
                 _fsync_fd(fd, self.durable)
             finally:
                 os.close(fd)
             seg.tdat_header = tdat_header
-            seg.tdat_crc = state["crc"]
-            seg.indexed_end = state["pos"]
+            seg.tdat_crc = tdat_body.crc
+            seg.indexed_end = tdat_body.pos
 
             # .tidx start_sample is segment-relative (spec, meflib; pymef's sample reads add
             # the segment's channel-wide section-2 start_sample to it)
@@ -1235,18 +1243,12 @@ class Writer:
         # 1. RED blocks after the last indexed block
         fd = os.open(files.tdat, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
-            state = {"pos": seg.indexed_end, "crc": seg.tdat_crc}
-
-            def emit(data):
-                _pwrite_all(fd, data, state["pos"])
-                state["pos"] += len(data)
-                state["crc"] = _red.crc32(data, crc=state["crc"])
-
+            tdat_body = _BodyWriter(fd, seg.indexed_end, seg.tdat_crc)
             block_bytes, maxima, minima, diff_bytes, stored_times = self._encode(
-                counts, starts, nsamp, times, flags, rto, emit
+                counts, starts, nsamp, times, flags, rto, tdat_body
             )
-            if os.fstat(fd).st_size > state["pos"]:
-                os.ftruncate(fd, state["pos"])  # bytes a crashed append left behind
+            if os.fstat(fd).st_size > tdat_body.pos:
+                os.ftruncate(fd, tdat_body.pos)  # bytes a crashed append left behind
             _fsync_fd(fd, self.durable)
         finally:
             os.close(fd)
@@ -1276,7 +1278,7 @@ class Writer:
         max_samples = int(max(int(index["number_of_samples"].max()), 1))
         tdat_header = _patch_header(seg.tdat_header, number_of_entries=len(index), start_time=start_stored,
                                     end_time=end_stored, maximum_entry_size=max_samples)
-        _seal(tdat_header, state["crc"])
+        _seal(tdat_header, tdat_body.crc)
         fd = os.open(files.tdat, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             _pwrite_all(fd, tdat_header, 0)
@@ -1285,8 +1287,8 @@ class Writer:
             os.close(fd)
         # 5. metadata
         seg.index = index
-        seg.indexed_end = state["pos"]
-        seg.tdat_crc = state["crc"]
+        seg.indexed_end = tdat_body.pos
+        seg.tdat_crc = tdat_body.crc
         seg.tidx_crc = tidx_crc
         seg.tdat_header = tdat_header
         seg.tidx_header = tidx_header
