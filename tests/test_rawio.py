@@ -362,3 +362,54 @@ def test_threads_give_identical_chunks(mef_sessions):
     np.testing.assert_array_equal(
         a.get_analogsignal_chunk(0, 0, 123, 119_000, 0), b.get_analogsignal_chunk(0, 0, 123, 119_000, 0)
     )
+
+
+def _layout(r):
+    """Everything parse_header derives from the sections, for comparing two parses."""
+    out = {
+        "header": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.header.items()},
+        "segments": [(r.segment_t_start(0, s), r.segment_t_stop(0, s)) for s in range(r.segment_count(0))],
+        "signals": [
+            [(r.get_signal_size(0, s, si), r.get_signal_t_start(0, s, si)) for si in range(r.signal_streams_count())]
+            for s in range(r.segment_count(0))
+        ],
+        "tables": {
+            n: (t.sec_start.tolist(), t.sec_n.tolist(), t.sec_first.tolist(), t.dtype, t.gain, t.multipliers.tolist())
+            for n, t in r._tables.items()
+        },
+    }
+    return out
+
+
+@pytest.mark.parametrize("name,writer", all_cases() + [("overlap", "mef3io")])
+def test_sections_from_metadata_equal_block_tables(mef_sessions, name, writer, monkeypatch):
+    """The header built from metadata is the one the block tables give (and its tables check out)."""
+    try:
+        path = mef_sessions(name, writer)
+    except Exception as exc:  # pragma: no cover - a writer refusing overlaps
+        pytest.skip(f"cannot build {name}: {exc}")
+    password = scenario(name).read_password
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = open_rawio(path, password=password)
+        monkeypatch.setattr(MEF3RawIO, "_sections_from_metadata", False)
+        full = open_rawio(path, password=password)
+    assert _layout(fast) == _layout(full)
+    assert all(t._verified for t in full._tables.values())
+    for t in fast._tables.values():
+        t.verify()  # the block table agrees with what the metadata said
+    assert _layout(fast) == _layout(full)
+    fast.close()
+    full.close()
+
+
+def test_sections_from_metadata_used_for_plain_sessions(mef_sessions):
+    """Continuous segments need no block table at parse_header; a read checks it."""
+    r = open_rawio(mef_sessions("multi_rate", "native"), password=scenario("multi_rate").read_password)
+    lazy = [t for t in r._tables.values() if not t._verified]
+    assert lazy, "no channel took its sections from metadata"
+    for t in lazy:
+        assert "time" not in t.__dict__
+    neo_signals(r)
+    assert all(t._verified for t in r._tables.values())
+    r.close()

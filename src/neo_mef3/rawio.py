@@ -39,7 +39,7 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from .errors import MefError, PasswordError
+from .errors import FormatError, MefError, PasswordError
 from .reader import Reader
 
 __all__ = ["MEF3RawIO", "EPOCH_RECORD_TYPES"]
@@ -164,27 +164,87 @@ def _sections_reference(time, n, seg, cum, fs):
 
 
 class _ChannelTable:
-    """One channel's blocks (time order), continuous sections and scaling."""
+    """One channel's blocks (time order), continuous sections and scaling.
 
-    def __init__(self, reader, name):
+    With ``from_metadata`` (MEF3RawIO's default) a channel whose metadata alone fixes its
+    sections (``Reader._sections_from_metadata``) and that has one units conversion
+    factor gets its sections and scaling without its block table: the block arrays
+    (``time``, ``n``, ``seg``, ``cum``, ...) are then read on first use, at the first
+    chunk read (:meth:`verify`), and checked against what the metadata said.
+    """
+
+    _BLOCK_FIELDS = ("time", "n", "seg", "disc", "bmax", "bmin", "cum")
+
+    def __init__(self, reader, name, from_metadata=True):
         self.name = name
-        b = reader.block_table(name)
+        self._reader = reader
         segments = reader.segments(name)
+        self._segment_numbers = [s["segment"] for s in segments]
         self.fs = float(reader.info(name)["sampling_frequency"])
-        self.time = np.asarray(b["start_uutc"], np.int64)
-        self.n = np.asarray(b["number_of_samples"], np.int64)
-        # index of each block's MEF segment in `segments`
-        self.seg = np.searchsorted([s["segment"] for s in segments], b["segment"]).astype(np.int64)
-        self.disc = np.asarray(b["discontinuity"], bool)
-        self.bmax = np.asarray(b["maximum_sample_value"], np.int64)
-        self.bmin = np.asarray(b["minimum_sample_value"], np.int64)
-        self.cum = np.concatenate([[0], np.cumsum(self.n)]).astype(np.int64)
         factors = [s["units_conversion_factor"] for s in segments]
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
         self.seg_factors = np.array([(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors], np.float64)
         self.mef_factors = factors
+        self._verified = True
+        layout = None
+        if from_metadata and len(np.unique(self.seg_factors)) == 1:
+            layout = reader._sections_from_metadata(name)
+        if layout is not None:
+            # every segment holds samples (checked), all with one factor: _scaling's result
+            self.sec_start, self.sec_n, self.sec_first = layout
+            self.multipliers = np.ones(len(self.seg_factors), np.int64)
+            self.dtype = "int32"
+            self.gain = float(self.seg_factors[0])
+            self._verified = False
+            return
+        self._load_blocks()
         self._sections()
         self._scaling()
+
+    def _load_blocks(self):
+        b = self._reader.block_table(self.name)
+        d = self.__dict__
+        d["time"] = np.asarray(b["start_uutc"], np.int64)
+        d["n"] = n = np.asarray(b["number_of_samples"], np.int64)
+        # index of each block's MEF segment in `segments`
+        d["seg"] = np.searchsorted(self._segment_numbers, b["segment"]).astype(np.int64)
+        d["disc"] = np.asarray(b["discontinuity"], bool)
+        d["bmax"] = np.asarray(b["maximum_sample_value"], np.int64)
+        d["bmin"] = np.asarray(b["minimum_sample_value"], np.int64)
+        d["cum"] = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+
+    def __getattr__(self, key):  # the block arrays of a table built from metadata, on first use
+        if key in _ChannelTable._BLOCK_FIELDS and "_reader" in self.__dict__:
+            self.verify()
+            return self.__dict__[key]
+        raise AttributeError(key)
+
+    def verify(self):
+        """Read the block table of a table built from metadata; FormatError (naming the
+        segment's ``.tidx``) when its sections are not what the metadata said."""
+        if self._verified:
+            return
+        self._load_blocks()
+        starts, counts, firsts = continuous_sections(self.time, self.n, self.seg, self.cum, self.fs)
+        same = (
+            len(counts) == len(self.sec_n)
+            and bool(np.all(counts == self.sec_n))
+            and bool(np.all(firsts == self.sec_first))
+            and bool(np.all(np.abs(starts - self.sec_start) < 0.5 * 1e6 / self.fs))
+        )
+        if not same:
+            k = 0
+            m = min(len(counts), len(self.sec_n))
+            bad = np.flatnonzero((counts[:m] != self.sec_n[:m]) | (starts[:m] != self.sec_start[:m]))
+            k = int(bad[0]) if len(bad) else m - 1 if m else 0
+            tidx = self._reader._channel(self.name).segments[min(k, len(self._segment_numbers) - 1)].files.tidx
+            raise FormatError(
+                f"the block index of channel {self.name!r} disagrees with its metadata (start time, end time "
+                "or sample count of a segment): the segment is not one continuous run of samples as its "
+                "metadata states",
+                tidx,
+            )
+        self._verified = True
 
     def _sections(self):
         """Sections: runs of blocks of one MEF segment that are continuous in time.
@@ -287,6 +347,10 @@ class MEF3RawIO(BaseRawIO):
     extensions = ["mefd", "timd", "segd", "tmet", "tidx", "tdat", "rdat", "ridx"]
     rawmode = "one-dir"
 
+    #: take each channel's sections from its metadata where that fixes them (see
+    #: ``_ChannelTable``); False reads every block table at parse_header (tests compare)
+    _sections_from_metadata = True
+
     def __init__(
         self, dirname="", password=None, keep_original_times=False, n_threads=0, check_crc=True, stream_ids=None, **kargs
     ):
@@ -314,7 +378,7 @@ class MEF3RawIO(BaseRawIO):
 
         names = list(reader.channels)
         infos = {name: reader.info(name) for name in names}
-        tables = {name: _ChannelTable(reader, name) for name in names}
+        tables = {name: _ChannelTable(reader, name, self._sections_from_metadata) for name in names}
         names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal
         empty = [n for n in reader.channels if n not in names]
         if empty:
@@ -626,6 +690,7 @@ class MEF3RawIO(BaseRawIO):
 
     def _channel_samples(self, t, s0, s1):
         """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel)."""
+        t.verify()  # a table built from metadata: its block table, checked, before any sample
         counts = self._stored.read(t, s0, s1)
         if t.dtype == "int32":
             if np.all(t.multipliers == 1):

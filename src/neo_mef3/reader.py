@@ -973,6 +973,49 @@ class Reader:
             "units_conversion_factor": factors[b["segment"]],
         }
 
+    def _sections_from_metadata(self, channel):
+        """The continuous sections of a channel from its metadata alone, or None.
+
+        ``(starts, counts, firsts)`` as ``rawio.continuous_sections`` computes them from
+        the block table, without reading any ``.tidx``, when every segment's metadata
+        pins its section down: ``number_of_samples`` > 0 samples from ``start_time`` to
+        the exclusive ``end_time`` within half a sample period (no gap inside it), the
+        segments in time order without overlap, and the ``.tidx`` exactly the size of
+        the ``number_of_blocks`` entries the metadata declares (an interrupted append
+        leaves more). None for anything else (the caller then reads the block tables).
+        What the metadata states is checked against the block table when the channel's
+        samples are first read (``MEF3RawIO``).
+        """
+        ch = self._channel(channel)
+        period = 1e6 / ch.fs
+        half = 0.5 * period
+        starts, counts, firsts = [], [], []
+        first = 0
+        prev_end = None
+        for seg in ch.segments:
+            m = seg.meta
+            n = m.number_of_samples
+            if n <= 0 or m.number_of_blocks <= 0:
+                return None
+            t0 = to_uutc(m.start_stored, m.rto)
+            t1 = to_uutc(m.end_stored, m.rto)
+            if t0 is None or t1 is None or abs((t1 - t0) - n * period) >= half:
+                return None
+            if prev_end is not None and t0 < prev_end:
+                return None
+            try:
+                size = os.stat(seg.files.tidx).st_size
+            except OSError:
+                return None
+            if size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
+                return None
+            starts.append(t0)
+            counts.append(n)
+            firsts.append(first)
+            first += n
+            prev_end = t1
+        return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
+
     # --- records ---------------------------------------------------------------------
     def _session_encrypted(self):
         if self._encrypted is None:
