@@ -178,10 +178,10 @@ class _ChannelTable:
     def __init__(self, reader, name, from_metadata=True):
         self.name = name
         self._reader = reader
-        segments = reader.segments(name)
-        self._segment_numbers = [s["segment"] for s in segments]
-        self.fs = float(reader.info(name)["sampling_frequency"])
-        factors = [s["units_conversion_factor"] for s in segments]
+        segments = reader._channel(name).segments  # (what Reader.segments/info report, without the dicts)
+        self._segment_numbers = [seg.number for seg in segments]
+        self.fs = float(segments[0].fs)
+        factors = [seg.ufact for seg in segments]
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
         self.seg_factors = np.array([(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors], np.float64)
         self.mef_factors = factors

@@ -21,6 +21,7 @@ from . import _red
 from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError, UnknownChannelError
 from .format import crypto, headers, records as _records
 from .format.layout import (
+    METADATA_FILE_BYTES,
     RED_BLOCK_HEADER_BYTES,
     RED_DISCONTINUITY,
     RED_LEVEL_1_ENCRYPTED,
@@ -61,9 +62,11 @@ _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
 
 
-def _read_file(path, what):
+def _read_file(path, what, expected=None):
     # os.open/os.read: about half the cost of open().read() for the small metadata and
-    # index files a session has thousands of (Reader open time)
+    # index files a session has thousands of (Reader open time). With `expected` (the
+    # size such a file has) no fstat: a read of expected + 1 bytes that comes back short
+    # is the whole file, one that does not is followed by more reads.
     try:
         fd = os.open(path, _O_READ)
     except FileNotFoundError:
@@ -71,7 +74,7 @@ def _read_file(path, what):
     except OSError as exc:
         raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
     try:
-        want = os.fstat(fd).st_size + 1  # one read normally; more if the file grew
+        want = (os.fstat(fd).st_size if expected is None else expected) + 1  # one read normally; more if the file grew
         chunk = os.read(fd, want)
         if len(chunk) < want:  # a short read of a regular file: its end
             return chunk
@@ -551,7 +554,7 @@ class Reader:
         segments = []
         for files in self._tree.segments(name):
             try:
-                raw = _read_file(files.tmet, "metadata")
+                raw = _read_file(files.tmet, "metadata", METADATA_FILE_BYTES)
                 # the session's keys are usually known after its first file: look them up
                 # by the raw validation fields (parse_metadata validates the header anyway)
                 keys = self._keys_cache.get((raw[_L1_FIELD], raw[_L2_FIELD])) if len(raw) >= UNIVERSAL_HEADER_BYTES else None
@@ -997,9 +1000,16 @@ class Reader:
             n = m.number_of_samples
             if n <= 0 or m.number_of_blocks <= 0:
                 return None
-            t0 = to_uutc(m.start_stored, m.rto)
-            t1 = to_uutc(m.end_stored, m.rto)
-            if t0 is None or t1 is None or abs((t1 - t0) - n * period) >= half:
+            t0, t1, rto = m.start_stored, m.end_stored, m.rto
+            if t0 == UUTC_NO_ENTRY or t1 == UUTC_NO_ENTRY:
+                return None
+            if rto == UUTC_NO_ENTRY:
+                rto = 0
+            if t0 < 0:  # (to_uutc inline)
+                t0 = rto - t0
+            if t1 < 0:
+                t1 = rto - t1
+            if abs((t1 - t0) - n * period) >= half:
                 return None
             if prev_end is not None and t0 < prev_end:
                 return None
@@ -1038,9 +1048,11 @@ class Reader:
             return []
 
     def _parse_record_file(self, rdat, keys, rto, owner):
-        if not os.path.exists(rdat):
+        # os.access: half the cost of os.path.exists for an absent file (no exception
+        # raised and caught inside), and most segments have no records
+        if not os.access(rdat, os.F_OK):
             ridx = rdat[: -len("rdat")] + "ridx"
-            if os.path.exists(ridx):
+            if os.access(ridx, os.F_OK):
                 raise FormatError("record index exists but its record data file is missing", rdat)
             return []
         raw = _read_file(rdat, "record data")
@@ -1091,8 +1103,12 @@ class Reader:
         for r in self._read_record_file(rdat, keys, rto, owner):
             r.update(level="channel", channel=channel, segment=None)
             out.append(r)
+        access, F_OK = os.access, os.F_OK
         for seg in ref.segments:
-            for r in self._read_record_file(seg.files.rdat, keys, seg.rto, owner):
+            files = seg.files
+            if not access(files.rdat, F_OK) and not access(files.ridx, F_OK):
+                continue  # (what _parse_record_file does first, without two calls per segment)
+            for r in self._read_record_file(files.rdat, keys, seg.rto, owner):
                 r.update(level="segment", channel=channel, segment=seg.number)
                 out.append(r)
         self._warn_skipped()
