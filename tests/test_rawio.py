@@ -413,3 +413,26 @@ def test_sections_from_metadata_used_for_plain_sessions(mef_sessions):
     neo_signals(r)
     assert all(t._verified for t in r._tables.values())
     r.close()
+
+
+def test_sections_from_metadata_damaged_index_raises_at_read(mef_sessions, tmp_path):
+    """A .tidx not read at parse_header: its damage is reported by the first chunk read."""
+    import glob
+    import shutil
+
+    path = str(tmp_path / "s.mefd")
+    shutil.copytree(mef_sessions("multi_rate", "native"), path)
+    r = open_rawio(path, password=scenario("multi_rate").read_password)
+    name = next(n for n, t in r._tables.items() if not t._verified)
+    tidx = sorted(glob.glob(f"{path}/{name}.timd/*.segd/*.tidx"))[0]
+    with open(tidx, "r+b") as f:  # one entry byte flipped: the body CRC no longer matches
+        f.seek(1024 + 8)
+        b = f.read(1)
+        f.seek(1024 + 8)
+        f.write(bytes([b[0] ^ 0xFF]))
+    si = [i for i, s in enumerate(r.header["signal_streams"]["id"])
+          if s == r.header["signal_channels"]["stream_id"][list(r.header["signal_channels"]["name"]).index(name)]][0]
+    c = list(r.header["signal_channels"]["name"][r.header["signal_channels"]["stream_id"] == r.header["signal_streams"]["id"][si]]).index(name)
+    with pytest.raises(neo_mef3.MefError, match=r"\.tidx"):
+        r.get_analogsignal_chunk(0, 0, 0, 1, si, [c])
+    r.close()

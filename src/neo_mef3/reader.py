@@ -1081,8 +1081,8 @@ class Reader:
         """
         if self._closed:
             raise MefError("the Reader is closed", self.path)
-        names = self.channels
         if channel is None:
+            names = self.channels
             ref = self._channel(names[0]) if names else None
         else:
             ref = self._channel(channel)
