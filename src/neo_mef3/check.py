@@ -41,7 +41,6 @@ from .format.layout import (
     RED_LEVEL_2_ENCRYPTED,
     TIME_SERIES_INDEX_BYTES,
     UNIVERSAL_HEADER_BYTES,
-    UUTC_NO_ENTRY,
     text,
 )
 from .format.times import to_uutc, to_uutc_array

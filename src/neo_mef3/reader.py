@@ -32,7 +32,7 @@ from .format.layout import (
     UUTC_NO_ENTRY,
     text,
 )
-from .format.times import to_uutc, to_uutc_array
+from .format.times import to_uutc
 from .session import SessionTree
 
 _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
@@ -58,6 +58,51 @@ _NO_UUID = bytes(_UUID.stop - _UUID.start)
 _OFF_ENTRIES = UNIVERSAL_HEADER.fields["number_of_entries"][1]
 _ENTRY_BYTES = TIME_SERIES_INDEX.itemsize
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def _foreign_segment(head, meta_head):
+    """Why a .tidx/.tdat header (raw bytes) does not belong with a segment's .tmet header,
+    or None. A segment's three files share channel name, segment number and level UUID."""
+    if head[_SEG_NUMBER] != meta_head[_SEG_NUMBER] or (
+        head[_CH_NAME].rstrip(b"\0") != meta_head[_CH_NAME].rstrip(b"\0")
+    ):
+        return (
+            f"this file is of channel {text(head[_CH_NAME])!r} segment "
+            f"{int.from_bytes(head[_SEG_NUMBER], 'little', signed=True)}, the metadata of channel "
+            f"{text(meta_head[_CH_NAME])!r} segment {int.from_bytes(meta_head[_SEG_NUMBER], 'little', signed=True)}"
+        )
+    mine, theirs = head[_UUID], meta_head[_UUID]
+    if mine != theirs and mine != _NO_UUID and theirs != _NO_UUID:
+        return "this file's level UUID differs from that of the metadata"
+    return None
+
+
+def _outside(offsets, nbytes, size):
+    """Index entries whose block is not inside a data file of `size` bytes (no int64 overflow)."""
+    return (offsets < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offsets > size) | (
+        nbytes > size - offsets
+    )
+
+
+def _block_arrays(entries, segment, rto):
+    """The block table (dict of arrays, time order) of index entries; `segment` and `rto`
+    give each entry's segment position and recording time offset."""
+    stored = entries["start_time"].astype(np.int64)
+    blocks = {
+        "segment": segment,
+        "time": np.where(stored < 0, rto - stored, stored),
+        "n": entries["number_of_samples"].astype(np.int64),
+        "offset": entries["file_offset"].astype(np.int64),
+        "nbytes": entries["block_bytes"].astype(np.int64),
+        "start_sample": entries["start_sample"].astype(np.int64),
+        "flags": entries["RED_block_flags"].astype(np.uint8),
+        "max": entries["maximum_sample_value"].astype(np.int32),
+        "min": entries["minimum_sample_value"].astype(np.int32),
+    }
+    order = np.argsort(blocks["time"], kind="stable")
+    if not (order == np.arange(len(order))).all():
+        blocks = {key: v[order] for key, v in blocks.items()}
+    return blocks
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
 
@@ -177,7 +222,7 @@ class _Segment:
             offs = entries["file_offset"].astype(np.int64)
             nbytes = entries["block_bytes"].astype(np.int64)
             # (written so that no sum can overflow int64, whatever a damaged entry holds)
-            bad = (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs > size) | (nbytes > size - offs)
+            bad = _outside(offs, nbytes, size)
             untimed = entries["start_time"] == UUTC_NO_ENTRY
             bad |= untimed
             if bad.any():
@@ -225,40 +270,17 @@ class _Segment:
         stored = _U32.unpack_from(raw, 4)[0]
         if stored != _red.crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:]):
             return None
-        ref = self.meta.raw
-        if (
-            raw[_SEG_NUMBER] != ref[_SEG_NUMBER]
-            or raw[_CH_NAME].rstrip(b"\0") != ref[_CH_NAME].rstrip(b"\0")
-        ):
-            return None
-        mine, theirs = raw[_UUID], ref[_UUID]
-        if mine != theirs and mine != _NO_UUID and theirs != _NO_UUID:
+        if _foreign_segment(raw, self.meta.raw) is not None:
             return None
         return raw, n, size
 
     def check_same_segment(self, uh, path):
-        """FormatError unless a .tidx/.tdat header belongs with this segment's metadata.
-
-        The three files of a segment carry the same channel name, segment number and
-        level UUID: a file copied over from another channel or segment (a mixed-up copy)
-        would otherwise be read as this segment's.
-        """
-        ref = self.meta.uh
-        for field in ("channel_name", "segment_number"):
-            if uh[field] != ref[field]:
-                raise FormatError(
-                    f"this file is of channel {text(uh['channel_name'])!r} segment {int(uh['segment_number'])}, "
-                    f"the metadata {self.files.tmet} of channel {text(ref['channel_name'])!r} segment "
-                    f"{int(ref['segment_number'])}: files of different segments are mixed",
-                    path,
-                )
-        mine, theirs = bytes(uh["level_uuid"]), bytes(ref["level_uuid"])
-        if any(mine) and any(theirs) and mine != theirs:
-            raise FormatError(
-                f"this file's level UUID differs from that of the metadata {self.files.tmet}: "
-                "files of different segments are mixed",
-                path,
-            )
+        """FormatError unless a .tidx/.tdat header (a UNIVERSAL_HEADER record) belongs with
+        this segment's metadata: a file copied over from another channel or segment would
+        otherwise be read as this segment's."""
+        problem = _foreign_segment(uh.tobytes(), self.meta.raw)
+        if problem is not None:
+            raise FormatError(f"{problem} ({self.files.tmet}): files of different segments are mixed", path)
 
     def data_size(self):
         try:
@@ -318,32 +340,11 @@ class _Channel:
             if self._blocks is None:
                 self._blocks = self._blocks_fast()
             if self._blocks is None:
-                parts = []
-                for k, seg in enumerate(self.segments):
-                    e = seg.index()
-                    parts.append(
-                        {
-                            "segment": np.full(len(e), k, np.int32),
-                            "time": to_uutc_array(e["start_time"], seg.rto),
-                            "n": e["number_of_samples"].astype(np.int64),
-                            "offset": e["file_offset"].astype(np.int64),
-                            "nbytes": e["block_bytes"].astype(np.int64),
-                            "start_sample": e["start_sample"].astype(np.int64),
-                            "flags": e["RED_block_flags"].astype(np.uint8),
-                            "max": e["maximum_sample_value"].astype(np.int32),
-                            "min": e["minimum_sample_value"].astype(np.int32),
-                        }
-                    )
-                blocks = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-                if (blocks["time"] == UUTC_NO_ENTRY).any():
-                    k = int(blocks["segment"][np.flatnonzero(blocks["time"] == UUTC_NO_ENTRY)[0]])
-                    raise FormatError(f"channel {self.name!r} has a block without a start time", self.segments[k].files.tidx)
-                order = np.argsort(blocks["time"], kind="stable")
-                if not (order == np.arange(len(order))).all():
-                    blocks = {key: v[order] for key, v in blocks.items()}
-                self._blocks = blocks
+                entries = [seg.index() for seg in self.segments]
+                counts = [len(e) for e in entries]
+                k = np.repeat(np.arange(len(self.segments), dtype=np.int32), counts)
+                self._blocks = _block_arrays(np.concatenate(entries), k, self._rto()[k])
             return self._blocks
-
 
     def _blocks_fast(self):
         """blocks() for the usual case, the whole channel's index checked at once.
@@ -368,33 +369,16 @@ class _Channel:
         e = np.frombuffer(body, TIME_SERIES_INDEX)
         k = np.repeat(np.arange(len(segs), dtype=np.int32), counts)
         size = np.array([r[2] for r in got], np.int64)[k]
-        offs = e["file_offset"]
-        nbytes = e["block_bytes"].astype(np.int64)
-        stored = e["start_time"]
-        if (
-            (offs < UNIVERSAL_HEADER_BYTES) | (nbytes < RED_BLOCK_HEADER_BYTES) | (offs > size)
-            | (nbytes > size - offs) | (stored == UUTC_NO_ENTRY)
-        ).any():
+        if (_outside(e["file_offset"], e["block_bytes"].astype(np.int64), size) | (e["start_time"] == UUTC_NO_ENTRY)).any():
             return None
         ends = np.cumsum(counts)
         for seg, a, b in zip(segs, ends - counts, ends):
             seg._index = e[a:b]
-        rto = np.array([0 if seg.rto == UUTC_NO_ENTRY else seg.rto for seg in segs], np.int64)[k]
-        blocks = {
-            "segment": k,
-            "time": np.where(stored < 0, rto - stored, stored),
-            "n": e["number_of_samples"].astype(np.int64),
-            "offset": offs.astype(np.int64),
-            "nbytes": nbytes,
-            "start_sample": e["start_sample"].astype(np.int64),
-            "flags": e["RED_block_flags"].astype(np.uint8),
-            "max": e["maximum_sample_value"].astype(np.int32),
-            "min": e["minimum_sample_value"].astype(np.int32),
-        }
-        order = np.argsort(blocks["time"], kind="stable")
-        if not (order == np.arange(len(order))).all():
-            blocks = {key: v[order] for key, v in blocks.items()}
-        return blocks
+        return _block_arrays(e, k, self._rto()[k])
+
+    def _rto(self):
+        """Recording time offset per segment (0 for "no entry")."""
+        return np.array([0 if seg.rto == UUTC_NO_ENTRY else seg.rto for seg in self.segments], np.int64)
 
 
 class Reader:
