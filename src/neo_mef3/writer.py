@@ -484,13 +484,9 @@ def _remove_stale_temporaries(directory):
                     pass
 
 
-def _new_uuid():
-    return bytes(headers.new_uuid())
-
-
 def _universal_header(file_type, *, start, end, n_entries, max_entry, segment_number, channel,
                       session, level_uuid, file_uuid, provenance_uuid, fields):
-    """A 1024-byte universal header (CRCs left zero; see _seal)."""
+    """A 1024-byte universal header (CRCs left zero; see headers.seal)."""
     uh = np.zeros((), UNIVERSAL_HEADER)
     uh["file_type"] = file_type.encode("ascii")
     uh["mef_version_major"] = MEF_VERSION[0]
@@ -510,13 +506,6 @@ def _universal_header(file_type, *, start, end, n_entries, max_entry, segment_nu
         uh["level_1_password_validation_field"] = np.frombuffer(fields[0], np.uint8)
         uh["level_2_password_validation_field"] = np.frombuffer(fields[1], np.uint8)
     return bytearray(uh.tobytes())
-
-
-def _seal(header, body_crc):
-    """Set the body CRC and then the header CRC of a 1024-byte header, in place."""
-    struct.pack_into("<I", header, 4, body_crc)
-    struct.pack_into("<I", header, 0, _red.crc32(memoryview(header)[4:UNIVERSAL_HEADER_BYTES]))
-    return header
 
 
 def _patch_header(header, **fields):
@@ -1164,7 +1153,7 @@ class Writer:
             seg.start_sample = chan.total_samples
             seg.start_time = int(times[0])
             seg.end_time = end_time
-            level_uuid = _new_uuid()
+            level_uuid = headers.new_uuid()
             tmp_files = SegmentFiles(os.path.dirname(tmp_seg), chan.name, number)
             tmp_files.directory = tmp_seg
             for kind in (TMET, TIDX, TDAT):
@@ -1181,10 +1170,10 @@ class Writer:
                 block_bytes, maxima, minima, diff_bytes, stored_times = self._encode(
                     counts, starts, nsamp, times, flags, rto, tdat_body
                 )
-                uuid = _new_uuid()
+                uuid = headers.new_uuid()
                 tdat_header = _universal_header(TDAT, n_entries=len(starts), max_entry=int(nsamp.max()),
                                                 file_uuid=uuid, provenance_uuid=uuid, **common)
-                _seal(tdat_header, tdat_body.crc)
+                headers.seal(tdat_header, tdat_body.crc)
                 _pwrite_all(fd, tdat_header, 0)
                 _fsync_fd(fd, self.durable)
             finally:
@@ -1201,10 +1190,10 @@ class Writer:
             seg.max_difference_bytes = int(diff_bytes.max())
             body = entries.tobytes()
             seg.tidx_crc = _red.crc32(body)
-            uuid = _new_uuid()
+            uuid = headers.new_uuid()
             tidx_header = _universal_header(TIDX, n_entries=len(entries), max_entry=TIME_SERIES_INDEX_BYTES,
                                             file_uuid=uuid, provenance_uuid=uuid, **common)
-            _seal(tidx_header, seg.tidx_crc)
+            headers.seal(tidx_header, seg.tidx_crc)
             seg.tidx_header = tidx_header
             _write_new_file(tmp_files.tidx, [tidx_header, body], self.durable)
 
@@ -1212,7 +1201,7 @@ class Writer:
             seg.s3 = self._new_section3(rto)
             self._describe(chan, seg)
             self._fill_section2(seg)
-            uuid = _new_uuid()
+            uuid = headers.new_uuid()
             tmet_header = _universal_header(TMET, n_entries=1, max_entry=METADATA_FILE_BYTES, file_uuid=uuid,
                                             provenance_uuid=uuid, **common)
             seg.tmet_raw = self._build_tmet(tmet_header, seg.s2, seg.s3, new=True)
@@ -1269,7 +1258,7 @@ class Writer:
             start_stored = -(seg.start_time - rto)
             tidx_header = _patch_header(seg.tidx_header, number_of_entries=len(index), start_time=start_stored,
                                         end_time=end_stored, maximum_entry_size=TIME_SERIES_INDEX_BYTES)
-            _seal(tidx_header, tidx_crc)
+            headers.seal(tidx_header, tidx_crc)
             _pwrite_all(fd, tidx_header, 0)
             _fsync_fd(fd, self.durable)
         finally:
@@ -1278,7 +1267,7 @@ class Writer:
         max_samples = int(max(int(index["number_of_samples"].max()), 1))
         tdat_header = _patch_header(seg.tdat_header, number_of_entries=len(index), start_time=start_stored,
                                     end_time=end_stored, maximum_entry_size=max_samples)
-        _seal(tdat_header, tdat_body.crc)
+        headers.seal(tdat_header, tdat_body.crc)
         fd = os.open(files.tdat, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             _pwrite_all(fd, tdat_header, 0)
@@ -1390,6 +1379,14 @@ class Writer:
         s2["maximum_native_sample_value"] = hi * f if f > 0 else lo * f
         s2["minimum_native_sample_value"] = lo * f if f > 0 else hi * f
 
+    def _encrypted_section(self, data, level, number, path):
+        """Metadata section bytes as stored at encryption `level` (> 0: AES with that key)."""
+        if level <= 0:
+            return data
+        if self._keys is None or not self._keys.can(level):
+            raise PasswordError(f"metadata section {number} is encrypted; the Writer cannot re-encrypt it", path)
+        return crypto.encrypt(data, self._keys.key(level))
+
     def _build_tmet(self, header, s2, section3, new):
         """A complete .tmet image: sections encrypted as the session requires, CRCs set.
 
@@ -1414,10 +1411,7 @@ class Writer:
             buf[s1] = old[s1]
             buf[METADATA_SECTION_3_OFFSET:] = old[METADATA_SECTION_3_OFFSET:METADATA_FILE_BYTES]
         s2_level = struct.unpack_from("b", buf, METADATA_SECTION_1_OFFSET)[0]
-        if s2_level > 0:
-            if self._keys is None or not self._keys.can(s2_level):
-                raise PasswordError("metadata section 2 is encrypted; the Writer cannot re-encrypt it", self.path)
-            s2_bytes = crypto.encrypt(s2_bytes, self._keys.key(s2_level))
+        s2_bytes = self._encrypted_section(s2_bytes, s2_level, 2, self.path)
         if len(s2_bytes) != METADATA_SECTION_2_BYTES or len(buf) - METADATA_SECTION_3_OFFSET != METADATA_SECTION_3_BYTES:
             raise FormatError("internal error: metadata sections have the wrong size", self.path)
         buf[METADATA_SECTION_2_OFFSET:METADATA_SECTION_3_OFFSET] = s2_bytes
@@ -1512,12 +1506,7 @@ class Writer:
         for number, (rec, level, offset) in sections.items():
             if number == 2 and not any(_METADATA_FIELDS[k][0] == 2 for k in values):
                 continue
-            data = rec.tobytes()
-            if level > 0:
-                if self._keys is None or not self._keys.can(level):
-                    raise PasswordError(f"metadata section {number} is encrypted; the Writer cannot re-encrypt it",
-                                        path)
-                data = crypto.encrypt(data, self._keys.key(level))
+            data = self._encrypted_section(rec.tobytes(), level, number, path)
             buf[offset : offset + len(data)] = data
         return bytes(headers.finalize_crcs(buf))
 
@@ -1578,19 +1567,19 @@ class Writer:
                     level_uuid = bytes(uh["level_uuid"])
             except MefError:
                 level_uuid = None
-        level_uuid = level_uuid or _new_uuid()
+        level_uuid = level_uuid or headers.new_uuid()
         times = [r["time"] for r in recs]
         common = dict(start=-(min(times) - self._rto), end=-(max(times) - self._rto), segment_number=seg_no,
                       channel=ch_name, session=self.session_name, level_uuid=level_uuid, fields=self._fields)
-        uuid = _new_uuid()
+        uuid = headers.new_uuid()
         rdat_header = _universal_header(RDAT, n_entries=len(recs), max_entry=max_bytes, file_uuid=uuid,
                                         provenance_uuid=uuid, **common)
-        _seal(rdat_header, _red.crc32(body))
+        headers.seal(rdat_header, _red.crc32(body))
         ridx_body = index.tobytes()
-        uuid = _new_uuid()
+        uuid = headers.new_uuid()
         ridx_header = _universal_header(RIDX, n_entries=len(recs), max_entry=RECORD_INDEX_BYTES, file_uuid=uuid,
                                         provenance_uuid=uuid, **common)
-        _seal(ridx_header, _red.crc32(ridx_body))
+        headers.seal(ridx_header, _red.crc32(ridx_body))
         # both files complete on disk before either replaces its predecessor
         tmp_rdat = os.path.join(directory, f".{base}.{RDAT}{_TMP_SUFFIX}")
         tmp_ridx = os.path.join(directory, f".{base}.{RIDX}{_TMP_SUFFIX}")

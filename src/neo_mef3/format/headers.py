@@ -271,11 +271,17 @@ def count_continuing_entries(entries, committed):
 
 
 def new_uuid():
-    return np.frombuffer(_uuid.uuid4().bytes, np.uint8)
+    """16 random bytes for a level, file or provenance UUID."""
+    return _uuid.uuid4().bytes
+
+
+def seal(header, body_crc):
+    """Set the body CRC, then the header CRC, of a universal header (bytearray), in place."""
+    struct.pack_into("<I", header, 4, body_crc)
+    struct.pack_into("<I", header, 0, crc32(memoryview(header)[4:UNIVERSAL_HEADER_BYTES]))
+    return header
 
 
 def finalize_crcs(buf):
     """Fill in body CRC then header CRC of a complete file image (bytearray), in place."""
-    struct.pack_into("<I", buf, 4, crc32(memoryview(buf)[UNIVERSAL_HEADER_BYTES:]))
-    struct.pack_into("<I", buf, 0, crc32(memoryview(buf)[4:UNIVERSAL_HEADER_BYTES]))
-    return buf
+    return seal(buf, crc32(memoryview(buf)[UNIVERSAL_HEADER_BYTES:]))
