@@ -102,13 +102,8 @@ def _basic_info(reader):
 def _channel_text(reader, name, field, info):
     """meflib's channel-level text of section 2 `field`: the first segment's when every
     segment holds the same, else empty (meflib zeroes fields its segments disagree on)."""
-    first = info[field].encode("utf-8")
-    try:  # the native Reader's per-segment metadata (already parsed, nothing is read)
-        segments = reader._channel(name).segments
-        values = {bytes(seg.meta.s2[field]).split(b"\x00")[0] for seg in segments}
-    except (AttributeError, KeyError, TypeError):  # pragma: no cover - a Reader without them
-        return first
-    return first if len(values) <= 1 else b""
+    values = {seg[field] for seg in reader.segments(name)}
+    return info[field].encode("utf-8") if len(values) <= 1 else b""
 
 
 # --- records as pymef returns them -------------------------------------------------------

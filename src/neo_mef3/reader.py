@@ -621,7 +621,8 @@ class Reader:
         }
 
     def segments(self, channel):
-        """One dict per segment, from metadata only (nothing decoded)."""
+        """One dict per segment, from metadata only (nothing decoded): times, sample and
+        block counts, conversion factor, units and channel description, directory."""
         ch = self._channel(channel)
         return [
             {
@@ -632,6 +633,8 @@ class Reader:
                 "number_of_samples": seg.meta.number_of_samples,
                 "number_of_blocks": seg.meta.number_of_blocks,
                 "units_conversion_factor": seg.ufact,
+                "units_description": text(seg.meta.s2["units_description"]),
+                "channel_description": text(seg.meta.s2["channel_description"]),
                 "path": seg.files.directory,
             }
             for seg in ch.segments
