@@ -36,9 +36,12 @@ from .format.times import to_uutc
 from .session import SessionTree
 
 _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
-# reads of blocks that do not overlap in time go in batches of at most this many
-# compressed bytes (read, then decoded), so a long window never holds all of its bytes
+# reads of blocks that do not overlap in time go in pieces of at most this many
+# compressed bytes per thread (each read, then decoded), so a long window never holds
+# all of its bytes
 _BATCH_BYTES = 4 << 20
+# the smallest piece the threads share out (a piece costs one pread and a task)
+_PIECE_MIN_BYTES = 64 << 10
 # where a universal header keeps the password validation fields (the key cache's key)
 _L1_FIELD = slice(UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1],
                   UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1] + 16)
@@ -701,8 +704,9 @@ class Reader:
         With ``f64`` (a float64 array of n) the blocks are decoded straight into it
         instead, scaled by their segment's factor, and every position no block covers is
         set to NaN (``samples``/``valid`` unused).
-        Blocks that do not overlap in time are read and decoded in batches of at most
-        ``_BATCH_BYTES`` compressed bytes, so no copy of the whole range is held at once.
+        Blocks that do not overlap in time are read and decoded in pieces (at most
+        ``_BATCH_BYTES`` compressed bytes in memory at once, see _decode_pieces), so no
+        copy of the whole range is held.
         """
         b = ch.blocks()
         # grid position of each block's first sample; an exact half rounds down (as mef3io)
@@ -722,19 +726,45 @@ class Reader:
         if len(sel) == 0:
             return []
         overlap = bool(np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1]))
-        batches = [sel]
-        if not overlap and len(sel) > 1:
-            cut = np.cumsum(b["nbytes"][sel]) // _BATCH_BYTES
-            batches = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
         factors = None
         if f64 is not None:  # a segment whose factor is 0 ("no entry") gives raw counts
             factors = np.array([seg.ufact if seg.ufact != 0.0 else 1.0 for seg in ch.segments])[b["segment"]]
-        for ids in batches:
-            self._decode_batch(ch, b, pos, ids, n, samples, valid, overlap, f64, factors)
+        if overlap:  # later blocks overwrite earlier ones: one batch, in order, one thread
+            self._decode_batch(ch, b, pos, sel, n, samples, valid, f64, factors, 1)
+        else:
+            self._decode_pieces(ch, b, pos, sel, n, samples, valid, f64, factors)
         return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
 
-    def _decode_batch(self, ch, b, pos, sel, n, samples, valid, overlap, f64, factors):
-        """Read and decode the blocks ``sel`` (see _decode_into)."""
+    def _decode_pieces(self, ch, b, pos, sel, n, samples, valid, f64, factors):
+        """Blocks that do not overlap: pieces read and decoded by the threads, no barrier.
+
+        Each piece (at most ``_BATCH_BYTES / n_threads`` compressed bytes, a few per
+        thread) is read by the thread that decodes it, so reading overlaps decoding and
+        no thread waits for a serial read; at most ``n_threads`` pieces are in memory.
+        """
+        threads = self.n_threads
+        total = int(b["nbytes"][sel].sum())
+        if threads <= 1 or len(sel) < 2:
+            size = _BATCH_BYTES
+        else:
+            size = min(max(total // (16 * threads), _PIECE_MIN_BYTES), _BATCH_BYTES // threads)
+        cut = np.cumsum(b["nbytes"][sel]) // max(size, 1)
+        pieces = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
+        if threads <= 1 or len(pieces) == 1:
+            for ids in pieces:
+                self._decode_batch(ch, b, pos, ids, n, samples, valid, f64, factors, threads)
+            return
+        futures = [
+            self._executor().submit(self._decode_batch, ch, b, pos, ids, n, samples, valid, f64, factors, 1)
+            for ids in pieces
+        ]
+        errors = [f.exception() for f in futures]  # every piece finishes before anything is raised
+        for exc in errors:
+            if exc is not None:
+                raise exc
+
+    def _decode_batch(self, ch, b, pos, sel, n, samples, valid, f64, factors, n_threads):
+        """Read and decode the blocks ``sel`` (see _decode_into) with up to n_threads threads."""
         tasks = []  # (segment, block ids)
         seg_ids = b["segment"][sel]
         for k in np.unique(seg_ids):
@@ -776,7 +806,6 @@ class Reader:
             direct = ids[inside]
             if len(direct):
                 work.append((seg, buf, direct, lo, enc))
-        n_threads = 1 if overlap else self.n_threads
         failed += self._run_decode(work, b, pos, samples if f64 is None else f64, n_threads, factors)
         # edge blocks: the decoder clips them to the window itself (clip=True, or the
         # float64 kernel), decoding only up to the last sample needed; nothing of the
