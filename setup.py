@@ -1,4 +1,4 @@
-"""Build the Cython RED codec extension (``neo_mef3._red``)."""
+"""Build the Cython extensions: the RED codec (``neo_mef3._red``) and the directory scanner (``neo_mef3._scan``)."""
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -10,7 +10,14 @@ extensions = [
         include_dirs=[numpy.get_include()],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    ),
+    Extension(
+        "neo_mef3._scan",
+        ["src/neo_mef3/_scan.pyx"],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=["-O2"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
 ]
 
 setup(

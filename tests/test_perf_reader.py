@@ -116,3 +116,32 @@ def test_read_with_damaged_blocks_skipped(tmp_path):
                     assert np.array_equal(got, want, equal_nan=True)
                     if check_crc and a is None:
                         assert np.isnan(got).sum() >= 3 * 10_000
+
+
+def test_threads_raise_the_first_damaged_block_as_one_thread_does(tmp_path, monkeypatch):
+    # the threads decode pieces of the range in any order; the error raised is still
+    # that of the earliest damaged block, and only after every piece has finished
+    import shutil
+
+    path, _ = _long_session(tmp_path, minutes=2)
+    bad = str(tmp_path / "bad.mefd")
+    shutil.copytree(path, bad)
+    with neo_mef3.Reader(bad) as r:
+        seg = r._channel("ch").segments[0]
+        b = r._channel("ch").blocks()
+        tdat = seg.files.tdat
+    k = len(b["n"])
+    with open(tdat, "r+b") as f:
+        for i in (k // 3, k - 2):
+            f.seek(int(b["offset"][i]) + 400)
+            f.write(b"\xde\xad\xbe\xef")
+    monkeypatch.setattr(reader_mod, "_PIECE_MIN_BYTES", 1)  # a piece per block or so
+    messages = []
+    for n_threads in (1, 2):
+        with neo_mef3.Reader(bad, n_threads=n_threads) as r:
+            for method in (r.read, r.read_raw):
+                with pytest.raises(neo_mef3.MefError) as exc:
+                    method("ch")
+                messages.append(str(exc.value))
+    assert len(set(messages)) == 1, messages
+    assert tdat in messages[0] and f"RED block at byte {int(b['offset'][k // 3])} of the file" in messages[0]

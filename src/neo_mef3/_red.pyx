@@ -792,10 +792,13 @@ cdef void _pair(_Job* x, _Job* y, int64_t* gx, int64_t* gy) noexcept nogil:
 
 cdef object _describe(int code, Py_ssize_t i, const uint8_t* buf, int64_t buf_len,
                       int64_t off, int64_t size, int64_t expected, int64_t out_off,
-                      int64_t out_len):
+                      int64_t out_len, file_offset=None):
     """Human-readable message for a failed block (called with the GIL, after decoding)."""
     cdef int64_t avail
-    where = f"RED block {i} at byte offset {off}"
+    if file_offset is None:
+        where = f"RED block {i} at byte offset {off}"
+    else:  # (the caller read buf from a file: say where the block is in it)
+        where = f"RED block at byte {int(file_offset) + off} of the file"
     if code == ST_TRUNCATED:
         if off < 0 or off > buf_len:
             return f"{where}: offset is outside the {buf_len}-byte buffer"
@@ -985,7 +988,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
 
 
 cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, check_crc,
-                        path, status, allow_encrypted, clip=False):
+                        path, status, allow_encrypted, clip=False, file_offset=None):
     """Argument checks and the GIL-free loop shared by decode_blocks and decode_blocks_f64."""
     cdef Py_buffer view
     cdef int64_t[::1] off_a, size_a, count_a, oo_a
@@ -1054,7 +1057,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
             raise MemoryError("no memory for the RED decoder's scratch space")
         if bad >= 0:
             msg = _describe(first_code, bad, <const uint8_t*>view.buf, view.len,
-                            off_a[bad], size_a[bad], count_a[bad], oo_a[bad], out_len)
+                            off_a[bad], size_a[bad], count_a[bad], oo_a[bad], out_len, file_offset)
             if first_code == ST_CRC:
                 raise CrcError(msg, path=path)
             raise FormatError(msg, path=path)
@@ -1064,7 +1067,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
 
 
 def decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True,
-                  path=None, status=None, allow_encrypted=False, clip=False):
+                  path=None, status=None, allow_encrypted=False, clip=False, file_offset=None):
     """Decode many RED blocks from ``buf`` into the int32 array ``out``.
 
     buf          any C-contiguous buffer holding the blocks (bytes, memmap slice, ...)
@@ -1087,16 +1090,18 @@ def decode_blocks(buf, offsets, sizes, counts, out, out_offsets, check_crc=True,
                  a window needs no scratch of its own and only its needed part is
                  decoded). A block that fails with SYMBOLS_EXHAUSTED resets what it had
                  written to 0.
+    file_offset  where ``buf`` starts in the file ``path``: error messages then give
+                 the failed block's position in the file instead of in ``buf``
 
     The GIL is released for the whole loop. Lossy blocks (scale factor > 1 and/or a
     detrend line) are unscaled and retrended as meflib does.
     """
     return _run_decode(buf, offsets, sizes, counts, out, out_offsets, None, check_crc,
-                       path, status, allow_encrypted, clip)
+                       path, status, allow_encrypted, clip, file_offset)
 
 
 def decode_blocks_f64(buf, offsets, sizes, counts, out, out_offsets, factors=1.0,
-                      check_crc=True, path=None, status=None, allow_encrypted=False):
+                      check_crc=True, path=None, status=None, allow_encrypted=False, file_offset=None):
     """Decode many RED blocks straight into the float64 array ``out``, scaled.
 
     Sample ``k`` of block ``i`` becomes ``out[out_offsets[i] + k] = float(x) *
@@ -1116,7 +1121,7 @@ def decode_blocks_f64(buf, offsets, sizes, counts, out, out_offsets, factors=1.0
     if factors is None:
         raise TypeError("factors must be a number or one float64 per block")
     return _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, check_crc,
-                       path, status, allow_encrypted)
+                       path, status, allow_encrypted, False, file_offset)
 
 
 def decode_block(block, check_crc=True, path=None, allow_encrypted=False):

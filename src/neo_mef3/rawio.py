@@ -377,6 +377,7 @@ class MEF3RawIO(BaseRawIO):
         self._stored = _StoredSamples(reader)
 
         names = list(reader.channels)
+        reader._load_channels(names)  # the directory scans on the Reader's threads
         infos = {name: reader.info(name) for name in names}
         tables = {name: _ChannelTable(reader, name, self._sections_from_metadata) for name in names}
         names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal

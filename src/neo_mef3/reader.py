@@ -33,7 +33,7 @@ from .format.layout import (
     text,
 )
 from .format.times import to_uutc
-from .session import SessionTree
+from .session import SegmentFiles, SessionTree, scan_channel
 
 _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
 # reads of blocks that do not overlap in time go in pieces of at most this many
@@ -183,15 +183,19 @@ def _physical_memory():
 class _Segment:
     """One segment: decrypted metadata now, block index and data file on demand."""
 
-    def __init__(self, files, meta, check_crc, on_skip=None):
+    def __init__(self, files, meta, check_crc, on_skip=None, index_size=None, record_flags=None, lock=None):
         self.files = files
         self.meta = meta
+        # what the channel scan saw when the segment was opened (None: not scanned):
+        # the .tidx size (negative: an errno) and which record files exist
+        self.index_size = index_size
+        self.record_flags = record_flags
         self.number = files.number
         self._check_crc = check_crc
         self._on_skip = on_skip  # Reader._skip with on_error="skip": bad entries are dropped
         self._index = None
         self._fd = None
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()  # (one per channel: it only guards opening the data file)
 
     @property
     def fs(self):
@@ -273,7 +277,7 @@ class _Segment:
         stored = _U32.unpack_from(raw, 4)[0]
         if stored != _red.crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:]):
             return None
-        if _foreign_segment(raw, self.meta.raw) is not None:
+        if _foreign_segment(raw, self.meta.head) is not None:
             return None
         return raw, n, size
 
@@ -281,7 +285,7 @@ class _Segment:
         """FormatError unless a .tidx/.tdat header (a UNIVERSAL_HEADER record) belongs with
         this segment's metadata: a file copied over from another channel or segment would
         otherwise be read as this segment's."""
-        problem = _foreign_segment(uh.tobytes(), self.meta.raw)
+        problem = _foreign_segment(uh.tobytes(), self.meta.head)
         if problem is not None:
             raise FormatError(f"{problem} ({self.files.tmet}): files of different segments are mixed", path)
 
@@ -518,6 +522,16 @@ class Reader:
             self._keys_cache[key] = crypto.unlock(self._password, key[0], key[1], path)
         return self._keys_cache[key]
 
+    def _keys_for_raw(self, raw, path=None):
+        """Keys for a .tmet image: the session's keys are usually known after its first
+        file, so they are looked up by the raw validation fields (parse_metadata
+        validates the header anyway)."""
+        keys = self._keys_cache.get((raw[_L1_FIELD], raw[_L2_FIELD])) if len(raw) >= UNIVERSAL_HEADER_BYTES else None
+        if keys is None:
+            uh = headers.parse_universal_header(raw, path, "tmet")
+            keys = self._keys_for(uh, path)
+        return keys
+
     def _channel(self, name):
         if self._closed:
             raise MefError("the Reader is closed", self.path)
@@ -530,6 +544,47 @@ class Reader:
                 ch = self._load_channel(name)
             return ch
 
+    def _load_channels(self, names):
+        """Load several channels at once, their directory scans (system calls made
+        without the GIL, ``session.scan_channel``) shared out to the decode threads.
+        Errors are left for ``_channel`` to raise when the channel is used.
+        """
+        todo = [n for n in names if n not in self._channels and n in self._tree.channel_dirs
+                and n not in self._skipped_channels]
+        if len(todo) < 2:
+            return
+        dirs = self._tree.channel_dirs
+
+        def scan(name):
+            try:
+                return self._scan(dirs[name], name)
+            except MefError:
+                return None  # (loading the channel scans again and raises)
+
+        if self.n_threads > 1:
+            scans = list(self._executor().map(scan, todo))  # (all at once: a worker waiting for
+            # the GIL while this thread parses would wait out a whole switch interval)
+        else:
+            scans = [scan(name) for name in todo]
+        found = [(name, s, self._segment_files(name, s)) for name, s in zip(todo, scans) if s is not None]
+        try:  # (all channels validated in one bulk pass)
+            plains = headers.plain_metadata(
+                [s for _, s, _ in found], [[f.tmet for f in files] for _, _, files in found], self._keys_for_raw
+            )
+        except MefError:
+            return  # (raised again when each channel is used)
+        for (name, s, files), plain in zip(found, plains):
+            with self._lock:
+                if name not in self._channels:
+                    try:
+                        self._build_channel(name, s, files, plain)
+                    except MefError:
+                        pass  # raised again when the channel is used
+
+    def _segment_files(self, name, scan):
+        d = self._tree.channel_dirs[name]
+        return [SegmentFiles(d, name, number) for number in scan.numbers.tolist()]
+
     def _load_channel(self, name):
         if name in self._skipped_channels:
             raise FormatError(f"channel {name!r} was skipped as damaged: {self._skipped_channels[name]}", self.path)
@@ -537,19 +592,31 @@ class Reader:
             raise UnknownChannelError(
                 f"no channel {name!r} in the session (channels: {', '.join(self.channels) or 'none'})", self.path
             )
+        scan = self._scan(self._tree.channel_dirs[name], name)
+        all_files = self._segment_files(name, scan)
+        # unencrypted, intact metadata (nearly every file) is validated in bulk; the
+        # rest is parsed file by file (errors, decryption)
+        (plain,) = headers.plain_metadata([scan], [[f.tmet for f in all_files]], self._keys_for_raw)
+        return self._build_channel(name, scan, all_files, plain)
+
+    @staticmethod
+    def _scan(channel_dir, name):
+        return scan_channel(channel_dir, name, METADATA_FILE_BYTES, keep=headers.SCAN_KEEP,
+                            field_offsets=headers.SCAN_FIELDS)
+
+    def _build_channel(self, name, scan, all_files, plain):
+        """The channel's segments from its scan and the bulk-validated metadata (``plain``)."""
         skip = self.on_error == "skip"
         segments = []
-        for files in self._tree.segments(name):
+        lock = threading.Lock()
+        for i, files in enumerate(all_files):
             try:
-                raw = _read_file(files.tmet, "metadata", METADATA_FILE_BYTES)
-                # the session's keys are usually known after its first file: look them up
-                # by the raw validation fields (parse_metadata validates the header anyway)
-                keys = self._keys_cache.get((raw[_L1_FIELD], raw[_L2_FIELD])) if len(raw) >= UNIVERSAL_HEADER_BYTES else None
-                if keys is None:
-                    uh = headers.parse_universal_header(raw, files.tmet, "tmet")
-                    keys = self._keys_for(uh, files.tmet)
-                meta = headers.parse_metadata(raw, files.tmet, keys=keys)
-                seg = _Segment(files, meta, self.check_crc, self._skip if skip else None)
+                meta = plain[i]
+                if meta is None:  # read again: the exact error, or the image to decrypt
+                    raw = _read_file(files.tmet, "metadata", METADATA_FILE_BYTES)
+                    meta = headers.parse_metadata(raw, files.tmet, keys=self._keys_for_raw(raw, files.tmet))
+                seg = _Segment(files, meta, self.check_crc, self._skip if skip else None,
+                               int(scan.index_sizes[i]), int(scan.record_flags[i]), lock)
                 if skip:
                     seg.index()  # a damaged index skips the segment now, not at a read
             except PasswordError:
@@ -842,7 +909,8 @@ class Reader:
         with self._lock:
             self.blocks_decoded += len(ids)
         args = (np.frombuffer(buf, np.uint8), b["offset"][ids] - lo, b["nbytes"][ids], b["n"][ids], out, out_offsets)
-        kw = dict(check_crc=self.check_crc and not enc, path=seg.files.tdat, allow_encrypted=enc, status=status)
+        kw = dict(check_crc=self.check_crc and not enc, path=seg.files.tdat, allow_encrypted=enc, status=status,
+                  file_offset=lo)
         if factors is None:
             _red.decode_blocks(*args, clip=clip, **kw)
         else:
@@ -1029,10 +1097,12 @@ class Reader:
                 return None
             if prev_end is not None and t0 < prev_end:
                 return None
-            try:
-                size = os.stat(seg.files.tidx).st_size
-            except OSError:
-                return None
+            size = seg.index_size  # (as the channel was opened)
+            if size is None:
+                try:
+                    size = os.stat(seg.files.tidx).st_size
+                except OSError:
+                    return None
             if size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
                 return None
             starts.append(t0)
@@ -1122,7 +1192,10 @@ class Reader:
         access, F_OK = os.access, os.F_OK
         for seg in ref.segments:
             files = seg.files
-            if not access(files.rdat, F_OK) and not access(files.ridx, F_OK):
+            present = seg.record_flags  # (as the channel was opened: no system call per segment)
+            if present is None:
+                present = access(files.rdat, F_OK) or access(files.ridx, F_OK)
+            if not present:
                 continue  # (what _parse_record_file does first, without two calls per segment)
             for r in self._read_record_file(files.rdat, keys, seg.rto, owner):
                 r.update(level="segment", channel=channel, segment=seg.number)

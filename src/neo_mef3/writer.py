@@ -138,7 +138,7 @@ from .format.layout import (
     encode_text,
 )
 from .format.times import to_uutc
-from .session import SegmentFiles, validate_name
+from .session import SegmentFiles, segment_numbers, validate_name
 
 __all__ = ["Writer", "infer_precision", "default_block_length"]
 
@@ -767,14 +767,9 @@ class Writer:
         if not os.path.isdir(directory):
             return ch
         _remove_stale_temporaries(directory)
-        numbers = []
-        for e in os.listdir(directory):
-            if e.startswith(name + "-") and e.endswith(SEGMENT_EXT):
-                digits = e[len(name) + 1 : -len(SEGMENT_EXT)]
-                if len(digits) == 6 and digits.isdigit() and os.path.isdir(os.path.join(directory, e)):
-                    numbers.append(int(digits))
-        if numbers:
-            ch.last = self._load_segment(SegmentFiles(directory, name, max(numbers)))
+        numbers = segment_numbers(directory, name)  # (as the Reader lists them)
+        if len(numbers):
+            ch.last = self._load_segment(SegmentFiles(directory, name, int(numbers[-1])))
         return ch
 
     def _load_segment(self, files):
@@ -1154,10 +1149,7 @@ class Writer:
             seg.start_time = int(times[0])
             seg.end_time = end_time
             level_uuid = headers.new_uuid()
-            tmp_files = SegmentFiles(os.path.dirname(tmp_seg), chan.name, number)
-            tmp_files.directory = tmp_seg
-            for kind in (TMET, TIDX, TDAT):
-                setattr(tmp_files, kind, os.path.join(tmp_seg, f"{seg_name}.{kind}"))
+            tmp_files = SegmentFiles.in_directory(tmp_seg, chan.name, number)
             start_stored = -(seg.start_time - rto)
             end_stored = -(end_time - rto)
             common = dict(start=start_stored, end=end_stored, segment_number=number, channel=chan.name,

@@ -106,19 +106,24 @@ class TimeSeriesMetadata:
     offset, not through the numpy record): ``fs``, ``ufact``, ``start_stored`` and
     ``end_stored`` (universal header times as stored), ``start_sample``,
     ``number_of_samples``, ``number_of_blocks``, ``rto`` (see recording_time_offset).
+    ``head`` is the universal header's 1024 bytes. ``raw``, the whole decrypted image,
+    may be None (:func:`plain_metadata` keeps only the fields of a channel's later
+    segments): sections 1-3 are then read from ``path`` again, validated and decrypted
+    with ``keys``, when first asked for.
     """
 
-    __slots__ = ("path", "record", "raw", "keys", "_s3_available", "fs", "ufact", "start_stored", "end_stored",
-                 "start_sample", "number_of_samples", "number_of_blocks", "rto")
+    __slots__ = ("path", "_record", "raw", "head", "keys", "_s3_available", "fs", "ufact", "start_stored",
+                 "end_stored", "start_sample", "number_of_samples", "number_of_blocks", "rto")
 
     def __init__(self, path, record, keys, s3_available, raw=None):
         self.path = path
-        self.record = record
+        self._record = record  # (None: made from raw when first asked for)
         self.keys = keys
         self._s3_available = bool(s3_available)
         if raw is None:
             raw = record.tobytes()
         self.raw = raw  # the decrypted file image (the record's bytes)
+        self.head = raw[:UNIVERSAL_HEADER_BYTES]
         self.fs = _F64.unpack_from(raw, _OFF_S2_FS)[0]
         self.ufact = _F64.unpack_from(raw, _OFF_S2_UFACT)[0]
         self.start_stored, self.end_stored = _UH_TIMES.unpack_from(raw, _OFF_UH_START)
@@ -127,9 +132,37 @@ class TimeSeriesMetadata:
         )
         self.rto = _INT64.unpack_from(raw, _OFF_S3_RTO)[0] if self._s3_available else 0
 
+    @classmethod
+    def from_fields(cls, path, head, keys, fs, ufact, start_sample, number_of_samples, number_of_blocks, rto):
+        """An unencrypted file's metadata from its header and fields, without its image."""
+        self = cls.__new__(cls)
+        self.path = path
+        self._record = None
+        self.raw = None
+        self.head = head
+        self.keys = keys
+        self._s3_available = True
+        self.fs = fs
+        self.ufact = ufact
+        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(head, _OFF_UH_START)
+        self.start_sample = start_sample
+        self.number_of_samples = number_of_samples
+        self.number_of_blocks = number_of_blocks
+        self.rto = rto
+        return self
+
+    @property
+    def record(self):
+        """The whole file image as a TIME_SERIES_METADATA record."""
+        if self._record is None:
+            if self.raw is None:
+                self.raw = _read_image(self.path, self.keys)
+            self._record = np.frombuffer(self.raw, TIME_SERIES_METADATA, 1, 0)[0]
+        return self._record
+
     @property
     def uh(self):
-        return self.record["universal_header"]
+        return np.frombuffer(self.head, UNIVERSAL_HEADER, 1, 0)[0]
 
     @property
     def s1(self):
@@ -151,6 +184,81 @@ class TimeSeriesMetadata:
     def recording_time_offset(self):
         """The offset used to de-negate times; 0 when section 3 is locked."""
         return self.rto
+
+
+def _read_image(path, keys):
+    """A metadata file read again for its sections (validated and decrypted as at first)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(METADATA_FILE_BYTES + 1)
+    except OSError as exc:
+        raise FormatError(f"cannot read metadata file again ({exc.strerror})", path) from None
+    return parse_metadata(raw, path, keys=keys).raw
+
+
+_TMET_TYPE = np.frombuffer(b"tmet\0", np.uint8)
+#: what a channel scan keeps of every .tmet for plain_metadata: the universal header and
+#: the two encryption levels, and the 8-byte fields at these offsets
+SCAN_KEEP = UNIVERSAL_HEADER_BYTES + 2
+SCAN_FIELDS = (_OFF_S2_FS, _OFF_S2_UFACT, _OFF_S2_START_SAMPLE, _OFF_S2_START_SAMPLE + 8,
+               _OFF_S2_START_SAMPLE + 16, _OFF_S3_RTO)
+_L1 = _offset(UNIVERSAL_HEADER, "level_1_password_validation_field")
+_L2 = _offset(UNIVERSAL_HEADER, "level_2_password_validation_field")
+assert _L2 == _L1 + 16
+
+
+def plain_metadata(scans, paths, keys_for):
+    """parse_metadata for the ``.tmet`` files of channel scans at once, where that is simple.
+
+    ``scans``: ``session.ChannelScan`` s made with ``keep=SCAN_KEEP,
+    field_offsets=SCAN_FIELDS``; ``paths``: per scan, its segments' ``.tmet`` paths.
+    Returns, per scan, a list with a TimeSeriesMetadata for every file that
+    parse_metadata would take as it is: a whole metadata file of the right type,
+    version and byte order, both CRCs right (the scan computed them), sections 2 and 3
+    not encrypted, a usable rate, and the password validation fields of the first such
+    file (``keys_for(head, path)`` gives its keys, called once). None for every other
+    file: the caller parses those one by one (parse_metadata then raises, or decrypts).
+    Only a channel's first segment keeps its whole image; the others keep their header
+    and fields (their sections are read again if asked for). Checked in bulk: a few
+    microseconds per segment instead of ~10.
+    """
+    sizes = [len(s.numbers) for s in scans]
+    k = sum(sizes)
+    out = [None] * k
+    if k == 0:
+        return [[] for _ in scans]
+    flat_paths = [p for ps in paths for p in ps]
+    starts = np.cumsum([0] + sizes[:-1]).tolist()
+    firsts = {at: s.first for at, s in zip(starts, scans) if s.first is not None and len(s.numbers)}
+    head = np.concatenate([s.heads for s in scans]) if len(scans) > 1 else scans[0].heads
+    fields = np.concatenate([s.fields for s in scans]) if len(scans) > 1 else scans[0].fields
+    ok = np.concatenate([s.lengths for s in scans]) == METADATA_FILE_BYTES
+    ok &= (head[:, 8:13] == _TMET_TYPE).all(axis=1)
+    ok &= (head[:, 13] == MEF_VERSION[0]) & (head[:, 15] == LITTLE_ENDIAN_CODE)
+    ok &= (head[:, UNIVERSAL_HEADER_BYTES : UNIVERSAL_HEADER_BYTES + 2].view(np.int8) <= 0).all(axis=1)
+    stored = head[:, :8].copy().view("<u4")  # header CRC, body CRC (0: not set)
+    ok &= ((stored == 0) | (stored == np.concatenate([s.crcs for s in scans]))).all(axis=1)
+    fs = fields[:, 0].view("<f8")
+    ok &= (fs > 0) & (fs <= 1e9)  # (False for NaN; +inf is above 1e9)
+    if ok.any():
+        first = int(np.flatnonzero(ok)[0])
+        validation = head[:, _L1 : _L2 + 16]
+        ok &= (validation == validation[first]).all(axis=1)
+        keys = keys_for(head[first, :UNIVERSAL_HEADER_BYTES].tobytes(), flat_paths[first])
+        ufact = fields[:, 1].view("<f8").tolist()
+        counts = fields[:, 2:5].tolist()
+        rto = fields[:, 5].tolist()
+        fs = fs.tolist()
+        uh = head[:, :UNIVERSAL_HEADER_BYTES]
+        for i in np.flatnonzero(ok).tolist():
+            image = firsts.get(i)
+            if image is not None:  # a channel's first segment keeps its whole image
+                out[i] = TimeSeriesMetadata(flat_paths[i], None, keys, True, image)
+            else:
+                out[i] = TimeSeriesMetadata.from_fields(
+                    flat_paths[i], uh[i].tobytes(), keys, fs[i], ufact[i], *counts[i], rto[i]
+                )
+    return [out[a : a + n] for a, n in zip(starts, sizes)]
 
 
 def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):

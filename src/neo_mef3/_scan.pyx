@@ -1,0 +1,343 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""One channel directory listed and its segments' small files read, outside the GIL.
+
+Opening a session costs a few system calls per segment (list the channel, read the
+``.tmet``, size the ``.tidx``, look for ``.rdat``/``.ridx``); a session of 256 channels x
+20 segments has 5120 of each. Made from Python, every call carries interpreter overhead
+and holds the GIL. :func:`scan_channel` makes them all in C, relative to directory
+descriptors (short path walks), with the GIL released so that several channels can be
+scanned at once by threads. It only gathers bytes and sizes: judging them is the
+Python layer's job (``neo_mef3.reader``), which reports every problem by file.
+
+POSIX only (openat/fstatat/faccessat/fdopendir).
+"""
+
+from libc.stdint cimport int64_t, uint8_t
+from libc.stdlib cimport malloc, realloc, free, qsort
+from libc.string cimport memcpy, memset, strlen, memcmp
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from libc.stdint cimport uint32_t
+
+from ._red cimport _crc_update
+
+import numpy as np
+
+
+cdef extern from "<errno.h>" nogil:
+    int errno
+    enum:
+        EINTR
+        ENAMETOOLONG
+
+cdef extern from "<fcntl.h>" nogil:
+    int openat(int dirfd, const char* path, int flags)
+    int open(const char* path, int flags)
+    enum:
+        O_RDONLY
+        O_DIRECTORY
+        O_CLOEXEC
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    ssize_t readv(int fd, const iovec* io, int count)
+
+cdef extern from "<unistd.h>" nogil:
+    ssize_t read(int fd, void* buf, size_t n)
+    int close(int fd)
+    int dup(int fd)
+    int faccessat(int dirfd, const char* path, int mode, int flags)
+    enum:
+        F_OK
+
+cdef extern from "<sys/stat.h>" nogil:
+    ctypedef long off_t
+    ctypedef unsigned int mode_t
+    struct stat:
+        off_t st_size
+        mode_t st_mode
+    int fstatat(int dirfd, const char* path, stat* st, int flags)
+    bint S_ISDIR(mode_t m)
+
+cdef extern from "<dirent.h>" nogil:
+    ctypedef struct DIR:
+        pass
+    struct dirent:
+        unsigned char d_type
+        char d_name[256]
+    DIR* fdopendir(int fd)
+    dirent* readdir(DIR* d)
+    int closedir(DIR* d)
+    enum:
+        DT_DIR
+        DT_LNK
+        DT_UNKNOWN
+
+cdef enum:
+    _HAS_RDAT = 1
+    _HAS_RIDX = 2
+
+# record-file flags in ``scan_channel``'s result
+HAS_RDAT = _HAS_RDAT
+HAS_RIDX = _HAS_RIDX
+
+cdef enum:
+    _NAME_MAX = 255            # a file name (one path component), in bytes
+    _SUFFIX = 12               # "-NNNNNN.segd" / "-NNNNNN.tmet": 1 + 6 + 5
+
+
+cdef int _cmp_int64(const void* a, const void* b) noexcept nogil:
+    cdef int64_t x = (<const int64_t*>a)[0]
+    cdef int64_t y = (<const int64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef int64_t _segment_number(const char* entry, const char* name, size_t n) noexcept nogil:
+    """The number of a directory entry named ``<name>-NNNNNN.segd``, or -1."""
+    cdef size_t L = strlen(entry)
+    cdef size_t i
+    cdef int64_t v = 0
+    if L != n + _SUFFIX or memcmp(entry, name, n) != 0 or entry[n] != c'-':
+        return -1
+    if memcmp(entry + n + 7, b".segd", 5) != 0:
+        return -1
+    for i in range(n + 1, n + 7):
+        if entry[i] < c'0' or entry[i] > c'9':
+            return -1
+        v = v * 10 + (entry[i] - c'0')
+    return v
+
+
+cdef int _list(int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize_t* count) noexcept nogil:
+    """Sorted numbers of the ``<name>-NNNNNN.segd`` directories under chfd; 0 or an errno."""
+    cdef int dfd = dup(chfd)
+    cdef DIR* d
+    cdef dirent* e
+    cdef stat st
+    cdef int64_t v
+    cdef int64_t* buf = NULL
+    cdef int64_t* grown
+    cdef Py_ssize_t cap = 0, k = 0
+    cdef bint is_dir
+    if dfd < 0:
+        return errno
+    d = fdopendir(dfd)
+    if d == NULL:
+        close(dfd)
+        return errno
+    while True:
+        e = readdir(d)
+        if e == NULL:
+            break
+        v = _segment_number(e.d_name, name, n)
+        if v < 0:
+            continue
+        if e.d_type == DT_DIR:
+            is_dir = True
+        elif e.d_type == DT_UNKNOWN or e.d_type == DT_LNK:  # follow links, as os.path.isdir
+            is_dir = fstatat(chfd, e.d_name, &st, 0) == 0 and S_ISDIR(st.st_mode)
+        else:
+            is_dir = False
+        if not is_dir:
+            continue
+        if k == cap:
+            cap = 64 if cap == 0 else 2 * cap
+            grown = <int64_t*>realloc(buf, cap * sizeof(int64_t))
+            if grown == NULL:
+                free(buf)
+                closedir(d)
+                return 12  # ENOMEM
+            buf = grown
+        buf[k] = v
+        k += 1
+    closedir(d)
+    if k:
+        qsort(buf, k, sizeof(int64_t), _cmp_int64)
+    numbers[0] = buf
+    count[0] = k
+    return 0
+
+
+cdef int64_t _read_into(int dirfd, const char* path, char* out, int64_t size) noexcept nogil:
+    """Read up to ``size`` bytes of a file with one readv: the count, ``size + 1`` if the
+    file is longer, or -errno."""
+    cdef int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
+    cdef ssize_t r
+    cdef char extra
+    cdef iovec io[2]
+    if fd < 0:
+        r = -errno
+        memset(out, 0, <size_t>size)
+        return r
+    io[0].iov_base = out
+    io[0].iov_len = <size_t>size
+    io[1].iov_base = &extra
+    io[1].iov_len = 1
+    while True:
+        r = readv(fd, io, 2)
+        if r < 0 and errno == EINTR:
+            continue
+        break
+    if r < 0:
+        r = -errno
+    if r < size:  # no stale bytes past what the file held
+        memset(out + (r if r > 0 else 0), 0, <size_t>(size - (r if r > 0 else 0)))
+    close(fd)
+    return r  # (a regular file reads short only at its end, as Reader._read_file assumes)
+
+
+cdef size_t _file_name(char* dst, const char* name, size_t n, int64_t number, const char* ext) noexcept nogil:
+    """Write ``<name>-NNNNNN.<ext>`` (ext of 4 characters, NUL-terminated) at dst (at
+    least n + 13 bytes); its length."""
+    cdef int i
+    memcpy(dst, name, n)
+    dst[n] = c'-'
+    for i in range(6):
+        dst[n + 6 - i] = <char>(c'0' + number % 10)
+        number //= 10
+    dst[n + 7] = c'.'
+    memcpy(dst + n + 8, ext, 4)
+    dst[n + 12] = 0
+    return n + 12
+
+
+cdef size_t _segment_file(char* dst, const char* name, size_t n, int64_t number, const char* ext) noexcept nogil:
+    """``<name>-NNNNNN.segd/<name>-NNNNNN.<ext>`` at dst (at least 2 n + 26 bytes)."""
+    cdef size_t k = _file_name(dst, name, n, number, b"segd")
+    dst[k] = c'/'
+    return k + 1 + _file_name(dst + k + 1, name, n, number, ext)
+
+
+def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bint read_files=True,
+                 Py_ssize_t crc_split=1024, Py_ssize_t keep=0, field_offsets=()):
+    """List a channel directory's segments and (``read_files``) look at their small files.
+
+    Returns ``(error, numbers, heads, fields, first, lengths, index_sizes, record_flags,
+    channel_record_flags, crcs)``. ``error`` is 0, or the errno with which the channel
+    directory could not be opened or listed (then the rest is None / 0).
+    ``numbers``: int64, sorted, of the directories named ``<channel>-NNNNNN.segd``
+    (NNNNNN six ASCII digits; links to directories count). Without ``read_files`` the
+    other results are None / 0. With it, per segment in the order of ``numbers``, from
+    its ``.tmet`` read (up to ``metadata_bytes``) into one reused buffer:
+
+    * ``lengths[i]``: the bytes read, ``metadata_bytes + 1`` for a longer file, or -errno;
+    * ``heads[i]``: its first ``keep`` bytes (zeros past what was read);
+    * ``fields[i, j]``: the 8 bytes at ``field_offsets[j]`` as an int64 (0 if not read);
+    * ``crcs[i]``: the MEF CRC-32 of bytes ``[4, crc_split)`` and ``[crc_split,
+      metadata_bytes)`` (what a universal header's two CRCs cover), computed while the
+      bytes are in cache; 0, 0 unless ``lengths[i] == metadata_bytes``;
+    * ``index_sizes[i]``: the size of its ``.tidx``, or -errno;
+    * ``record_flags[i]``: HAS_RDAT | HAS_RIDX for its record files present.
+
+    ``first``: the first segment's whole ``.tmet`` image (bytes) when it was read whole,
+    else None. ``channel_record_flags``: HAS_RDAT | HAS_RIDX for the channel's own
+    ``<channel>.rdat/.ridx``. Only ``keep`` bytes per segment are kept: a session of
+    thousands of segments is opened without holding (or page-faulting) all its images.
+    """
+    cdef size_t n = len(channel)
+    cdef const char* name = channel
+    cdef const char* cdir = channel_dir
+    cdef int chfd, err = 0
+    cdef int64_t* nums = NULL
+    cdef uint8_t* scratch = NULL
+    cdef char* first_p = NULL
+    cdef Py_ssize_t k = 0, i, j, m
+    cdef int64_t got
+    cdef char fname[2 * _NAME_MAX + 32]
+    cdef stat st
+    cdef int chflags = 0
+    offsets = np.ascontiguousarray(field_offsets, np.int64).reshape(-1)
+    m = offsets.shape[0]
+    cdef const int64_t[::1] off_v = offsets
+    if n == 0 or n > _NAME_MAX or b"\0" in channel or b"/" in channel:
+        raise ValueError(f"not a usable channel name: {channel!r}")
+    if b"\0" in channel_dir:
+        raise ValueError("a directory path with NUL")
+    if metadata_bytes < 0 or not 0 <= keep <= metadata_bytes:
+        raise ValueError("need 0 <= keep <= metadata_bytes")
+    if metadata_bytes > 0 and not 4 <= crc_split <= metadata_bytes:
+        raise ValueError("crc_split must be within the metadata")
+    for j in range(m):
+        if not 0 <= off_v[j] <= metadata_bytes - 8:
+            raise ValueError(f"field offset {off_v[j]} outside the metadata")
+    with nogil:
+        chfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if chfd < 0:
+            err = errno
+        else:
+            err = _list(chfd, name, n, &nums, &k)
+            if err != 0:
+                close(chfd)
+    if err != 0:
+        return err, None, None, None, None, None, None, None, 0, None
+    try:
+        numbers = np.empty(k, np.int64)
+        for i in range(k):
+            numbers[i] = nums[i]
+    finally:
+        free(nums)
+    if not read_files:
+        close(chfd)
+        return 0, numbers, None, None, None, None, None, None, 0, None
+    try:
+        heads = np.zeros((k, keep), np.uint8)
+        fields = np.zeros((k, m), np.int64)
+        lengths = np.empty(k, np.int64)
+        index_sizes = np.empty(k, np.int64)
+        record_flags = np.zeros(k, np.uint8)
+        crcs = np.zeros((k, 2), np.uint32)
+        # (filled below before anything else can see it; dropped if not read whole)
+        first = PyBytes_FromStringAndSize(NULL, metadata_bytes) if k else None
+        scratch = <uint8_t*>malloc(metadata_bytes + 1)
+        if scratch == NULL:
+            raise MemoryError()
+    except BaseException:
+        close(chfd)
+        raise
+    if first is not None:
+        first_p = PyBytes_AS_STRING(first)
+    cdef int64_t[::1] num_v = numbers
+    cdef uint8_t[:, ::1] head_v = heads
+    cdef int64_t[:, ::1] field_v = fields
+    cdef int64_t[::1] len_v = lengths
+    cdef int64_t[::1] idx_v = index_sizes
+    cdef uint8_t[::1] rec_v = record_flags
+    cdef uint32_t[:, ::1] crc_v = crcs
+    with nogil:
+        for i in range(k):
+            _segment_file(fname, name, n, num_v[i], b"tmet")
+            got = _read_into(chfd, fname, <char*>scratch, metadata_bytes)
+            len_v[i] = got
+            if got > metadata_bytes:
+                got = metadata_bytes
+            if keep > 0:
+                memcpy(&head_v[i, 0], scratch, <size_t>(keep if got > keep else (got if got > 0 else 0)))
+            for j in range(m):
+                if off_v[j] + 8 <= got:
+                    memcpy(&field_v[i, j], scratch + off_v[j], 8)
+            if len_v[i] == metadata_bytes and metadata_bytes > 0:
+                crc_v[i, 0] = _crc_update(scratch + 4, crc_split - 4, 0xFFFFFFFF)
+                crc_v[i, 1] = _crc_update(scratch + crc_split, metadata_bytes - crc_split, 0xFFFFFFFF)
+                if i == 0:
+                    memcpy(first_p, scratch, <size_t>metadata_bytes)
+            _segment_file(fname, name, n, num_v[i], b"tidx")
+            idx_v[i] = st.st_size if fstatat(chfd, fname, &st, 0) == 0 else -errno
+            _segment_file(fname, name, n, num_v[i], b"rdat")
+            if faccessat(chfd, fname, F_OK, 0) == 0:
+                rec_v[i] |= _HAS_RDAT
+            _segment_file(fname, name, n, num_v[i], b"ridx")
+            if faccessat(chfd, fname, F_OK, 0) == 0:
+                rec_v[i] |= _HAS_RIDX
+        memcpy(fname, name, n)
+        memcpy(fname + n, b".rdat", 6)
+        if faccessat(chfd, fname, F_OK, 0) == 0:
+            chflags |= _HAS_RDAT
+        memcpy(fname + n, b".ridx", 6)
+        if faccessat(chfd, fname, F_OK, 0) == 0:
+            chflags |= _HAS_RIDX
+        close(chfd)
+    free(scratch)
+    if k and lengths[0] != metadata_bytes:
+        first = None
+    return 0, numbers, heads, fields, first, lengths, index_sizes, record_flags, chflags, crcs

@@ -1,0 +1,304 @@
+"""Opening a session: the C channel scan and the bulk metadata check change nothing.
+
+``session.scan_channel`` lists a channel and reads its segments' small files in C
+(``_scan``); ``headers.plain_metadata`` validates their metadata in bulk and keeps only
+the header and fields of later segments. Both are shortcuts for what the Python scan
+(``session._scan_channel_py``) and ``headers.parse_metadata`` do file by file; these
+tests hold them to exactly the same results, on awkward directories, on damaged
+metadata and on whole sessions read through every public method.
+"""
+import math
+import os
+import struct
+
+import numpy as np
+import pytest
+
+import neo_mef3
+from neo_mef3 import _red
+from neo_mef3 import session as session_mod
+from neo_mef3.errors import MefError
+from neo_mef3.format import headers
+from neo_mef3.format.layout import METADATA_FILE_BYTES, UNIVERSAL_HEADER_BYTES, text
+from neo_mef3.rawio import MEF3RawIO
+
+HERE = os.path.dirname(__file__)
+DATA = os.path.join(HERE, "data")
+SCAN_ARGS = dict(metadata_bytes=METADATA_FILE_BYTES, keep=headers.SCAN_KEEP, field_offsets=headers.SCAN_FIELDS)
+
+needs_c_scan = pytest.mark.skipif(session_mod._scan is None, reason="no C scan on this platform")
+
+
+def _tmet_of(path):
+    for root, _, files in os.walk(path):
+        for f in sorted(files):
+            if f.endswith(".tmet"):
+                with open(os.path.join(root, f), "rb") as fh:
+                    return fh.read()
+    raise AssertionError("no .tmet")
+
+
+def _segment(channel_dir, name, number, tmet=None, tidx=None, rdat=False, ridx=False):
+    d = os.path.join(channel_dir, f"{name}-{number:06d}.segd")
+    os.makedirs(d)
+    stem = os.path.join(d, f"{name}-{number:06d}.")
+    if tmet is not None:
+        with open(stem + "tmet", "wb") as f:
+            f.write(tmet)
+    if tidx is not None:
+        with open(stem + "tidx", "wb") as f:
+            f.write(bytes(tidx))
+    for ext, present in (("rdat", rdat), ("ridx", ridx)):
+        if present:
+            open(stem + ext, "wb").close()
+    return d
+
+
+def _assert_same_scan(a, b):
+    assert a._fields == b._fields
+    for field, x, y in zip(a._fields, a, b):
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            assert np.array_equal(np.asarray(x), np.asarray(y)), field
+            assert np.asarray(x).dtype == np.asarray(y).dtype, field
+        else:
+            assert x == y, field
+
+
+@needs_c_scan
+def test_c_scan_equals_python_scan_on_an_awkward_channel(tmp_path):
+    good = _tmet_of(os.path.join(DATA, "plain.mefd"))
+    ch = tmp_path / "A.timd"
+    ch.mkdir()
+    c = str(ch)
+    _segment(c, "A", 0, good, tidx=1080, rdat=True)
+    _segment(c, "A", 1, good[:100], ridx=True)                  # short .tmet, no .tidx
+    _segment(c, "A", 2, good + b"x", tidx=56)                   # longer than a .tmet
+    _segment(c, "A", 3, None, tidx=0, rdat=True, ridx=True)     # no .tmet
+    _segment(c, "A", 999999, good[::-1], tidx=7)                # damaged, last possible number
+    _segment(c, "A", 4, b"")                                    # empty .tmet
+    for other in ("A-00005.segd", "A-0000005.segd", "A-\u0660\u0660\u0660\u0660\u0660\u0666.segd",
+                  "A-000007.segd\n", "B-000008.segd", "A-1-000009.segd", "A-000013.segdx", "a-000014.segd",
+                  "A-00001x.segd", "A-+00015.segd"):
+        os.makedirs(os.path.join(c, other))
+    open(os.path.join(c, "A-000010.segd"), "wb").close()        # a file, not a directory
+    os.symlink(os.path.join(c, "A-000000.segd"), os.path.join(c, "A-000011.segd"))  # a link to one
+    os.symlink(os.path.join(c, "nowhere"), os.path.join(c, "A-000012.segd"))        # a broken link
+    open(os.path.join(c, "A.rdat"), "wb").close()
+
+    fast = session_mod.scan_channel(c, "A", **SCAN_ARGS)
+    slow = session_mod._scan_channel_py(c, "A", **SCAN_ARGS)
+    _assert_same_scan(fast, slow)
+    # what the scan says, by hand
+    assert fast.numbers.tolist() == [0, 1, 2, 3, 4, 11, 999999]
+    assert fast.lengths.tolist()[:5] == [METADATA_FILE_BYTES, 100, METADATA_FILE_BYTES + 1, -2, 0]
+    assert fast.index_sizes.tolist()[:4] == [1080, -2, 56, 0]
+    assert fast.record_flags.tolist()[:4] == [1, 2, 0, 3]
+    assert fast.channel_record_flags == session_mod.HAS_RDAT
+    assert fast.first == good
+    assert bytes(fast.heads[0]) == good[: headers.SCAN_KEEP]
+    assert bytes(fast.heads[1][:100]) == good[:100] and not fast.heads[1][100:].any()
+    assert fast.crcs[0].tolist() == [_red.crc32(good[4:1024]), _red.crc32(good[1024:])]
+    assert fast.crcs[1].tolist() == [0, 0]
+    off = headers.SCAN_FIELDS[0]
+    assert fast.fields[0, 0] == struct.unpack_from("<q", good, off)[0]
+    assert not fast.fields[3].any()  # nothing read
+    # listing only
+    _assert_same_scan(session_mod.scan_channel(c, "A", read_files=False),
+                      session_mod._scan_channel_py(c, "A", read_files=False))
+    assert session_mod.segment_numbers(c, "A").tolist() == fast.numbers.tolist()
+
+
+@needs_c_scan
+def test_c_scan_reports_an_unlistable_channel_as_python_does(tmp_path):
+    missing = str(tmp_path / "X.timd")
+    with pytest.raises(MefError) as fast:
+        session_mod.scan_channel(missing, "X", **SCAN_ARGS)
+    with pytest.raises(MefError) as slow:
+        session_mod._scan_channel_py(missing, "X", **SCAN_ARGS)
+    assert str(fast.value) == str(slow.value)
+    assert missing in str(fast.value)
+
+
+@needs_c_scan
+def test_c_scan_rejects_arguments_that_could_overrun(tmp_path):
+    d = str(tmp_path).encode()
+    from neo_mef3 import _scan
+
+    for bad in (dict(channel=b""), dict(channel=b"a/b"), dict(channel=b"x" * 300), dict(metadata_bytes=-1),
+                dict(keep=20000), dict(field_offsets=[16380]), dict(field_offsets=[-1])):
+        kw = dict(channel=b"A", metadata_bytes=16384, keep=0, field_offsets=())
+        kw.update(bad)
+        with pytest.raises(ValueError):
+            _scan.scan_channel(d, kw["channel"], kw["metadata_bytes"], True, 1024, kw["keep"], kw["field_offsets"])
+
+
+def _metadata_variants(good):
+    """(label, image, reseal): damage of every kind parse_metadata judges."""
+    def at(off, value):
+        b = bytearray(good)
+        b[off : off + len(value)] = value
+        return bytes(b)
+
+    fs_off = headers.SCAN_FIELDS[0]
+    yield "intact", good, False
+    yield "header byte", at(100, b"\xff"), False
+    yield "body byte", at(5000, bytes([good[5000] ^ 1])), False
+    yield "type", at(8, b"tmex"), True
+    yield "version", at(13, b"\x04"), True
+    yield "byte order", at(15, b"\x00"), True
+    yield "section 2 level", at(1024, b"\x01"), True
+    yield "section 3 level", at(1025, b"\x02"), True
+    yield "no CRCs", at(0, bytes(8)), False
+    for label, fs in (("fs 0", 0.0), ("fs NaN", math.nan), ("fs inf", math.inf), ("fs -1", -1.0), ("fs 2e9", 2e9),
+                      ("fs 1e9", 1e9), ("fs tiny", 1e-300)):
+        yield label, at(fs_off, struct.pack("<d", fs)), True
+    yield "password fields", at(headers._L1, bytes(range(1, 33))), True
+
+
+def _reseal(image):
+    """Both CRCs made right again, so that only the damage itself is judged."""
+    b = bytearray(image)
+    b[4:8] = struct.pack("<I", _red.crc32(bytes(b[UNIVERSAL_HEADER_BYTES:])))
+    b[0:4] = struct.pack("<I", _red.crc32(bytes(b[4:UNIVERSAL_HEADER_BYTES])))
+    return bytes(b)
+
+
+def test_bulk_metadata_check_accepts_exactly_what_parse_metadata_takes_as_is(tmp_path):
+    good = _tmet_of(os.path.join(DATA, "plain.mefd"))
+    keys = headers.crypto.unlock("", good[headers._L1 : headers._L1 + 16], good[headers._L2 : headers._L2 + 16])
+    accepted = []
+    for k, (label, image, reseal) in enumerate(_metadata_variants(good)):
+        if reseal:
+            image = _reseal(image)
+        c = tmp_path / f"v{k}.timd"
+        c.mkdir()
+        _segment(str(c), "A", 0, good, tidx=0)   # a first segment that is fine
+        _segment(str(c), "A", 1, image, tidx=0)  # the variant, second: no whole image kept
+        scan = session_mod.scan_channel(str(c), "A", **SCAN_ARGS)
+        paths = [str(c / f"A-{n:06d}.segd" / f"A-{n:06d}.tmet") for n in (0, 1)]
+        calls = []
+        (plain,) = headers.plain_metadata([scan], [paths], lambda head, path: calls.append(path) or keys)
+        assert plain[0] is not None and len(calls) == 1
+        try:
+            ref = headers.parse_metadata(image, paths[1], keys=keys)
+            simple = max(struct.unpack_from("bb", image, 1024)) <= 0  # nothing to decrypt
+        except MefError:
+            ref, simple = None, False
+        if label == "password fields":  # valid, but other keys: left to the one-by-one path
+            assert plain[1] is None
+            continue
+        assert (plain[1] is not None) == simple, label
+        if plain[1] is None:
+            continue
+        accepted.append(label)
+        got = plain[1]
+        assert got.raw is None  # a later segment keeps no image ...
+        for attr in ("fs", "ufact", "start_stored", "end_stored", "start_sample", "number_of_samples",
+                     "number_of_blocks", "rto", "section3_available", "head"):
+            assert getattr(got, attr) == getattr(ref, attr), (label, attr)
+        assert got.uh.tobytes() == ref.uh.tobytes()
+        assert got.s2.tobytes() == ref.s2.tobytes()  # ... and reads its sections again when asked
+        assert got.s3.tobytes() == ref.s3.tobytes()
+        assert got.raw == ref.raw
+    assert accepted == ["intact", "no CRCs", "fs 1e9", "fs tiny"]
+
+
+def _everything(path, password=""):
+    """All a Reader and MEF3RawIO report about a session, as comparable values."""
+    out = {}
+    with neo_mef3.Reader(path, password=password) as r:
+        for ch in r.channels:
+            out[ch, "info"] = r.info(ch)
+            out[ch, "segments"] = r.segments(ch)
+            out[ch, "toc"] = r.toc(ch)
+            raw = r.read_raw(ch)
+            out[ch, "raw"] = (raw["samples"].tolist(), raw["valid"].tolist(), raw["start_uutc"])
+            try:
+                out[ch, "records"] = r.records(ch)
+            except MefError as exc:
+                out[ch, "records"] = repr(exc)
+        try:
+            out["session records"] = r.records()
+        except MefError as exc:
+            out["session records"] = repr(exc)
+    io = MEF3RawIO(dirname=path, password=password or None)
+    io.parse_header()
+    for key, value in io.header.items():
+        out["neo", key] = value.tolist() if isinstance(value, np.ndarray) else value
+    io.close()
+    return out
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, dict) and isinstance(y, dict) and x.keys() == y.keys():
+            for f in x:
+                xv, yv = x[f], y[f]
+                if isinstance(xv, np.ndarray):
+                    assert np.array_equal(xv, yv, equal_nan=xv.dtype.kind == "f"), (key, f)
+                else:
+                    assert repr(xv) == repr(yv), (key, f)
+        else:
+            assert repr(x) == repr(y), key
+
+
+@needs_c_scan
+@pytest.mark.parametrize("name,password", [("plain", ""), ("plain_mef3io", ""), ("encrypted", "pass2"),
+                                           ("encrypted_mef3io", "pass2"), ("encrypted", "pass1")])
+def test_sessions_read_the_same_without_the_c_scan(name, password, monkeypatch):
+    path = os.path.join(DATA, f"{name}.mefd")
+    fast = _everything(path, password)
+    monkeypatch.setattr(session_mod, "_scan", None)
+    _assert_same(fast, _everything(path, password))
+
+
+@needs_c_scan
+@pytest.mark.parametrize("scenario,writer", [("segments", "mef_tools"), ("segments", "mef3io"),
+                                             ("appends", "mef3io"), ("records", "mef_tools"),
+                                             ("records_encrypted", "mef3io")])
+def test_oracle_sessions_read_the_same_without_the_c_scan(oracle_sessions, scenario, writer, monkeypatch):
+    path = oracle_sessions(scenario, writer)
+    password = oracle_sessions.scenario(scenario).read_password or ""
+    fast = _everything(path, password)
+    monkeypatch.setattr(session_mod, "_scan", None)
+    _assert_same(fast, _everything(path, password))
+
+
+def test_later_segments_keep_no_metadata_image_until_asked(oracle_sessions):
+    path = oracle_sessions("segments", "mef3io")
+    with neo_mef3.Reader(path) as r:
+        ch = "seg"  # (in three MEF segments)
+        segs = r._channel(ch).segments
+        assert len(segs) > 1
+        assert segs[0].meta.raw is not None and all(s.meta.raw is None for s in segs[1:])
+        reported = r.segments(ch)  # reads the later segments' sections again
+        for seg, rep in zip(segs, reported):
+            with open(seg.files.tmet, "rb") as f:
+                ref = headers.parse_metadata(f.read(), seg.files.tmet, keys=seg.meta.keys)
+            assert seg.meta.raw == ref.raw
+            assert rep["channel_description"] == text(ref.s2["channel_description"])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_damaged_metadata_file_is_reported_as_before(tmp_path, n_threads):
+    """The bulk check leaves a damaged file to parse_metadata: the same error, naming it."""
+    import shutil
+
+    path = str(tmp_path / "s.mefd")
+    shutil.copytree(os.path.join(DATA, "plain.mefd"), path)
+    tmet = os.path.join(path, "B.timd", "B-000000.segd", "B-000000.tmet")
+    with open(tmet, "r+b") as f:
+        f.seek(9000)
+        byte = f.read(1)
+        f.seek(9000)
+        f.write(bytes([byte[0] ^ 0x40]))
+    with neo_mef3.Reader(path, n_threads=n_threads) as r:
+        assert r.info("A")["number_of_samples"] > 0
+        with pytest.raises(MefError, match="body CRC mismatch") as exc:
+            r.info("B")
+        assert tmet in str(exc.value)
+    with pytest.raises(MefError, match="body CRC mismatch"):
+        io = MEF3RawIO(dirname=path, n_threads=n_threads)
+        io.parse_header()
