@@ -1,4 +1,6 @@
 """Build the Cython extensions: the RED codec (``neo_mef3._red``) and the directory scanner (``neo_mef3._scan``)."""
+import os
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -11,14 +13,17 @@ extensions = [
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
-    Extension(
-        "neo_mef3._scan",
-        ["src/neo_mef3/_scan.pyx"],
-        include_dirs=[numpy.get_include()],
-        extra_compile_args=["-O2"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
 ]
+if os.name == "posix":  # openat/fstatat/fdopendir; elsewhere neo_mef3.session scans in Python
+    extensions.append(
+        Extension(
+            "neo_mef3._scan",
+            ["src/neo_mef3/_scan.pyx"],
+            include_dirs=[numpy.get_include()],
+            extra_compile_args=["-O2"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+    )
 
 setup(
     ext_modules=cythonize(

@@ -302,3 +302,26 @@ def test_a_damaged_metadata_file_is_reported_as_before(tmp_path, n_threads):
     with pytest.raises(MefError, match="body CRC mismatch"):
         io = MEF3RawIO(dirname=path, n_threads=n_threads)
         io.parse_header()
+
+
+@pytest.mark.parametrize("c_scan", [True, False])
+def test_writer_appends_to_the_segment_the_reader_lists_last(tmp_path, monkeypatch, c_scan):
+    """Writer and Reader list segments with the same scan, with or without the C one."""
+    if not c_scan:
+        monkeypatch.setattr(session_mod, "_scan", None)
+    elif session_mod._scan is None:
+        pytest.skip("no C scan on this platform")
+    path = str(tmp_path / "w.mefd")
+    t0, fs = 1_600_000_000_000_000, 100.0
+    x = np.arange(600, dtype=np.int32)
+    with neo_mef3.Writer(path) as w:
+        w.write_int32("A", x[:200], 1.0, t0, fs)
+        w.write_int32("A", x[200:400], 1.0, t0 + 3_000_000, fs, new_segment=True)
+    os.makedirs(os.path.join(path, "A.timd", "A-00002.segd"))  # not a segment (5 digits)
+    with neo_mef3.Writer(path) as w:  # appends to segment 1, the last listed
+        w.write_int32("A", x[400:], 1.0, t0 + 5_000_000, fs)
+    with neo_mef3.Reader(path) as r:
+        segs = r.segments("A")
+        assert [s["number_of_samples"] for s in segs] == [200, 400]
+        got = r.read_samples("A")
+        assert np.array_equal(got, x)

@@ -40,8 +40,11 @@ _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
 # compressed bytes per thread (each read, then decoded), so a long window never holds
 # all of its bytes
 _BATCH_BYTES = 4 << 20
-# the smallest piece the threads share out (a piece costs one pread and a task)
+# the smallest piece the threads share out (a piece costs one pread and a task), and
+# how many pieces per thread a long read is cut into (a thread the machine slows down
+# then holds back at most a small piece)
 _PIECE_MIN_BYTES = 64 << 10
+_PIECES_PER_THREAD = 16
 # where a universal header keeps the password validation fields (the key cache's key)
 _L1_FIELD = slice(UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1],
                   UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1] + 16)
@@ -814,7 +817,7 @@ class Reader:
         if threads <= 1 or len(sel) < 2:
             size = _BATCH_BYTES
         else:
-            size = min(max(total // (16 * threads), _PIECE_MIN_BYTES), _BATCH_BYTES // threads)
+            size = min(max(total // (_PIECES_PER_THREAD * threads), _PIECE_MIN_BYTES), _BATCH_BYTES // threads)
         cut = np.cumsum(b["nbytes"][sel]) // max(size, 1)
         pieces = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
         if threads <= 1 or len(pieces) == 1:
