@@ -145,3 +145,21 @@ def test_threads_raise_the_first_damaged_block_as_one_thread_does(tmp_path, monk
                 messages.append(str(exc.value))
     assert len(set(messages)) == 1, messages
     assert tdat in messages[0] and f"RED block at byte {int(b['offset'][k // 3])} of the file" in messages[0]
+
+
+def test_covered_runs_equal_marking_block_by_block():
+    # read_raw marks valid samples run by run (adjacent blocks merged); the reference
+    # marks every block's span on its own
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        k, n = int(rng.integers(0, 8)), int(rng.integers(0, 60))
+        starts, counts = rng.integers(-20, 70, k), rng.integers(0, 15, k)
+        want = np.zeros(n, np.uint8)
+        for a, c in zip(starts, counts):
+            want[max(a, 0) : max(min(a + c, n), 0)] = 1
+        runs = reader_mod._covered(starts, counts, n)
+        got = np.zeros(n, np.uint8)
+        for a, z in runs:
+            got[a:z] = 1
+        assert np.array_equal(got, want), (starts, counts, n, runs)
+        assert all(a < z for a, z in runs) and all(r[1] < s[0] for r, s in zip(runs, runs[1:]))

@@ -176,6 +176,21 @@ def _grid_positions(times, t0, fs, rounding="nearest"):
     return np.ceil(dt * fs / 1e6 - 0.5).astype(np.int64)
 
 
+def _covered(starts, counts, n):
+    """The runs [a, z) of [0, n) that blocks starting at ``starts`` cover (adjacent
+    blocks merged), as a list of pairs."""
+    a = np.clip(starts, 0, n)
+    z = np.clip(starts + counts, 0, n)
+    keep = z > a
+    a, z = a[keep], z[keep]
+    if len(a) > 1:
+        order = np.argsort(a, kind="stable")
+        a, z = a[order], np.maximum.accumulate(z[order])
+        new = np.flatnonzero(a[1:] > z[:-1]) + 1  # a gap before these
+        a, z = a[np.r_[0, new]], z[np.r_[new - 1, len(z) - 1]]
+    return list(zip(a.tolist(), z.tolist()))
+
+
 def _physical_memory():
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -769,7 +784,8 @@ class Reader:
             return self._pool
 
     def _decode_into(self, ch, t0, n, samples, valid, f64=None):
-        """Decode every block overlapping the grid [0, n) into samples/valid; return block factors.
+        """Decode every block overlapping the grid [0, n) into samples/valid; return the set
+        of the units conversion factors of the segments those blocks are in.
 
         With ``f64`` (a float64 array of n) the blocks are decoded straight into it
         instead, scaled by their segment's factor, and every position no block covers is
@@ -794,7 +810,7 @@ class Reader:
                 f64[a:z] = np.nan
             f64[reach[-1] if len(sel) else 0 :] = np.nan
         if len(sel) == 0:
-            return []
+            return set()
         overlap = bool(np.any(pos[sel][1:] < (pos[sel] + b["n"][sel])[:-1]))
         factors = None
         if f64 is not None:  # a segment whose factor is 0 ("no entry") gives raw counts
@@ -803,7 +819,7 @@ class Reader:
             self._decode_batch(ch, b, pos, sel, n, samples, valid, f64, factors, 1)
         else:
             self._decode_pieces(ch, b, pos, sel, n, samples, valid, f64, factors)
-        return [(int(pos[i]), int(b["n"][i]), ch.segments[int(b["segment"][i])].ufact) for i in sel]
+        return {ch.segments[k].ufact for k in np.unique(b["segment"][sel]).tolist()}
 
     def _decode_pieces(self, ch, b, pos, sel, n, samples, valid, f64, factors):
         """Blocks that do not overlap: pieces read and decoded by the threads, no barrier.
@@ -867,9 +883,7 @@ class Reader:
             jobs.append((seg, buf, ids, lo, inside, bool(enc.any())))
         # gaps between blocks are invalid, everything a block covers is valid
         for seg, buf, ids, lo, inside, enc in jobs if f64 is None else ():
-            for i in ids:
-                a = max(int(pos[i]), 0)
-                z = min(int(pos[i] + b["n"][i]), n)
+            for a, z in _covered(pos[ids], b["n"][ids], n):
                 valid[a:z] = 1
         work = []
         for seg, buf, ids, lo, inside, enc in jobs:
@@ -982,9 +996,8 @@ class Reader:
         t0, t1, n = self._window(ch, t0, t1)
         samples = np.zeros(n, np.int32)
         valid = np.zeros(n, np.uint8)
-        spans = self._decode_into(ch, t0, n, samples, valid)
+        factors = self._decode_into(ch, t0, n, samples, valid) or {seg.ufact for seg in ch.segments[:1]}
         self._warn_skipped()
-        factors = {f for _, _, f in spans} or {seg.ufact for seg in ch.segments[:1]}
         return {
             "samples": samples,
             "valid": valid,
