@@ -179,15 +179,18 @@ def _grid_positions(times, t0, fs, rounding="nearest"):
 def _covered(starts, counts, n):
     """The runs [a, z) of [0, n) that blocks starting at ``starts`` cover (adjacent
     blocks merged), as a list of pairs."""
-    a = np.clip(starts, 0, n)
-    z = np.clip(starts + counts, 0, n)
+    a = np.minimum(np.maximum(starts, 0), n)
+    z = np.minimum(np.maximum(starts + counts, 0), n)
+    if len(a) > 1 and (a[1:] == z[:-1]).all() and (z > a).all():
+        return [(int(a[0]), int(z[-1]))]  # (the usual case: blocks end to end)
     keep = z > a
     a, z = a[keep], z[keep]
     if len(a) > 1:
         order = np.argsort(a, kind="stable")
         a, z = a[order], np.maximum.accumulate(z[order])
         new = np.flatnonzero(a[1:] > z[:-1]) + 1  # a gap before these
-        a, z = a[np.r_[0, new]], z[np.r_[new - 1, len(z) - 1]]
+        a = a[np.concatenate(([0], new))]
+        z = z[np.concatenate((new - 1, [len(z) - 1]))]
     return list(zip(a.tolist(), z.tolist()))
 
 
@@ -851,10 +854,11 @@ class Reader:
 
     def _decode_batch(self, ch, b, pos, sel, n, samples, valid, f64, factors, n_threads):
         """Read and decode the blocks ``sel`` (see _decode_into) with up to n_threads threads."""
-        tasks = []  # (segment, block ids)
         seg_ids = b["segment"][sel]
-        for k in np.unique(seg_ids):
-            tasks.append((ch.segments[int(k)], sel[seg_ids == k]))
+        if seg_ids[0] == seg_ids[-1] and (len(sel) < 3 or (seg_ids == seg_ids[0]).all()):
+            tasks = [(ch.segments[int(seg_ids[0])], sel)]  # (the usual case: one segment)
+        else:
+            tasks = [(ch.segments[int(k)], sel[seg_ids == k]) for k in np.unique(seg_ids)]
         skip = self.on_error == "skip"
         failed = []  # (segment, block id, problem): blocks on_error="skip" reads as gaps
         jobs = []
