@@ -5,25 +5,21 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-extensions = [
-    Extension(
-        "neo_mef3._red",
-        ["src/neo_mef3/_red.pyx"],
+
+
+def _extension(name, optimize):
+    return Extension(
+        f"neo_mef3.{name}",
+        [f"src/neo_mef3/{name}.pyx"],
         include_dirs=[numpy.get_include()],
-        extra_compile_args=["-O3"],
+        extra_compile_args=[optimize],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
-]
-if os.name == "posix":  # openat/fstatat/fdopendir; elsewhere neo_mef3.session scans in Python
-    extensions.append(
-        Extension(
-            "neo_mef3._scan",
-            ["src/neo_mef3/_scan.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=["-O2"],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        )
     )
+
+
+extensions = [_extension("_red", "-O3")]
+if os.name == "posix":  # openat/fstatat/fdopendir; elsewhere neo_mef3.session scans in Python
+    extensions.append(_extension("_scan", "-O2"))
 
 setup(
     ext_modules=cythonize(

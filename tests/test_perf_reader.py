@@ -87,24 +87,31 @@ def test_long_read_threads_and_memory(tmp_path):
         assert peak <= 1.3 * out.nbytes, peak / out.nbytes
 
 
+def _damaged_copy(tmp_path, which):
+    """A copy of a 2-minute session with garbage inside the blocks ``which(n_blocks)``:
+    (path, its .tdat, the block table)."""
+    import shutil
+
+    path, _ = _long_session(tmp_path, minutes=2)
+    bad = str(tmp_path / "bad.mefd")
+    shutil.copytree(path, bad)
+    with neo_mef3.Reader(bad) as r:
+        tdat = r._channel("ch").segments[0].files.tdat
+        b = r._channel("ch").blocks()
+    with open(tdat, "r+b") as f:
+        for i in which(len(b["n"])):
+            f.seek(int(b["offset"][i]) + 400)
+            f.write(b"\xde\xad\xbe\xef")
+    return bad, tdat, b
+
+
 def test_read_with_damaged_blocks_skipped(tmp_path):
     # on_error="skip": a block that fails (CRC, or garbage the decoder rejects) is a gap
     # in read() exactly where read_raw marks it invalid, even though read() never
     # NaN-fills its output before decoding
-    import shutil
     import warnings
 
-    path, x = _long_session(tmp_path, minutes=2)
-    bad = str(tmp_path / "bad.mefd")
-    shutil.copytree(path, bad)
-    with neo_mef3.Reader(bad) as r:
-        seg = r._channel("ch").segments[0]
-        b = r._channel("ch").blocks()
-        tdat = seg.files.tdat
-    with open(tdat, "r+b") as f:
-        for i in (0, 3, len(b["n"]) - 1):
-            f.seek(int(b["offset"][i]) + 400)
-            f.write(b"\xde\xad\xbe\xef")
+    bad, _, _ = _damaged_copy(tmp_path, lambda k: (0, 3, k - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for check_crc in (True, False):
@@ -121,20 +128,8 @@ def test_read_with_damaged_blocks_skipped(tmp_path):
 def test_threads_raise_the_first_damaged_block_as_one_thread_does(tmp_path, monkeypatch):
     # the threads decode pieces of the range in any order; the error raised is still
     # that of the earliest damaged block, and only after every piece has finished
-    import shutil
-
-    path, _ = _long_session(tmp_path, minutes=2)
-    bad = str(tmp_path / "bad.mefd")
-    shutil.copytree(path, bad)
-    with neo_mef3.Reader(bad) as r:
-        seg = r._channel("ch").segments[0]
-        b = r._channel("ch").blocks()
-        tdat = seg.files.tdat
+    bad, tdat, b = _damaged_copy(tmp_path, lambda k: (k // 3, k - 2))
     k = len(b["n"])
-    with open(tdat, "r+b") as f:
-        for i in (k // 3, k - 2):
-            f.seek(int(b["offset"][i]) + 400)
-            f.write(b"\xde\xad\xbe\xef")
     monkeypatch.setattr(reader_mod, "_PIECE_MIN_BYTES", 1)  # a piece per block or so
     messages = []
     for n_threads in (1, 2):

@@ -60,6 +60,11 @@ def validate_name(name, what="channel name"):
     return name
 
 
+def _path_of(ext):
+    """A SegmentFiles property: the path of the segment's ``.ext`` file, made when asked for."""
+    return property(lambda self: self._stem + ext, doc=f"Path of the segment's .{ext} file.")
+
+
 class SegmentFiles:
     """Paths of one segment's metadata, index and data files."""
 
@@ -88,25 +93,11 @@ class SegmentFiles:
         self._stem = os.path.join(self.directory, f"{channel}-{number:06d}.")
         return self
 
-    @property
-    def tmet(self):
-        return self._stem + TMET
-
-    @property
-    def tidx(self):
-        return self._stem + TIDX
-
-    @property
-    def tdat(self):
-        return self._stem + TDAT
-
-    @property
-    def rdat(self):
-        return self._stem + RDAT
-
-    @property
-    def ridx(self):
-        return self._stem + RIDX
+    tmet = _path_of(TMET)
+    tidx = _path_of(TIDX)
+    tdat = _path_of(TDAT)
+    rdat = _path_of(RDAT)
+    ridx = _path_of(RIDX)
 
     def __repr__(self):
         return f"<SegmentFiles {self.channel}-{self.number:06d}>"
