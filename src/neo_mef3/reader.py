@@ -204,11 +204,11 @@ def _physical_memory():
 class _Segment:
     """One segment: decrypted metadata now, block index and data file on demand."""
 
-    def __init__(self, files, meta, check_crc, on_skip=None, index_size=None, record_flags=None, lock=None):
+    def __init__(self, files, meta, check_crc, on_skip=None, index_size=-1, record_flags=0, lock=None):
         self.files = files
         self.meta = meta
-        # what the channel scan saw when the segment was opened (None: not scanned):
-        # the .tidx size (negative: an errno) and which record files exist
+        # what the channel scan saw when the segment was opened: the .tidx size
+        # (negative: an errno) and which record files exist (session.HAS_RDAT | HAS_RIDX)
         self.index_size = index_size
         self.record_flags = record_flags
         self.number = files.number
@@ -1117,13 +1117,8 @@ class Reader:
                 return None
             if prev_end is not None and t0 < prev_end:
                 return None
-            size = seg.index_size  # (as the channel was opened)
-            if size is None:
-                try:
-                    size = os.stat(seg.files.tidx).st_size
-                except OSError:
-                    return None
-            if size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
+            # (the size when the channel was opened; negative if it could not be seen)
+            if seg.index_size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
                 return None
             starts.append(t0)
             counts.append(n)
@@ -1209,15 +1204,10 @@ class Reader:
         for r in self._read_record_file(rdat, keys, rto, owner):
             r.update(level="channel", channel=channel, segment=None)
             out.append(r)
-        access, F_OK = os.access, os.F_OK
         for seg in ref.segments:
-            files = seg.files
-            present = seg.record_flags  # (as the channel was opened: no system call per segment)
-            if present is None:
-                present = access(files.rdat, F_OK) or access(files.ridx, F_OK)
-            if not present:
-                continue  # (what _parse_record_file does first, without two calls per segment)
-            for r in self._read_record_file(files.rdat, keys, seg.rto, owner):
+            if not seg.record_flags:  # no .rdat/.ridx when the channel was opened
+                continue
+            for r in self._read_record_file(seg.files.rdat, keys, seg.rto, owner):
                 r.update(level="segment", channel=channel, segment=seg.number)
                 out.append(r)
         self._warn_skipped()
