@@ -160,3 +160,10 @@ def test_records_damage_is_detected():
     struct.pack_into("<I", huge, 12, 2**32 - 1)  # absurd body size
     with pytest.raises(FormatError):
         records.parse_records(bytes(huge), keys)
+    # every header byte after the CRC is covered, the encryption level too: a level made
+    # negative (never on disk) must not switch the check off (found by the damage campaign)
+    for offset, value in ((11, 0xCD), (11, 0xFF), (8, ord("m")), (9, 0xD2)):
+        hit = bytearray(data)
+        hit[offset] = value
+        with pytest.raises(CrcError):
+            records.parse_records(bytes(hit), keys)

@@ -254,7 +254,7 @@ def parse_records(data, keys, rto=0, path=None, check_crc=True, expected=None):
                 f"only {n - pos - RECORD_HEADER_BYTES} remain",
                 path,
             )
-        if check_crc and int(head["encryption"]) >= 0:
+        if check_crc:  # (over the whole header after the CRC, the encryption byte included)
             crc = crc32(data[pos + 4 : end])
             if crc != int(head["record_crc"]):
                 raise CrcError(f"record {len(out)} at byte {pos + 1024} fails its CRC", path)
