@@ -12,22 +12,23 @@ Python layer's job (``neo_mef3.reader``), which reports every problem by file.
 POSIX only (openat/fstatat/faccessat/fdopendir).
 """
 
-from libc.stdint cimport int64_t, uint8_t
+from libc.errno cimport errno, EINTR
+from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free, qsort
 from libc.string cimport memcpy, memset, strlen, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
-from libc.stdint cimport uint32_t
 
 from ._red cimport _crc_update
 
 import numpy as np
 
 
-cdef extern from "<errno.h>" nogil:
-    int errno
-    enum:
-        EINTR
-        ENAMETOOLONG
+cdef extern from *:
+    """
+    #include <errno.h>
+    static void _clear_errno(void) { errno = 0; }
+    """
+    void _clear_errno() nogil
 
 cdef extern from "<fcntl.h>" nogil:
     int openat(int dirfd, const char* path, int flags)
@@ -44,7 +45,6 @@ cdef extern from "<sys/uio.h>" nogil:
     ssize_t readv(int fd, const iovec* io, int count)
 
 cdef extern from "<unistd.h>" nogil:
-    ssize_t read(int fd, void* buf, size_t n)
     int close(int fd)
     int dup(int fd)
     int faccessat(int dirfd, const char* path, int mode, int flags)
@@ -127,8 +127,14 @@ cdef int _list(int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize
         close(dfd)
         return errno
     while True:
+        _clear_errno()
         e = readdir(d)
         if e == NULL:
+            if errno != 0:  # (NULL with errno set: the listing failed, not ended)
+                k = errno
+                free(buf)
+                closedir(d)
+                return <int>k
             break
         v = _segment_number(e.d_name, name, n)
         if v < 0:
