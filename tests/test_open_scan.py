@@ -325,3 +325,15 @@ def test_writer_appends_to_the_segment_the_reader_lists_last(tmp_path, monkeypat
         assert [s["number_of_samples"] for s in segs] == [200, 400]
         got = r.read_samples("A")
         assert np.array_equal(got, x)
+
+
+def test_a_torn_metadata_read_is_read_again():
+    """A later segment's sections are read again on demand; a read torn by a Writer
+    rewriting the file is retried (``headers.parse_stable``), real damage stands."""
+    good = _tmet_of(os.path.join(DATA, "plain.mefd"))
+    torn = good[:9000] + bytes(len(good) - 9000)
+    parse = lambda raw: headers.parse_metadata(raw, "x.tmet")  # noqa: E731
+    reads = iter([torn, good])
+    assert headers.parse_stable(lambda: next(reads), parse).raw == good
+    with pytest.raises(MefError, match="CRC"):
+        headers.parse_stable(lambda: torn, parse)

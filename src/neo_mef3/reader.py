@@ -142,26 +142,6 @@ def _read_file(path, what, expected=None):
         os.close(fd)
 
 
-def _parse_stable(read, parse, attempts=5):
-    """parse(read()), re-reading when parsing fails on bytes that a second read changes.
-
-    A file that another process is rewriting in place (the Writer rewrites .tidx and
-    .tdat headers after an append) can be read half old, half new: its CRC fails once,
-    then the next read sees the finished bytes. Bytes that read the same twice are
-    really damaged, and the error stands.
-    """
-    raw = read()
-    for _ in range(attempts):
-        try:
-            return parse(raw)
-        except MefError:
-            again = read()
-            if again == raw:
-                raise
-            raw = again
-    return parse(raw)
-
-
 def _grid_positions(times, t0, fs, rounding="nearest"):
     """Grid index of each block's first sample in a window starting at t0.
 
@@ -241,7 +221,7 @@ class _Segment:
     def index(self):
         """TIME_SERIES_INDEX entries (validated against the data file's size)."""
         if self._index is None:
-            uh, entries = _parse_stable(
+            uh, entries = headers.parse_stable(
                 lambda: _read_file(self.files.tidx, "block index"),
                 lambda raw: headers.parse_index(raw, self.files.tidx, check_crc=True),
             )
@@ -326,7 +306,7 @@ class _Segment:
                     raise FormatError(f"cannot open data file ({exc.strerror})", self.files.tdat) from None
                 try:
                     fd = self._fd
-                    uh = _parse_stable(
+                    uh = headers.parse_stable(
                         lambda: os.pread(fd, UNIVERSAL_HEADER_BYTES, 0),
                         lambda head: headers.parse_universal_header(head, self.files.tdat, "tdat"),
                     )

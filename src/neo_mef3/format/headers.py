@@ -12,7 +12,7 @@ import uuid as _uuid
 import numpy as np
 
 from .._red import crc32
-from ..errors import CrcError, FormatError, PasswordError
+from ..errors import CrcError, FormatError, MefError, PasswordError
 from . import crypto
 from .layout import (
     LITTLE_ENDIAN_CODE,
@@ -187,13 +187,37 @@ class TimeSeriesMetadata:
 
 
 def _read_image(path, keys):
-    """A metadata file read again for its sections (validated and decrypted as at first)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(METADATA_FILE_BYTES + 1)
-    except OSError as exc:
-        raise FormatError(f"cannot read metadata file again ({exc.strerror})", path) from None
-    return parse_metadata(raw, path, keys=keys).raw
+    """A metadata file read again for its sections (validated and decrypted as at first;
+    a read torn by a Writer rewriting the file is read again, as ``parse_stable`` does)."""
+
+    def read():
+        try:
+            with open(path, "rb") as f:
+                return f.read(METADATA_FILE_BYTES + 1)
+        except OSError as exc:
+            raise FormatError(f"cannot read metadata file again ({exc.strerror})", path) from None
+
+    return parse_stable(read, lambda raw: parse_metadata(raw, path, keys=keys)).raw
+
+
+def parse_stable(read, parse, attempts=5):
+    """parse(read()), re-reading when parsing fails on bytes that a second read changes.
+
+    A file that another process is rewriting in place (the Writer rewrites .tidx and
+    .tdat headers after an append) can be read half old, half new: its CRC fails once,
+    then the next read sees the finished bytes. Bytes that read the same twice are
+    really damaged, and the error stands.
+    """
+    raw = read()
+    for _ in range(attempts):
+        try:
+            return parse(raw)
+        except MefError:
+            again = read()
+            if again == raw:
+                raise
+            raw = again
+    return parse(raw)
 
 
 _TMET_TYPE = np.frombuffer(b"tmet\0", np.uint8)
