@@ -614,8 +614,10 @@ class Reader:
             try:
                 meta = plain[i]
                 if meta is None:  # read again: the exact error, or the image to decrypt
-                    raw = _read_file(files.tmet, "metadata", METADATA_FILE_BYTES)
-                    meta = headers.parse_metadata(raw, files.tmet, keys=self._keys_for_raw(raw, files.tmet))
+                    meta = headers.parse_stable(
+                        lambda: _read_file(files.tmet, "metadata", METADATA_FILE_BYTES),
+                        lambda raw: headers.parse_metadata(raw, files.tmet, keys=self._keys_for_raw(raw, files.tmet)),
+                    )
                 seg = _Segment(files, meta, self.check_crc, self._skip if skip else None,
                                int(scan.index_sizes[i]), int(scan.record_flags[i]), lock)
                 if skip:
