@@ -102,6 +102,13 @@ def test_c_scan_equals_python_scan_on_an_awkward_channel(tmp_path):
     off = headers.SCAN_FIELDS[0]
     assert fast.fields[0, 0] == struct.unpack_from("<q", good, off)[0]
     assert not fast.fields[3].any()  # nothing read
+    # without probing: the same reads, no sizes or record flags
+    for scan in (session_mod.scan_channel(c, "A", probe=False, **SCAN_ARGS),
+                 session_mod._scan_channel_py(c, "A", probe=False, **SCAN_ARGS)):
+        assert scan.index_sizes is None and scan.record_flags is None and scan.channel_record_flags is None
+        for field in ("numbers", "heads", "fields", "lengths", "crcs"):
+            assert np.array_equal(getattr(scan, field), getattr(fast, field)), field
+        assert scan.first == fast.first
     # listing only
     _assert_same_scan(session_mod.scan_channel(c, "A", read_files=False),
                       session_mod._scan_channel_py(c, "A", read_files=False))

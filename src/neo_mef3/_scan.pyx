@@ -216,7 +216,7 @@ cdef size_t _segment_file(char* dst, const char* name, size_t n, int64_t number,
 
 
 def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bint read_files=True,
-                 Py_ssize_t crc_split=1024, Py_ssize_t keep=0, field_offsets=()):
+                 Py_ssize_t crc_split=1024, Py_ssize_t keep=0, field_offsets=(), bint probe=True):
     """List a channel directory's segments and (``read_files``) look at their small files.
 
     Returns ``(error, numbers, heads, fields, first, lengths, index_sizes, record_flags,
@@ -233,12 +233,13 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
     * ``crcs[i]``: the MEF CRC-32 of bytes ``[4, crc_split)`` and ``[crc_split,
       metadata_bytes)`` (what a universal header's two CRCs cover), computed while the
       bytes are in cache; 0, 0 unless ``lengths[i] == metadata_bytes``;
-    * ``index_sizes[i]``: the size of its ``.tidx``, or -errno;
-    * ``record_flags[i]``: HAS_RDAT | HAS_RIDX for its record files present.
+    * with ``probe``, ``index_sizes[i]``: the size of its ``.tidx``, or -errno; and
+      ``record_flags[i]``: HAS_RDAT | HAS_RIDX for its record files present (three
+      system calls per segment; without ``probe`` both are None).
 
     ``first``: the first segment's whole ``.tmet`` image (bytes) when it was read whole,
-    else None. ``channel_record_flags``: HAS_RDAT | HAS_RIDX for the channel's own
-    ``<channel>.rdat/.ridx``. Only ``keep`` bytes per segment are kept: a session of
+    else None. ``channel_record_flags`` (with ``probe``, else None): HAS_RDAT | HAS_RIDX
+    for the channel's own ``<channel>.rdat/.ridx``. Only ``keep`` bytes per segment are kept: a session of
     thousands of segments is opened without holding (or page-faulting) all its images.
     """
     cdef size_t n = len(channel)
@@ -327,6 +328,8 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
                 crc_v[i, 1] = _crc_update(scratch + crc_split, metadata_bytes - crc_split, 0xFFFFFFFF)
                 if i == 0:
                     memcpy(first_p, scratch, <size_t>metadata_bytes)
+            if not probe:
+                continue
             _segment_file(fname, name, n, num_v[i], b"tidx")
             idx_v[i] = st.st_size if fstatat(chfd, fname, &st, 0) == 0 else -errno
             _segment_file(fname, name, n, num_v[i], b"rdat")
@@ -335,15 +338,18 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
             _segment_file(fname, name, n, num_v[i], b"ridx")
             if faccessat(chfd, fname, F_OK, 0) == 0:
                 rec_v[i] |= _HAS_RIDX
-        memcpy(fname, name, n)
-        memcpy(fname + n, b".rdat", 6)
-        if faccessat(chfd, fname, F_OK, 0) == 0:
-            chflags |= _HAS_RDAT
-        memcpy(fname + n, b".ridx", 6)
-        if faccessat(chfd, fname, F_OK, 0) == 0:
-            chflags |= _HAS_RIDX
+        if probe:
+            memcpy(fname, name, n)
+            memcpy(fname + n, b".rdat", 6)
+            if faccessat(chfd, fname, F_OK, 0) == 0:
+                chflags |= _HAS_RDAT
+            memcpy(fname + n, b".ridx", 6)
+            if faccessat(chfd, fname, F_OK, 0) == 0:
+                chflags |= _HAS_RIDX
         close(chfd)
     free(scratch)
     if k and lengths[0] != metadata_bytes:
         first = None
+    if not probe:
+        return 0, numbers, heads, fields, first, lengths, None, None, None, crcs
     return 0, numbers, heads, fields, first, lengths, index_sizes, record_flags, chflags, crcs

@@ -184,11 +184,12 @@ def _physical_memory():
 class _Segment:
     """One segment: decrypted metadata now, block index and data file on demand."""
 
-    def __init__(self, files, meta, check_crc, on_skip=None, index_size=-1, record_flags=0, lock=None):
+    def __init__(self, files, meta, check_crc, on_skip=None, index_size=None, record_flags=None, lock=None):
         self.files = files
         self.meta = meta
-        # what the channel scan saw when the segment was opened: the .tidx size
-        # (negative: an errno) and which record files exist (session.HAS_RDAT | HAS_RIDX)
+        # what a probing channel scan saw when the segment was opened (None: not probed,
+        # look when needed): the .tidx size (negative: an errno) and which record files
+        # exist (session.HAS_RDAT | HAS_RIDX)
         self.index_size = index_size
         self.record_flags = record_flags
         self.number = files.number
@@ -557,8 +558,8 @@ class Reader:
         dirs = self._tree.channel_dirs
 
         def scan(name):
-            try:
-                return self._scan(dirs[name], name)
+            try:  # (probing: MEF3RawIO needs every .tidx size and records file at once)
+                return self._scan(dirs[name], name, probe=True)
             except MefError:
                 return None  # (loading the channel scans again and raises)
 
@@ -593,7 +594,7 @@ class Reader:
             raise UnknownChannelError(
                 f"no channel {name!r} in the session (channels: {', '.join(self.channels) or 'none'})", self.path
             )
-        scan = self._scan(self._tree.channel_dirs[name], name)
+        scan = self._scan(self._tree.channel_dirs[name], name, probe=False)
         all_files = self._segment_files(name, scan)
         # unencrypted, intact metadata (nearly every file) is validated in bulk; the
         # rest is parsed file by file (errors, decryption)
@@ -601,9 +602,9 @@ class Reader:
         return self._build_channel(name, scan, all_files, plain)
 
     @staticmethod
-    def _scan(channel_dir, name):
+    def _scan(channel_dir, name, probe):
         return scan_channel(channel_dir, name, METADATA_FILE_BYTES, keep=headers.SCAN_KEEP,
-                            field_offsets=headers.SCAN_FIELDS)
+                            field_offsets=headers.SCAN_FIELDS, probe=probe)
 
     def _build_channel(self, name, scan, all_files, plain):
         """The channel's segments from its scan and the bulk-validated metadata (``plain``)."""
@@ -619,7 +620,8 @@ class Reader:
                         lambda raw: headers.parse_metadata(raw, files.tmet, keys=self._keys_for_raw(raw, files.tmet)),
                     )
                 seg = _Segment(files, meta, self.check_crc, self._skip if skip else None,
-                               int(scan.index_sizes[i]), int(scan.record_flags[i]), lock)
+                               None if scan.index_sizes is None else int(scan.index_sizes[i]),
+                               None if scan.record_flags is None else int(scan.record_flags[i]), lock)
                 if skip:
                     seg.index()  # a damaged index skips the segment now, not at a read
             except PasswordError:
@@ -1099,8 +1101,13 @@ class Reader:
                 return None
             if prev_end is not None and t0 < prev_end:
                 return None
-            # (the size when the channel was opened; negative if it could not be seen)
-            if seg.index_size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
+            size = seg.index_size  # (as probed when the channel was opened, or now)
+            if size is None:
+                try:
+                    size = os.stat(seg.files.tidx).st_size
+                except OSError:
+                    return None
+            if size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * _ENTRY_BYTES:
                 return None
             starts.append(t0)
             counts.append(n)
@@ -1186,9 +1193,13 @@ class Reader:
         for r in self._read_record_file(rdat, keys, rto, owner):
             r.update(level="channel", channel=channel, segment=None)
             out.append(r)
+        access, F_OK = os.access, os.F_OK
         for seg in ref.segments:
-            if not seg.record_flags:  # no .rdat/.ridx when the channel was opened
-                continue
+            present = seg.record_flags  # (as probed when the channel was opened, or now)
+            if present is None:
+                present = access(seg.files.rdat, F_OK) or access(seg.files.ridx, F_OK)
+            if not present:
+                continue  # (what _parse_record_file does first, without two calls per segment)
             for r in self._read_record_file(seg.files.rdat, keys, seg.rto, owner):
                 r.update(level="segment", channel=channel, segment=seg.number)
                 out.append(r)

@@ -40,9 +40,10 @@ Per segment (``numbers``, sorted), from its ``.tmet``: ``lengths[i]`` the bytes 
 (``metadata_bytes + 1``: the file is longer; negative: an errno), ``heads[i]`` its first
 ``keep`` bytes, ``fields[i, j]`` the 8 bytes at ``field_offsets[j]`` (int64), ``crcs[i]``
 the CRC-32 of its bytes ``[4, 1024)`` and ``[1024, metadata_bytes)`` (0, 0 unless read
-whole); ``index_sizes[i]`` the ``.tidx`` size (negative: an errno); ``record_flags[i]``
-HAS_RDAT | HAS_RIDX. ``first``: the first segment's whole ``.tmet`` (None unless read
-whole). ``channel_record_flags``: the channel's own record files."""
+whole); ``index_sizes[i]`` the ``.tidx`` size (negative: an errno) and
+``record_flags[i]`` HAS_RDAT | HAS_RIDX (None unless probed). ``first``: the first
+segment's whole ``.tmet`` (None unless read whole). ``channel_record_flags``: the
+channel's own record files (None unless probed)."""
 
 
 def validate_name(name, what="channel name"):
@@ -158,12 +159,12 @@ def segment_numbers(channel_dir, channel):
     return scan_channel(channel_dir, channel, read_files=False).numbers
 
 
-def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=()):
+def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True):
     """List a channel's segments and (``read_files``) read what opening them needs.
 
     One pass over the channel's directory and its segments' small files: the start and
-    a few fields of every ``.tmet`` (only those are kept), the size of every ``.tidx``,
-    which record files exist (a :class:`ChannelScan`). In C without the GIL where
+    a few fields of every ``.tmet`` (only those are kept) and, with ``probe``, the size
+    of every ``.tidx`` and which record files exist (a :class:`ChannelScan`). In C without the GIL where
     available (``_scan``), so that threads can scan several channels at once; the same
     in Python elsewhere. Raises FormatError when the channel directory cannot be
     listed; problems with a segment's files are left in the result for the caller.
@@ -172,19 +173,19 @@ def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0
     if _scan is not None:
         err, *rest = _scan.scan_channel(
             os.fsencode(channel_dir), os.fsencode(channel), metadata_bytes, read_files,
-            UNIVERSAL_HEADER_BYTES, keep, field_offsets,
+            UNIVERSAL_HEADER_BYTES, keep, field_offsets, probe,
         )
         if err:
             raise FormatError(f"cannot list the channel directory ({os.strerror(err)})", channel_dir)
         return ChannelScan(*rest)
-    return _scan_channel_py(channel_dir, channel, metadata_bytes, read_files, keep, field_offsets)
+    return _scan_channel_py(channel_dir, channel, metadata_bytes, read_files, keep, field_offsets, probe)
 
 
 def _errno(exc):
     return -(exc.errno or 5)  # (EIO when the OS gave none)
 
 
-def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=()):
+def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True):
     """:func:`scan_channel` in Python: the reference the C scan is tested against."""
     found = []
     try:
@@ -230,6 +231,8 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
                     first = image
         except OSError as exc:
             lengths[i] = _errno(exc)
+        if not probe:
+            continue
         try:
             sizes[i] = os.stat(files.tidx).st_size
         except OSError as exc:
@@ -237,6 +240,8 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
         flags[i] = (HAS_RDAT if os.access(files.rdat, os.F_OK) else 0) | (
             HAS_RIDX if os.access(files.ridx, os.F_OK) else 0
         )
+    if not probe:
+        return ChannelScan(numbers, heads, fields, first, lengths, None, None, None, crcs)
     base = os.path.join(channel_dir, channel)
     ch_flags = (HAS_RDAT if os.access(f"{base}.{RDAT}", os.F_OK) else 0) | (
         HAS_RIDX if os.access(f"{base}.{RIDX}", os.F_OK) else 0
