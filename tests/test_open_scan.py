@@ -24,7 +24,8 @@ from neo_mef3.rawio import MEF3RawIO
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "data")
-SCAN_ARGS = dict(metadata_bytes=METADATA_FILE_BYTES, keep=headers.SCAN_KEEP, field_offsets=headers.SCAN_FIELDS)
+SCAN_ARGS = dict(metadata_bytes=METADATA_FILE_BYTES, keep=headers.SCAN_KEEP, field_offsets=headers.SCAN_FIELDS,
+                 fs_offset=headers.SCAN_FS_OFFSET)
 
 needs_c_scan = pytest.mark.skipif(session_mod._scan is None, reason="no C scan on this platform")
 
@@ -97,8 +98,7 @@ def test_c_scan_equals_python_scan_on_an_awkward_channel(tmp_path):
     assert fast.first == good
     assert bytes(fast.heads[0]) == good[: headers.SCAN_KEEP]
     assert bytes(fast.heads[1][:100]) == good[:100] and not fast.heads[1][100:].any()
-    assert fast.crcs[0].tolist() == [_red.crc32(good[4:1024]), _red.crc32(good[1024:])]
-    assert fast.crcs[1].tolist() == [0, 0]
+    assert fast.plain.tolist() == [1, 0, 0, 0, 0, 0, 0]  # (the link holds A-000000.tmet, not A-000011.tmet)
     off = headers.SCAN_FIELDS[0]
     assert fast.fields[0, 0] == struct.unpack_from("<q", good, off)[0]
     assert not fast.fields[3].any()  # nothing read
@@ -106,7 +106,7 @@ def test_c_scan_equals_python_scan_on_an_awkward_channel(tmp_path):
     for scan in (session_mod.scan_channel(c, "A", probe=False, **SCAN_ARGS),
                  session_mod._scan_channel_py(c, "A", probe=False, **SCAN_ARGS)):
         assert scan.index_sizes is None and scan.record_flags is None and scan.channel_record_flags is None
-        for field in ("numbers", "heads", "fields", "lengths", "crcs"):
+        for field in ("numbers", "heads", "fields", "lengths", "plain"):
             assert np.array_equal(getattr(scan, field), getattr(fast, field)), field
         assert scan.first == fast.first
     # listing only
@@ -159,7 +159,7 @@ def _metadata_variants(good):
     for label, fs in (("fs 0", 0.0), ("fs NaN", math.nan), ("fs inf", math.inf), ("fs -1", -1.0), ("fs 2e9", 2e9),
                       ("fs 1e9", 1e9), ("fs tiny", 1e-300)):
         yield label, at(fs_off, struct.pack("<d", fs)), True
-    yield "password fields", at(headers._L1, bytes(range(1, 33))), True
+    yield "password fields", at(headers._VALIDATION.start, bytes(range(1, 33))), True
 
 
 def _reseal(image):
@@ -170,9 +170,15 @@ def _reseal(image):
     return bytes(b)
 
 
-def test_bulk_metadata_check_accepts_exactly_what_parse_metadata_takes_as_is(tmp_path):
+@pytest.mark.parametrize("c_scan", [True, False])
+def test_bulk_metadata_check_accepts_exactly_what_parse_metadata_takes_as_is(tmp_path, monkeypatch, c_scan):
+    if not c_scan:
+        monkeypatch.setattr(session_mod, "_scan", None)
+    elif session_mod._scan is None:
+        pytest.skip("no C scan on this platform")
     good = _tmet_of(os.path.join(DATA, "plain.mefd"))
-    keys = headers.crypto.unlock("", good[headers._L1 : headers._L1 + 16], good[headers._L2 : headers._L2 + 16])
+    v = headers._VALIDATION.start
+    keys = headers.crypto.unlock("", good[v : v + 16], good[v + 16 : v + 32])
     accepted = []
     for k, (label, image, reseal) in enumerate(_metadata_variants(good)):
         if reseal:

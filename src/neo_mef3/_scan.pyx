@@ -13,14 +13,17 @@ POSIX only (openat/fstatat/faccessat/fdopendir).
 """
 
 from libc.errno cimport errno, EINTR
-from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free, qsort
 from libc.string cimport memcpy, memset, strlen, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 from ._red cimport _crc_update
 
+cimport numpy as cnp
 import numpy as np
+
+cnp.import_array()
 
 
 cdef extern from *:
@@ -46,7 +49,6 @@ cdef extern from "<sys/uio.h>" nogil:
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
-    int dup(int fd)
     int faccessat(int dirfd, const char* path, int mode, int flags)
     enum:
         F_OK
@@ -109,32 +111,25 @@ cdef int64_t _segment_number(const char* entry, const char* name, size_t n) noex
     return v
 
 
-cdef int _list(int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize_t* count) noexcept nogil:
-    """Sorted numbers of the ``<name>-NNNNNN.segd`` directories under chfd; 0 or an errno."""
-    cdef int dfd = dup(chfd)
-    cdef DIR* d
+cdef int _list(DIR* d, int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize_t* count) noexcept nogil:
+    """Sorted numbers of the ``<name>-NNNNNN.segd`` directories of the open directory ``d``
+    (whose descriptor is ``chfd``); 0 or an errno (then nothing is allocated)."""
     cdef dirent* e
     cdef stat st
     cdef int64_t v
     cdef int64_t* buf = NULL
     cdef int64_t* grown
     cdef Py_ssize_t cap = 0, k = 0
+    cdef int err
     cdef bint is_dir
-    if dfd < 0:
-        return errno
-    d = fdopendir(dfd)
-    if d == NULL:
-        close(dfd)
-        return errno
     while True:
         _clear_errno()
         e = readdir(d)
         if e == NULL:
             if errno != 0:  # (NULL with errno set: the listing failed, not ended)
-                k = errno
+                err = errno
                 free(buf)
-                closedir(d)
-                return <int>k
+                return err
             break
         v = _segment_number(e.d_name, name, n)
         if v < 0:
@@ -152,17 +147,40 @@ cdef int _list(int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize
             grown = <int64_t*>realloc(buf, cap * sizeof(int64_t))
             if grown == NULL:
                 free(buf)
-                closedir(d)
                 return 12  # ENOMEM
             buf = grown
         buf[k] = v
         k += 1
-    closedir(d)
     if k:
         qsort(buf, k, sizeof(int64_t), _cmp_int64)
     numbers[0] = buf
     count[0] = k
     return 0
+
+
+cdef inline uint32_t _le32(const uint8_t* p) noexcept nogil:
+    return p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef bint _plain_tmet(const uint8_t* p, int64_t got, int64_t size, uint32_t crc_h, uint32_t crc_b,
+                      int64_t fs_offset) noexcept nogil:
+    """Whether a .tmet image is one ``headers.parse_metadata`` takes as it is (nothing to
+    decrypt): whole, type "tmet", version 3, little-endian, both stored CRCs right (or 0,
+    "not set"), sections 2 and 3 not encrypted, a rate in (0, 1e9]. Mirrors
+    ``session._plain_tmet_py``."""
+    cdef double fs
+    if got != size or size < 1026 or fs_offset < 0 or fs_offset + 8 > size:
+        return False
+    if memcmp(p + 8, b"tmet\0", 5) != 0 or p[13] != 3 or p[15] != 1:
+        return False
+    if <int8_t>p[1024] > 0 or <int8_t>p[1025] > 0:
+        return False
+    if _le32(p) != 0 and _le32(p) != crc_h:
+        return False
+    if _le32(p + 4) != 0 and _le32(p + 4) != crc_b:
+        return False
+    memcpy(&fs, p + fs_offset, 8)
+    return fs > 0 and fs <= 1e9  # (False for NaN)
 
 
 cdef int64_t _read_into(int dirfd, const char* path, char* out, int64_t size) noexcept nogil:
@@ -216,47 +234,53 @@ cdef size_t _segment_file(char* dst, const char* name, size_t n, int64_t number,
 
 
 def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bint read_files=True,
-                 Py_ssize_t crc_split=1024, Py_ssize_t keep=0, field_offsets=(), bint probe=True):
+                 Py_ssize_t crc_split=1024, Py_ssize_t keep=0, field_offsets=(), bint probe=True,
+                 Py_ssize_t fs_offset=-1):
     """List a channel directory's segments and (``read_files``) look at their small files.
 
-    Returns ``(error, numbers, heads, fields, first, lengths, index_sizes, record_flags,
-    channel_record_flags, crcs)``. ``error`` is 0, or the errno with which the channel
-    directory could not be opened or listed (then the rest is None / 0).
+    Returns ``(error, numbers, heads, fields, first, lengths, plain, index_sizes,
+    record_flags, channel_record_flags)``. ``error`` is 0, or the errno with which the
+    channel directory could not be opened or listed (then the rest is None).
     ``numbers``: int64, sorted, of the directories named ``<channel>-NNNNNN.segd``
     (NNNNNN six ASCII digits; links to directories count). Without ``read_files`` the
-    other results are None / 0. With it, per segment in the order of ``numbers``, from
-    its ``.tmet`` read (up to ``metadata_bytes``) into one reused buffer:
+    other results are None. With it, per segment in the order of ``numbers``, from its
+    ``.tmet`` read (up to ``metadata_bytes``) into one reused buffer:
 
     * ``lengths[i]``: the bytes read, ``metadata_bytes + 1`` for a longer file, or -errno;
     * ``heads[i]``: its first ``keep`` bytes (zeros past what was read);
     * ``fields[i, j]``: the 8 bytes at ``field_offsets[j]`` as an int64 (0 if not read);
-    * ``crcs[i]``: the MEF CRC-32 of bytes ``[4, crc_split)`` and ``[crc_split,
-      metadata_bytes)`` (what a universal header's two CRCs cover), computed while the
-      bytes are in cache; 0, 0 unless ``lengths[i] == metadata_bytes``;
+    * ``plain[i]`` (with ``fs_offset`` >= 0, the offset of the sampling frequency, else
+      None): 1 if the image is an intact, unencrypted MEF 3 ``.tmet`` (its two CRCs,
+      over ``[4, crc_split)`` and ``[crc_split, metadata_bytes)``, computed while the
+      bytes are in cache), as :func:`_plain_tmet` checks;
     * with ``probe``, ``index_sizes[i]``: the size of its ``.tidx``, or -errno; and
       ``record_flags[i]``: HAS_RDAT | HAS_RIDX for its record files present (three
       system calls per segment; without ``probe`` both are None).
 
     ``first``: the first segment's whole ``.tmet`` image (bytes) when it was read whole,
     else None. ``channel_record_flags`` (with ``probe``, else None): HAS_RDAT | HAS_RIDX
-    for the channel's own ``<channel>.rdat/.ridx``. Only ``keep`` bytes per segment are kept: a session of
-    thousands of segments is opened without holding (or page-faulting) all its images.
+    for the channel's own ``<channel>.rdat/.ridx``. Only ``keep`` bytes per segment are
+    kept: a session of thousands of segments is opened without holding (or
+    page-faulting) all its images.
     """
     cdef size_t n = len(channel)
     cdef const char* name = channel
     cdef const char* cdir = channel_dir
-    cdef int chfd, err = 0
+    cdef int chfd = -1, err = 0
+    cdef DIR* d = NULL
     cdef int64_t* nums = NULL
     cdef uint8_t* scratch = NULL
     cdef char* first_p = NULL
     cdef Py_ssize_t k = 0, i, j, m
     cdef int64_t got
+    cdef uint32_t crc_h, crc_b
     cdef char fname[2 * _NAME_MAX + 32]
     cdef stat st
     cdef int chflags = 0
+    cdef bint check = fs_offset >= 0
     offsets = np.ascontiguousarray(field_offsets, np.int64).reshape(-1)
     m = offsets.shape[0]
-    cdef const int64_t[::1] off_v = offsets
+    cdef const int64_t* off_p = <const int64_t*>cnp.PyArray_DATA(offsets)
     if n == 0 or n > _NAME_MAX or b"\0" in channel or b"/" in channel:
         raise ValueError(f"not a usable channel name: {channel!r}")
     if b"\0" in channel_dir:
@@ -266,78 +290,85 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
     if metadata_bytes > 0 and not 4 <= crc_split <= metadata_bytes:
         raise ValueError("crc_split must be within the metadata")
     for j in range(m):
-        if not 0 <= off_v[j] <= metadata_bytes - 8:
-            raise ValueError(f"field offset {off_v[j]} outside the metadata")
+        if not 0 <= off_p[j] <= metadata_bytes - 8:
+            raise ValueError(f"field offset {off_p[j]} outside the metadata")
     with nogil:
         chfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if chfd < 0:
             err = errno
         else:
-            err = _list(chfd, name, n, &nums, &k)
-            if err != 0:
+            d = fdopendir(chfd)  # (owns chfd from here on: closedir closes it)
+            if d == NULL:
+                err = errno
                 close(chfd)
+            else:
+                err = _list(d, chfd, name, n, &nums, &k)
+                if err != 0:
+                    closedir(d)
     if err != 0:
-        return err, None, None, None, None, None, None, None, 0, None
+        return err, None, None, None, None, None, None, None, None, None
     try:
         numbers = np.empty(k, np.int64)
-        for i in range(k):
-            numbers[i] = nums[i]
+        if k:
+            memcpy(cnp.PyArray_DATA(numbers), nums, k * sizeof(int64_t))
+        if read_files:
+            heads = np.zeros((k, keep), np.uint8)
+            fields = np.zeros((k, m), np.int64)
+            lengths = np.empty(k, np.int64)
+            plain = np.zeros(k, np.uint8) if check else None
+            index_sizes = np.empty(k, np.int64) if probe else None
+            record_flags = np.zeros(k, np.uint8) if probe else None
+            # (filled below before anything else can see it; dropped if not read whole)
+            first = PyBytes_FromStringAndSize(NULL, metadata_bytes) if k else None
+            scratch = <uint8_t*>malloc(metadata_bytes + 1)
+            if scratch == NULL:
+                raise MemoryError()
+    except BaseException:
+        closedir(d)
+        raise
     finally:
         free(nums)
     if not read_files:
-        close(chfd)
-        return 0, numbers, None, None, None, None, None, None, 0, None
-    try:
-        heads = np.zeros((k, keep), np.uint8)
-        fields = np.zeros((k, m), np.int64)
-        lengths = np.empty(k, np.int64)
-        index_sizes = np.empty(k, np.int64)
-        record_flags = np.zeros(k, np.uint8)
-        crcs = np.zeros((k, 2), np.uint32)
-        # (filled below before anything else can see it; dropped if not read whole)
-        first = PyBytes_FromStringAndSize(NULL, metadata_bytes) if k else None
-        scratch = <uint8_t*>malloc(metadata_bytes + 1)
-        if scratch == NULL:
-            raise MemoryError()
-    except BaseException:
-        close(chfd)
-        raise
+        closedir(d)
+        return 0, numbers, None, None, None, None, None, None, None, None
     if first is not None:
         first_p = PyBytes_AS_STRING(first)
-    cdef int64_t[::1] num_v = numbers
-    cdef uint8_t[:, ::1] head_v = heads
-    cdef int64_t[:, ::1] field_v = fields
-    cdef int64_t[::1] len_v = lengths
-    cdef int64_t[::1] idx_v = index_sizes
-    cdef uint8_t[::1] rec_v = record_flags
-    cdef uint32_t[:, ::1] crc_v = crcs
+    cdef int64_t* num_p = <int64_t*>cnp.PyArray_DATA(numbers)
+    cdef uint8_t* head_p = <uint8_t*>cnp.PyArray_DATA(heads)
+    cdef int64_t* field_p = <int64_t*>cnp.PyArray_DATA(fields)
+    cdef int64_t* len_p = <int64_t*>cnp.PyArray_DATA(lengths)
+    cdef uint8_t* plain_p = <uint8_t*>cnp.PyArray_DATA(plain) if check else NULL
+    cdef int64_t* idx_p = <int64_t*>cnp.PyArray_DATA(index_sizes) if probe else NULL
+    cdef uint8_t* rec_p = <uint8_t*>cnp.PyArray_DATA(record_flags) if probe else NULL
     with nogil:
         for i in range(k):
-            _segment_file(fname, name, n, num_v[i], b"tmet")
+            _segment_file(fname, name, n, num_p[i], b"tmet")
             got = _read_into(chfd, fname, <char*>scratch, metadata_bytes)
-            len_v[i] = got
+            len_p[i] = got
             if got > metadata_bytes:
                 got = metadata_bytes
-            if keep > 0:
-                memcpy(&head_v[i, 0], scratch, <size_t>(keep if got > keep else (got if got > 0 else 0)))
+            if keep > 0 and got > 0:
+                memcpy(head_p + i * keep, scratch, <size_t>(keep if got > keep else got))
             for j in range(m):
-                if off_v[j] + 8 <= got:
-                    memcpy(&field_v[i, j], scratch + off_v[j], 8)
-            if len_v[i] == metadata_bytes and metadata_bytes > 0:
-                crc_v[i, 0] = _crc_update(scratch + 4, crc_split - 4, 0xFFFFFFFF)
-                crc_v[i, 1] = _crc_update(scratch + crc_split, metadata_bytes - crc_split, 0xFFFFFFFF)
+                if off_p[j] + 8 <= got:
+                    memcpy(field_p + i * m + j, scratch + off_p[j], 8)
+            if len_p[i] == metadata_bytes and metadata_bytes > 0:
+                if check:
+                    crc_h = _crc_update(scratch + 4, crc_split - 4, 0xFFFFFFFF)
+                    crc_b = _crc_update(scratch + crc_split, metadata_bytes - crc_split, 0xFFFFFFFF)
+                    plain_p[i] = _plain_tmet(scratch, len_p[i], metadata_bytes, crc_h, crc_b, fs_offset)
                 if i == 0:
                     memcpy(first_p, scratch, <size_t>metadata_bytes)
             if not probe:
                 continue
-            _segment_file(fname, name, n, num_v[i], b"tidx")
-            idx_v[i] = st.st_size if fstatat(chfd, fname, &st, 0) == 0 else -errno
-            _segment_file(fname, name, n, num_v[i], b"rdat")
+            _segment_file(fname, name, n, num_p[i], b"tidx")
+            idx_p[i] = st.st_size if fstatat(chfd, fname, &st, 0) == 0 else -errno
+            _segment_file(fname, name, n, num_p[i], b"rdat")
             if faccessat(chfd, fname, F_OK, 0) == 0:
-                rec_v[i] |= _HAS_RDAT
-            _segment_file(fname, name, n, num_v[i], b"ridx")
+                rec_p[i] |= _HAS_RDAT
+            _segment_file(fname, name, n, num_p[i], b"ridx")
             if faccessat(chfd, fname, F_OK, 0) == 0:
-                rec_v[i] |= _HAS_RIDX
+                rec_p[i] |= _HAS_RIDX
         if probe:
             memcpy(fname, name, n)
             memcpy(fname + n, b".rdat", 6)
@@ -346,10 +377,9 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
             memcpy(fname + n, b".ridx", 6)
             if faccessat(chfd, fname, F_OK, 0) == 0:
                 chflags |= _HAS_RIDX
-        close(chfd)
+        closedir(d)
     free(scratch)
     if k and lengths[0] != metadata_bytes:
         first = None
-    if not probe:
-        return 0, numbers, heads, fields, first, lengths, None, None, None, crcs
-    return 0, numbers, heads, fields, first, lengths, index_sizes, record_flags, chflags, crcs
+    return (0, numbers, heads, fields, first, lengths, plain, index_sizes, record_flags,
+            chflags if probe else None)

@@ -187,7 +187,7 @@ class _ChannelTable:
         self.mef_factors = factors
         self._verified = True
         layout = None
-        if from_metadata and len(np.unique(self.seg_factors)) == 1:
+        if from_metadata and (self.seg_factors == self.seg_factors[0]).all():
             layout = reader._sections_from_metadata(name)
         if layout is not None:
             # every segment holds samples (checked), all with one factor: _scaling's result

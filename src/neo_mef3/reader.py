@@ -557,17 +557,23 @@ class Reader:
             return
         dirs = self._tree.channel_dirs
 
-        def scan(name):
-            try:  # (probing: MEF3RawIO needs every .tidx size and records file at once)
-                return self._scan(dirs[name], name, probe=True)
-            except MefError:
-                return None  # (loading the channel scans again and raises)
+        def scan(names):
+            out = []
+            for name in names:
+                try:  # (probing: MEF3RawIO needs every .tidx size and records file at once)
+                    out.append(self._scan(dirs[name], name, probe=True))
+                except MefError:
+                    out.append(None)  # (loading the channel scans again and raises)
+            return out
 
+        # all scans before any parsing (a worker waiting for the GIL while this thread
+        # parses would wait out a whole switch interval), a few chunks per thread (a
+        # channel of one segment scans in ~20 us, less than a task hand-off)
+        chunks = np.array_split(np.array(todo, dtype=object), min(len(todo), 4 * self.n_threads))
         if self.n_threads > 1:
-            scans = list(self._executor().map(scan, todo))  # (all at once: a worker waiting for
-            # the GIL while this thread parses would wait out a whole switch interval)
+            scans = [s for part in self._executor().map(scan, chunks) for s in part]
         else:
-            scans = [scan(name) for name in todo]
+            scans = scan(todo)
         found = [(name, s, self._segment_files(name, s)) for name, s in zip(todo, scans) if s is not None]
         try:  # (all channels validated in one bulk pass)
             plains = headers.plain_metadata(
@@ -604,7 +610,7 @@ class Reader:
     @staticmethod
     def _scan(channel_dir, name, probe):
         return scan_channel(channel_dir, name, METADATA_FILE_BYTES, keep=headers.SCAN_KEEP,
-                            field_offsets=headers.SCAN_FIELDS, probe=probe)
+                            field_offsets=headers.SCAN_FIELDS, probe=probe, fs_offset=headers.SCAN_FS_OFFSET)
 
     def _build_channel(self, name, scan, all_files, plain):
         """The channel's segments from its scan and the bulk-validated metadata (``plain``)."""

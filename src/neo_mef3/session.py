@@ -8,6 +8,7 @@ the raw bytes and sizes of a segment's small files) are looked at here.
 import collections
 import os
 import re
+import struct
 
 import numpy as np
 
@@ -32,15 +33,15 @@ HAS_RIDX = 2
 
 ChannelScan = collections.namedtuple(
     "ChannelScan",
-    "numbers heads fields first lengths index_sizes record_flags channel_record_flags crcs",
+    "numbers heads fields first lengths plain index_sizes record_flags channel_record_flags",
 )
 ChannelScan.__doc__ = """What :func:`scan_channel` found in one channel directory.
 
 Per segment (``numbers``, sorted), from its ``.tmet``: ``lengths[i]`` the bytes read
 (``metadata_bytes + 1``: the file is longer; negative: an errno), ``heads[i]`` its first
-``keep`` bytes, ``fields[i, j]`` the 8 bytes at ``field_offsets[j]`` (int64), ``crcs[i]``
-the CRC-32 of its bytes ``[4, 1024)`` and ``[1024, metadata_bytes)`` (0, 0 unless read
-whole); ``index_sizes[i]`` the ``.tidx`` size (negative: an errno) and
+``keep`` bytes, ``fields[i, j]`` the 8 bytes at ``field_offsets[j]`` (int64),
+``plain[i]`` 1 for an intact, unencrypted ``.tmet`` (see :func:`_plain_tmet_py`; None
+without ``fs_offset``); ``index_sizes[i]`` the ``.tidx`` size (negative: an errno) and
 ``record_flags[i]`` HAS_RDAT | HAS_RIDX (None unless probed). ``first``: the first
 segment's whole ``.tmet`` (None unless read whole). ``channel_record_flags``: the
 channel's own record files (None unless probed)."""
@@ -159,33 +160,57 @@ def segment_numbers(channel_dir, channel):
     return scan_channel(channel_dir, channel, read_files=False).numbers
 
 
-def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True):
+def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True,
+                 fs_offset=-1):
     """List a channel's segments and (``read_files``) read what opening them needs.
 
     One pass over the channel's directory and its segments' small files: the start and
-    a few fields of every ``.tmet`` (only those are kept) and, with ``probe``, the size
-    of every ``.tidx`` and which record files exist (a :class:`ChannelScan`). In C without the GIL where
-    available (``_scan``), so that threads can scan several channels at once; the same
-    in Python elsewhere. Raises FormatError when the channel directory cannot be
-    listed; problems with a segment's files are left in the result for the caller.
+    a few fields of every ``.tmet`` (only those are kept), whether each is an intact,
+    unencrypted metadata file (with ``fs_offset``, the sampling frequency's offset) and,
+    with ``probe``, the size of every ``.tidx`` and which record files exist (a
+    :class:`ChannelScan`). In C without the GIL where available (``_scan``), so that
+    threads can scan several channels at once; the same in Python elsewhere. Raises
+    FormatError when the channel directory cannot be listed; problems with a segment's
+    files are left in the result for the caller.
     """
     channel_dir = os.fspath(channel_dir)
     if _scan is not None:
         err, *rest = _scan.scan_channel(
             os.fsencode(channel_dir), os.fsencode(channel), metadata_bytes, read_files,
-            UNIVERSAL_HEADER_BYTES, keep, field_offsets, probe,
+            UNIVERSAL_HEADER_BYTES, keep, field_offsets, probe, fs_offset,
         )
         if err:
             raise FormatError(f"cannot list the channel directory ({os.strerror(err)})", channel_dir)
         return ChannelScan(*rest)
-    return _scan_channel_py(channel_dir, channel, metadata_bytes, read_files, keep, field_offsets, probe)
+    return _scan_channel_py(channel_dir, channel, metadata_bytes, read_files, keep, field_offsets, probe, fs_offset)
+
+
+def _plain_tmet_py(image, size, fs_offset):
+    """Whether a ``.tmet`` image is one ``headers.parse_metadata`` takes as it is (nothing
+    to decrypt): whole, type "tmet", version 3, little-endian, both stored CRCs right (or
+    0, "not set"), sections 2 and 3 not encrypted, a rate in (0, 1e9]. The reference for
+    the C scan's check (``_scan._plain_tmet``)."""
+    if len(image) != size or size < UNIVERSAL_HEADER_BYTES + 2 or not 0 <= fs_offset <= size - 8:
+        return False
+    header_crc, body_crc = struct.unpack_from("<II", image, 0)
+    if image[8:13] != b"tmet\0" or image[13] != 3 or image[15] != 1:
+        return False
+    if max(struct.unpack_from("bb", image, UNIVERSAL_HEADER_BYTES)) > 0:
+        return False
+    if header_crc not in (0, crc32(image[4:UNIVERSAL_HEADER_BYTES])):
+        return False
+    if body_crc not in (0, crc32(image[UNIVERSAL_HEADER_BYTES:])):
+        return False
+    fs = struct.unpack_from("<d", image, fs_offset)[0]
+    return 0 < fs <= 1e9  # (False for NaN)
 
 
 def _errno(exc):
     return -(exc.errno or 5)  # (EIO when the OS gave none)
 
 
-def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True):
+def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True,
+                     fs_offset=-1):
     """:func:`scan_channel` in Python: the reference the C scan is tested against."""
     found = []
     try:
@@ -205,11 +230,13 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
         raise FormatError(f"cannot list the channel directory ({exc.strerror})", channel_dir) from None
     numbers = np.array(sorted(found), np.int64)
     if not read_files:
-        return ChannelScan(numbers, None, None, None, None, None, None, 0, None)
+        return ChannelScan(numbers, None, None, None, None, None, None, None, None)
     k, offsets = len(numbers), [int(o) for o in field_offsets]
     heads, fields = np.zeros((k, keep), np.uint8), np.zeros((k, len(offsets)), np.int64)
-    lengths, sizes = np.empty(k, np.int64), np.empty(k, np.int64)
-    flags, crcs = np.zeros(k, np.uint8), np.zeros((k, 2), np.uint32)
+    lengths = np.empty(k, np.int64)
+    plain = np.zeros(k, np.uint8) if fs_offset >= 0 else None
+    sizes = np.empty(k, np.int64) if probe else None
+    flags = np.zeros(k, np.uint8) if probe else None
     first = None
     for i, n in enumerate(numbers):
         files = SegmentFiles(channel_dir, channel, int(n))
@@ -226,7 +253,8 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
                 if o + 8 <= len(image):
                     fields[i, j] = int.from_bytes(image[o : o + 8], "little", signed=True)
             if len(got) == metadata_bytes > 0:
-                crcs[i] = crc32(image[4:UNIVERSAL_HEADER_BYTES]), crc32(image[UNIVERSAL_HEADER_BYTES:])
+                if plain is not None:
+                    plain[i] = _plain_tmet_py(image, metadata_bytes, fs_offset)
                 if i == 0:
                     first = image
         except OSError as exc:
@@ -241,9 +269,9 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
             HAS_RIDX if os.access(files.ridx, os.F_OK) else 0
         )
     if not probe:
-        return ChannelScan(numbers, heads, fields, first, lengths, None, None, None, crcs)
+        return ChannelScan(numbers, heads, fields, first, lengths, plain, None, None, None)
     base = os.path.join(channel_dir, channel)
     ch_flags = (HAS_RDAT if os.access(f"{base}.{RDAT}", os.F_OK) else 0) | (
         HAS_RIDX if os.access(f"{base}.{RIDX}", os.F_OK) else 0
     )
-    return ChannelScan(numbers, heads, fields, first, lengths, sizes, flags, ch_flags, crcs)
+    return ChannelScan(numbers, heads, fields, first, lengths, plain, sizes, flags, ch_flags)
