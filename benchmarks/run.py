@@ -298,16 +298,9 @@ def test_decode(res, wl, args):
         # bare codecs on the same blocks
         import mef3io._mef3io as M
 
-        b = neo.read_raw(CH)  # noqa: F841 (warm)
-        ch = neo._channel(CH)
-        blk = ch.blocks()
-        seg = ch.segments[0]
-        lo = int(blk["offset"][0])
-        hi = int((blk["offset"] + blk["nbytes"]).max())
-        buf = np.frombuffer(seg.read_bytes(lo, hi), np.uint8)
-        offs = blk["offset"] - lo
+        neo.read_raw(CH)  # warm
+        blk, buf, offs, starts = _blocks_in_memory(neo)
         outs = np.empty(n, np.int32)
-        starts = np.concatenate([[0], np.cumsum(blk["n"])[:-1]])
         blocks = [buf[o:o + s].tobytes() for o, s in zip(offs, blk["nbytes"])]
         z = bytes(16)
 
@@ -372,19 +365,25 @@ def test_cores(res, wl, args):
         r.close()
 
 
+def _blocks_in_memory(reader):
+    """The benchmark channel's RED blocks read into memory: (block table, bytes, offsets
+    in them, first output sample of each block), for timing the codec alone."""
+    ch = reader._channel(CH)
+    blk = ch.blocks()
+    lo = int(blk["offset"][0])
+    hi = int((blk["offset"] + blk["nbytes"]).max())
+    buf = np.frombuffer(ch.segments[0].read_bytes(lo, hi), np.uint8)
+    starts = np.concatenate([[0], np.cumsum(blk["n"])[:-1]]).astype(np.int64)
+    return blk, buf, blk["offset"] - lo, starts
+
+
 def _two_thread_ceiling(reader, n, repeats):
     """What two cores give right now: the codec on the channel's blocks already in
     memory, all in one thread vs two plain threads taking 32 pieces from a shared queue
     (no Reader, no I/O; the queue evens out a core the machine slows down)."""
     import threading
 
-    ch = reader._channel(CH)
-    blk = ch.blocks()
-    lo = int(blk["offset"][0])
-    hi = int((blk["offset"] + blk["nbytes"]).max())
-    buf = np.frombuffer(ch.segments[0].read_bytes(lo, hi), np.uint8)
-    offs = blk["offset"] - lo
-    starts = np.concatenate([[0], np.cumsum(blk["n"])[:-1]]).astype(np.int64)
+    blk, buf, offs, starts = _blocks_in_memory(reader)
     out = np.empty(n, np.int32)
     pieces = np.array_split(np.arange(len(offs)), 32)
 
