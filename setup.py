@@ -10,7 +10,7 @@ from setuptools import Extension, setup
 def _extension(name, optimize):
     return Extension(
         f"neo_mef3.{name}",
-        [f"src/neo_mef3/{name}.pyx"],
+        [f"neo_mef3/{name}.pyx"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=[optimize],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -30,7 +30,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
@@ -44,7 +43,7 @@ def _sessions(base):
         {"key": "fixture/plain (mef3io)", "path": os.path.join(data, "plain_mef3io.mefd")},
         {"key": "fixture/encrypted (mef_tools)", "path": os.path.join(data, "encrypted.mefd"), "password": "pass2"},
         {"key": "fixture/encrypted (mef3io)", "path": os.path.join(data, "encrypted_mef3io.mefd"), "password": "pass2"},
-        {"key": "fixture/example (meflib)", "path": os.path.join(REPO, "src", "neo_mef3", "data", "example.mefd")},
+        {"key": "fixture/example (meflib)", "path": os.path.join(REPO, "neo_mef3", "data", "example.mefd")},
         {"key": "writer/plain", "path": harness.build_writer_session(os.path.join(base, "w.mefd"))},
         {"key": "writer/encrypted", "path": harness.build_writer_session(os.path.join(base, "we.mefd"), "pw1", "pw2"),
          "password": "pw2"},
@@ -107,7 +106,7 @@ def damage(base, n_random, n_crafted, seed=1):
 
 
 def _child(args, timeout):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     t = time.time()
     try:
         p = subprocess.run([sys.executable] + args, capture_output=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
@@ -132,7 +131,7 @@ def fuzz(counts, atheris_seconds):
               f"{out[f'random/{name}'].get('n_failures')} failures", flush=True)
     if atheris_seconds:
         for name in counts:
-            env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            env = dict(os.environ)
             work = tempfile.mkdtemp(prefix="neo_mef3-atheris-")
             t = time.time()
             p = subprocess.run([sys.executable, targets, "atheris", name, f"-max_total_time={atheris_seconds}",

@@ -519,7 +519,6 @@ def _snapshot(work, rels):
 def _worker(job_path, start):
     with open(job_path) as f:
         job = json.load(f)
-    sys.path.insert(0, job.get("repo", REPO))
     scratch = tempfile.mkdtemp(prefix="neo_mef3-damage-")
     sessions = {}
     try:
@@ -595,14 +594,12 @@ def run_isolated(job, timeout=60.0, memory_limit=3 << 30, worker=None, python=No
     worker = worker or os.path.abspath(__file__)
     python = python or sys.executable
     job = dict(job)
-    job.setdefault("repo", REPO)
     n = len(job["cases"])
     results = [None] * n
     fd, job_path = tempfile.mkstemp(suffix=".json", prefix="neo_mef3-job-")
     with os.fdopen(fd, "w") as f:
         json.dump(job, f)
     env = dict(os.environ)
-    env["PYTHONPATH"] = job["repo"] + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     restarts = 0
     try:

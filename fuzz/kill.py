@@ -35,8 +35,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 import neo_mef3  # noqa: E402
 from neo_mef3.check import check_session  # noqa: E402

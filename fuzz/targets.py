@@ -29,8 +29,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the example session shipped with the package: src/neo_mef3/data/example.mefd.
+"""Write the example session shipped with the package: neo_mef3/data/example.mefd.
 
 Written with the reference writer ``mef_tools.io.MefWriter`` (on pymef/meflib)
 until our own Writer lands. Content:
@@ -33,7 +33,7 @@ import oracles as O  # noqa: E402
 START = 1_600_000_000_000_000
 DURATION_S = 20
 SEED = 20200913
-DEFAULT_OUT = os.path.join(REPO, "src", "neo_mef3", "data", "example.mefd")
+DEFAULT_OUT = os.path.join(REPO, "neo_mef3", "data", "example.mefd")
 
 
 def eeg(n, fs, rng, amp_uv, alpha_uv, alpha_hz=10.0):

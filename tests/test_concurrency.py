@@ -104,7 +104,7 @@ def test_readers_while_one_process_appends():
     """Three reader processes (some reopening a Reader per read, some keeping one open
     across appends) loop while another process appends: each read is a prefix of the
     scripted data -- no torn block, no differing sample."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     p = subprocess.run(
         [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "readers", "--readers", "3", "--seconds", "3",
          "--seed", "5"],

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,12 +29,12 @@ RUNS = [
 
 
 def _run(driver, target, n, timeout=240):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     cmd = [sys.executable, TARGETS, driver, target, "--n", str(n)]
     if driver == "random":
         cmd += ["--seed", "20240"]
     try:
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=ROOT)
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         return {"target": target, "driver": driver, "hang": True}
     res = {"target": target, "driver": driver, "returncode": p.returncode, "stderr": p.stderr.decode()[-3000:]}

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import tempfile
 import sys
 import warnings
 from datetime import datetime, timezone
@@ -82,8 +83,8 @@ def test_import_order_and_no_spikeinterface(mef_sessions):
         "assert neo.rawio.MEF3RawIO is neo_mef3.MEF3RawIO\n"
         "assert 'spikeinterface' not in sys.modules\n"
     )
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    env = dict(os.environ)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tempfile.gettempdir())
 
 
 # -------------------------------------------------------------------------- reading ---

@@ -17,7 +17,7 @@ from neo_mef3.check import check_session
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
-EXAMPLE = os.path.join(os.path.dirname(HERE), "src", "neo_mef3", "data", "example.mefd")
+EXAMPLE = os.path.join(os.path.dirname(HERE), "neo_mef3", "data", "example.mefd")
 T0 = 1_600_000_000_000_000
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fuzz"))
 import harness  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-EXAMPLE = os.path.join(os.path.dirname(HERE), "src", "neo_mef3", "data", "example.mefd")
+EXAMPLE = os.path.join(os.path.dirname(HERE), "neo_mef3", "data", "example.mefd")
 
 
 def _run(sessions, seed, n_random, crafted, systematic=False, workers=2):
@@ -166,10 +166,9 @@ def test_non_utf8_names(tmp_path):
         np.testing.assert_array_equal(r.read_raw(name)["samples"], before["A"]["samples"])
     import subprocess
 
-    env = dict(os.environ, PYTHONIOENCODING="utf-8",
-               PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
     for cmd in ("info", "check"):
-        p = subprocess.run([sys.executable, "-m", "neo_mef3.cli", cmd, alias], capture_output=True, env=env)
+        p = subprocess.run([sys.executable, "-m", "neo_mef3.cli", cmd, alias], capture_output=True, env=env, cwd=str(tmp_path))
         assert p.returncode == 0, p.stderr.decode()
         assert "Q\\udce9" in p.stdout.decode()
 

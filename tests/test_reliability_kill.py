@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 def test_kill_points():
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     p = subprocess.run(
         [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "kill", "--points", "20", "--seed", "7",
          "--durable", "0.1"],
