@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _red
+from . import _red, forksafe
 from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError, UnknownChannelError
 from .format import crypto, headers, records as _records
 from .format.layout import (
@@ -447,6 +447,7 @@ class Reader:
         self._pool_lock = threading.Lock()
         self._closed = False
         self._encrypted = None
+        forksafe.register(self)
         if on_error == "skip":  # find the damage now, and say once what is left out
             for name in self.channels:
                 try:
@@ -487,6 +488,18 @@ class Reader:
 
     def __repr__(self):
         return f"<neo_mef3.Reader {self.path!r} channels={len(self._tree.channels)}>"
+
+    def _after_fork(self):
+        """In a forked child: the parent's decode threads are not here, and a lock one of
+        them held would never be released; start with no pool and fresh locks."""
+        self._pool = None
+        self._pool_lock = threading.Lock()
+        self._lock = threading.RLock()
+        for ch in list(self._channels.values()):
+            ch._lock = threading.Lock()
+            seg_lock = threading.Lock()
+            for seg in ch.segments:
+                seg._lock = seg_lock
 
     # --- discovery -------------------------------------------------------------------
     @property
