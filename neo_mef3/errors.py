@@ -36,6 +36,18 @@ class RangeError(MefError, ValueError):
     """A time window or argument that cannot be served (inverted range, absurd size)."""
 
 
+class OutputExistsError(MefError, FileExistsError):
+    """An output (a session, a figure, a table) already exists and overwriting was not asked for."""
+
+
+class CancelledError(MefError):
+    """A long operation stopped because its ``cancel`` callable or event said so.
+
+    Whatever it was writing is removed; its input is untouched (see
+    :mod:`neo_mef3.progress` and :mod:`neo_mef3.tools.atomic`).
+    """
+
+
 class MefWarning(UserWarning):
     """Something in a session was left out or looks wrong, and reading went on.
 
@@ -60,5 +72,7 @@ __all__ = [
     "WriteConflictError",
     "UnknownChannelError",
     "RangeError",
+    "OutputExistsError",
+    "CancelledError",
     "MefWarning",
 ]
