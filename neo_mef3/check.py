@@ -24,6 +24,7 @@ checked at all (not a session, or a missing or wrong password).
 
 import datetime
 import json
+import math
 import os
 import struct
 import warnings
@@ -35,6 +36,7 @@ from .errors import MefError, PasswordError
 from .format import headers
 from .format import records as _records
 from .format.layout import (
+    METADATA_FILE_BYTES,
     RED_BLOCK_HEADER_BYTES,
     RED_DISCONTINUITY,
     RED_LEVEL_1_ENCRYPTED,
@@ -44,6 +46,7 @@ from .format.layout import (
     text,
 )
 from .format.times import to_uutc, to_uutc_array
+from .progress import Tracker
 from .reader import Reader, _read_file, _Segment
 from .session import SessionTree
 
@@ -54,6 +57,42 @@ _BATCH_SAMPLES = 1 << 22
 _BATCH_BYTES = 64 << 20
 #: a block claiming more samples than this is reported, not decoded
 _MAX_BLOCK_SAMPLES = 1 << 28
+
+
+#: the checks, with the mef3io validator check each one answers (``neo-mef3 check --list-checks``)
+CHECKS = {
+    "crc.headers": ("every universal header CRC (metadata, index, data, records)", "crc.metadata, crc.index"),
+    "crc.bodies": ("metadata, index, data and records body CRCs", "crc.metadata, crc.index"),
+    "crc.blocks": ("every RED block decodes with a good CRC", "- (mef3io reads blocks, validate does not)"),
+    "segment.files-match": ("a segment's .tmet, .tidx and .tdat belong together", "-"),
+    "index.block-offsets": ("index entries point inside the data file, in increasing order", "index.block-offsets"),
+    "index.data-coverage": ("no bytes after the last indexed block", "index.data-coverage"),
+    "index.entry-counts": ("every index entry declares its samples and bytes", "index.entry-counts"),
+    "index.block-count": ("declared block count matches the index", "index.block-count"),
+    "index.sample-count": ("declared sample count matches the blocks", "index.sample-count"),
+    "index.start-sample": ("declared start sample continues the channel's earlier segments",
+                           "index.start-sample"),
+    "index.block-headers": ("each block header's time and flags agree with its index entry", "-"),
+    "index.interrupted-write": ("index entries or bytes an interrupted append left", "- (mef3io recover)"),
+    "sizing.block-maxima": ("largest block (samples and bytes) declared at least as large as found",
+                            "sizing.block-maxima"),
+    "sizing.difference-bytes": ("difference-buffer size declared and large enough", "sizing.difference-bytes"),
+    "sizing.contiguous": ("contiguous-run maxima match the index", "sizing.contiguous"),
+    "times.sampling-frequency": ("a usable sampling frequency (else the segment is unreadable)",
+                                 "times.sampling-frequency"),
+    "times.segment-bounds": ("metadata start and end agree with the first and last block", "times.segment-bounds"),
+    "times.recording-duration": ("recording duration spans the segment", "times.recording-duration"),
+    "times.block-interval": ("block interval is set and matches the largest block", "times.block-interval"),
+    "times.discontinuities": ("discontinuity count matches the flagged blocks", "times.discontinuities"),
+    "times.block-order": ("blocks do not overlap; gaps are flagged as discontinuities", "-"),
+    "times.segment-order": ("segments follow each other without overlap, at one rate", "-"),
+    "header.entry-count": ("universal headers declare the right entry count", "header.entry-count"),
+    "header.max-entry-size": ("universal headers declare the right entry size", "header.max-entry-size"),
+    "records.parse": ("records parse, CRCs verify, index count matches, owner names match", "-"),
+    "layout.leftovers": ("temporary files of interrupted writes; segment numbering without gaps", "-"),
+}
+
+_U4_NO_ENTRY = 0xFFFFFFFF
 
 
 def _when(uutc):
@@ -155,8 +194,9 @@ class Report:
         return "\n".join(out)
 
 
-def check_session(path, password=""):
-    """Check a session; returns a :class:`Report` (never raises a MefError)."""
+def check_session(path, password="", progress=None, cancel=None):
+    """Check a session; returns a :class:`Report` (never raises a MefError, except
+    CancelledError when ``cancel`` says stop; ``progress``: see neo_mef3.progress)."""
     report = Report(os.fspath(path))
     try:
         tree = SessionTree(path)
@@ -174,15 +214,21 @@ def check_session(path, password=""):
         except MefError as exc:
             report.usable, report.fatal = False, _safe(exc)
             return report
-    with reader:
+    total = 0
+    for name in tree.channels:
         try:
-            _check_tree(reader, tree, report)
+            total += len(tree.segments(name))
+        except MefError:
+            pass
+    with reader, Tracker(total, "check", unit="segments", progress=progress, cancel=cancel) as tracker:
+        try:
+            _check_tree(reader, tree, report, tracker)
         except PasswordError as exc:
             report.usable, report.fatal = False, _safe(exc)
     return report
 
 
-def _check_tree(reader, tree, report):
+def _check_tree(reader, tree, report, tracker=None):
     for e in sorted(os.listdir(tree.path)):
         if e.endswith(_TMP_SUFFIX):
             report.note(os.path.join(tree.path, e), "temporary directory of an interrupted write "
@@ -190,11 +236,11 @@ def _check_tree(reader, tree, report):
     if not tree.channels:
         report.note(tree.path, "the session has no channels")
     for name in tree.channels:
-        report.channels.append(_check_channel(reader, tree, name, report))
+        report.channels.append(_check_channel(reader, tree, name, report, tracker))
     _check_records(reader, tree, report)
 
 
-def _check_channel(reader, tree, name, report):
+def _check_channel(reader, tree, name, report, tracker=None):
     d = tree.channel_dirs[name]
     out = {"name": _safe(name), "path": _safe(d), "segments": [], "sampling_frequency": None}
     first_problem = len(report.problems)
@@ -223,6 +269,8 @@ def _check_channel(reader, tree, name, report):
     for sf in files:
         seg = _check_segment(reader, name, sf, report)
         out["segments"].append(seg)
+        if tracker is not None:
+            tracker.advance(1)
         if seg.get("sampling_frequency"):
             fs_seen.add(seg["sampling_frequency"])
         if prev is not None and seg.get("found") and prev.get("found"):
@@ -233,6 +281,7 @@ def _check_channel(reader, tree, name, report):
         prev = seg
     if len(fs_seen) > 1:
         report.problem(d, f"segments are sampled at different rates: {sorted(fs_seen)} Hz")
+    _check_start_samples(out["segments"], report)
     out["sampling_frequency"] = min(fs_seen) if fs_seen else None
     out["verdict"] = "consistent" if len(report.problems) == first_problem else "PROBLEMS"
     return out
@@ -405,7 +454,92 @@ def _check_segment(reader, name, sf, report):
         jump = np.flatnonzero((t[1:] - e[:-1] > 1e6 / fs) & ((f_[1:] & RED_DISCONTINUITY) == 0))
         if len(jump):
             report.note(sf.tidx, f"{len(jump)} gap(s) between blocks not flagged as discontinuities")
+    _check_sizing(report, sf, meta, entries, committed, blocks, fs)
+    _check_headers(report, sf, meta, uh_idx, fs)
     return done()
+
+
+def _check_start_samples(segments, report):
+    """index.start-sample: each segment's declared start sample is the number of samples
+    the channel's earlier segments hold (meflib's channel-wide numbering)."""
+    stored = 0
+    for seg in segments:
+        d, f = seg.get("declared"), seg.get("found")
+        if not d or not f:
+            return
+        if d["start_sample"] != stored:
+            report.note(seg["path"], f"metadata declares start sample {d['start_sample']}; the channel's earlier "
+                        f"segments hold {stored} samples [index.start-sample]")
+        stored += f["indexed_samples"]
+
+
+def _check_sizing(report, sf, meta, entries, committed, blocks, fs):
+    """The declarations readers size buffers from: block offsets order, entry sizes,
+    largest block, difference buffer and contiguous runs (mef3io's sizing.* checks)."""
+    s2 = meta.s2
+    k = min(int(s2["number_of_blocks"]), committed) if int(s2["number_of_blocks"]) >= 0 else committed
+    offs = entries["file_offset"].astype(np.int64)
+    if len(offs) > 1 and (np.diff(offs) < 0).any():
+        report.problem(sf.tidx, "index entries do not point at increasing offsets [index.block-offsets]")
+    unset = (entries["number_of_samples"] == _U4_NO_ENTRY) | (entries["block_bytes"] == _U4_NO_ENTRY)
+    if unset.any():
+        report.problem(sf.tidx, f"{int(unset.sum())} index entr{'y leaves' if unset.sum() == 1 else 'ies leave'} "
+                       "its sample or byte count unset [index.entry-counts]")
+    if not k:
+        return
+    n = entries["number_of_samples"][:k].astype(np.int64)
+    nbytes = entries["block_bytes"][:k].astype(np.int64)
+    declared_bytes = int(s2["maximum_block_bytes"])
+    if declared_bytes <= 0 or declared_bytes < int(nbytes.max()):
+        report.problem(sf.tmet, f"metadata declares at most {declared_bytes} bytes per block; a block holds "
+                       f"{int(nbytes.max())} [sizing.block-maxima]")
+    declared_diff = int(s2["maximum_difference_bytes"])
+    found_diff = blocks.get("max_difference_bytes", 0)
+    if declared_diff == _U4_NO_ENTRY:
+        report.note(sf.tmet, "maximum difference bytes is unset (no entry) [sizing.difference-bytes]")
+    elif declared_diff == 0 or declared_diff < found_diff:
+        report.problem(sf.tmet, f"metadata declares {declared_diff} maximum difference bytes, a block needs "
+                       f"{found_diff} (meflib sizes its decoding buffer from it) [sizing.difference-bytes]")
+    starts = (entries["RED_block_flags"][:k] & RED_DISCONTINUITY) != 0
+    starts[0] = True
+    run = np.cumsum(starts) - 1
+    found = {"maximum_contiguous_blocks": int(np.bincount(run).max()),
+             "maximum_contiguous_block_bytes": int(np.bincount(run, weights=nbytes).max()),
+             "maximum_contiguous_samples": int(np.bincount(run, weights=n).max())}
+    for field, value in found.items():
+        declared = int(s2[field])
+        if declared <= 0:  # meflib-based writers (pymef, mef_tools) leave some of these at 0
+            report.note(sf.tmet, f"metadata leaves {field} unset ({declared}); the index has {value} "
+                        "[sizing.contiguous]")
+        elif declared < value:
+            report.problem(sf.tmet, f"metadata declares {field} {declared}, the index has {value} "
+                           "[sizing.contiguous]")
+        elif declared > value:
+            report.note(sf.tmet, f"metadata declares {field} {declared}, more than the {value} of the index "
+                        "[sizing.contiguous]")
+    period = 1e6 / fs
+    duration = int(s2["recording_duration"])
+    start, end = to_uutc(meta.uh["start_time"], meta.recording_time_offset), to_uutc(meta.uh["end_time"],
+                                                                                      meta.recording_time_offset)
+    if start is not None and end is not None and abs(duration - (end - start)) > period + 1:
+        report.note(sf.tmet, f"recording duration is {duration} us, the segment spans {end - start} us "
+                    "[times.recording-duration]")
+    interval = int(s2["block_interval"])
+    expected = int(math.floor(int(n.max()) * 1e6 / fs + 0.5))
+    if interval <= 0 or abs(interval - expected) > max(period, 0.1 * expected):
+        report.note(sf.tmet, f"block interval is {interval} us; the largest block spans {expected} us "
+                    "[times.block-interval]")
+
+
+def _check_headers(report, sf, meta, uh_idx, fs):
+    """header.entry-count and header.max-entry-size of the metadata and index files."""
+    if int(meta.uh["number_of_entries"]) != 1:
+        report.note(sf.tmet, f"the metadata header declares {int(meta.uh['number_of_entries'])} entries, "
+                    "not 1 [header.entry-count]")
+    for path, uh, size in ((sf.tmet, meta.uh, METADATA_FILE_BYTES), (sf.tidx, uh_idx, TIME_SERIES_INDEX_BYTES)):
+        if int(uh["maximum_entry_size"]) != size:
+            report.note(path, f"the header declares a largest entry of {int(uh['maximum_entry_size'])} bytes, "
+                        f"not {size} [header.max-entry-size]")
 
 
 def _check_data_crc(path, uh, entries, declared, crc, report):
@@ -475,6 +609,7 @@ def _check_blocks(reader, seg, entries, tdat_size, report, crc):
         codes["TOO_MANY_SAMPLES"] = int(huge.sum())
     todo = np.flatnonzero(inside & ~huge)
     time_mismatch = flag_mismatch = 0
+    max_difference_bytes = 0
     i = 0
     with open(sf.tdat, "rb") as f:
         while i < len(todo):
@@ -500,6 +635,7 @@ def _check_blocks(reader, seg, entries, tdat_size, report, crc):
                     time_mismatch += 1
                 if (buf[r + 4] & RED_DISCONTINUITY) != (iflags[k] & RED_DISCONTINUITY):
                     flag_mismatch += 1
+                max_difference_bytes = max(max_difference_bytes, struct.unpack_from("<I", buf, r + 28)[0])
             enc = (iflags[ids] & _ENCRYPTED) != 0
             status = np.zeros(len(ids), np.int8)
             if enc.any():
@@ -532,7 +668,7 @@ def _check_blocks(reader, seg, entries, tdat_size, report, crc):
     crc["blocks"] = f"{int(good.sum())}/{nb} ok" if nb else "none"
     if codes.get("CRC_MISMATCH"):
         crc["blocks"] += f" ({codes['CRC_MISMATCH']} CRC mismatch)"
-    return {"good": good, "status": codes}
+    return {"good": good, "status": codes, "max_difference_bytes": max_difference_bytes}
 
 
 def _check_records(reader, tree, report):
@@ -595,4 +731,4 @@ def _count_records(reader, rdat, channel):
     return len(recs)
 
 
-__all__ = ["check_session", "Report"]
+__all__ = ["check_session", "Report", "CHECKS"]

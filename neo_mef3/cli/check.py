@@ -1,23 +1,37 @@
 """``neo-mef3 check PATH``: do a session's declarations agree with its data?
 
-Exit code 0 consistent, 1 problems found, 2 unusable input (see ``neo_mef3.check``)."""
+Exit code 0 consistent, 1 problems found, 2 unusable input or usage error (see
+``neo_mef3.check``)."""
+
+from .common import add_command, add_password, progress, session_password
 
 
 def register(sub):
-    p = sub.add_parser(
-        "check",
-        help="report what a session holds and whether its declarations agree with its data "
-        "(exit 0 consistent, 1 problems found, 2 unusable input)",
-    )
-    p.add_argument("path")
-    p.add_argument("--password", default="", help="level-1 or level-2 password of an encrypted session")
+    p = add_command(sub, "check", "check that a session's declarations agree with its data "
+                    "(exit 0 consistent, 1 problems found, 2 unusable input)", [
+                        "neo-mef3 check subject.mefd",
+                        "neo-mef3 check subject.mefd --json > report.json",
+                        "neo-mef3 check --list-checks",
+                    ], description="Verify every CRC, decode every block, and compare what the metadata, index "
+                                   "and headers declare with what the files hold. Nothing is written.\n\n"
+                                   "exit codes: 0 consistent, 1 problems found, 2 unusable input or usage error")
+    p.add_argument("path", nargs="?", help="the .mefd session directory")
     p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--list-checks", action="store_true", help="list the checks (and mef3io's counterparts)")
+    add_password(p)
     p.set_defaults(func=run)
 
 
 def run(args):
-    from ..check import check_session
+    from ..check import CHECKS, check_session
+    from .common import UsageError
 
-    report = check_session(args.path, password=args.password or "")
+    if args.list_checks:
+        for check_id, (what, theirs) in CHECKS.items():
+            print(f"{check_id:<26} {what}  [mef3io: {theirs}]")
+        return 0
+    if not args.path:
+        raise UsageError("check needs a session path (or --list-checks)")
+    report = check_session(args.path, password=session_password(args, args.path) or "", progress=progress(args))
     print(report.json() if args.json else report.text())
     return report.exit_code

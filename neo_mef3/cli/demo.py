@@ -8,16 +8,16 @@ import numpy as np
 
 from ..errors import MefError
 from ..reader import Reader
+from .common import add_command
 from .summary import summarize
 
 EXAMPLE_SESSION = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "example.mefd")
 
 
 def register(sub):
-    p = sub.add_parser("demo", help="read (and write) an example session",
-                       description="Write a small session, read it back, and read the example session "
-                                   "shipped with the package.\n\nexample:\n  neo-mef3 demo",
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = add_command(sub, "demo", "read (and write) an example session", ["neo-mef3 demo"],
+                    description="Write a small session, read it back, and read the example session shipped "
+                                "with the package.")
     p.set_defaults(func=run)
 
 

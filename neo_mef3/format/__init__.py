@@ -4,4 +4,4 @@ Nothing here walks directories or decodes samples; :mod:`neo_mef3.session` and
 :mod:`neo_mef3.reader` build on these pieces.
 """
 
-from . import crypto, headers, layout, records, times  # noqa: F401
+from . import crc, crypto, headers, layout, records, times  # noqa: F401
