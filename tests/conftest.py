@@ -87,3 +87,19 @@ def fixture_data():
         return _oracles.load_expected(name)
 
     return load
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """``run_cli(*args, cwd=tmp_path, env=None, timeout=120)``: ``python -m neo_mef3.cli
+    ARGS`` in a subprocess outside the checkout (the installed package is imported);
+    returns the CompletedProcess with text stdout and stderr."""
+    import subprocess
+
+    def run(*args, cwd=None, env=None, timeout=120):
+        full_env = dict(os.environ, **(env or {}))
+        return subprocess.run([sys.executable, "-m", "neo_mef3.cli", *map(str, args)], cwd=str(cwd or tmp_path),
+                              env=full_env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    return run

@@ -16,15 +16,6 @@ def test_demo_writes_reads_back_and_reads_the_shipped_session(capsys):
     assert "recording start, patient awake" in out
 
 
-def test_info_on_a_fixture(capsys):
-    path = os.path.join(os.path.dirname(__file__), "data", "encrypted.mefd")
-    assert cli.main(["info", path, "--password", "pass2"]) == 0
-    out = capsys.readouterr().out
-    assert "channels  " in out and "stimulus" in out
-    assert cli.main(["info", path, "--password", "pass1"]) == 0
-    assert "records locked" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize("password", ["Zq9xK", ""])
 def test_info_refuses_a_wrong_password_cleanly(capsys, password):
     path = os.path.join(os.path.dirname(__file__), "data", "encrypted.mefd")

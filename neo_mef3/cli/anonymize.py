@@ -8,7 +8,7 @@ def register(sub):
     p = add_command(sub, "anonymize", "write a copy without the subject's identity (times kept or shifted)", [
         "neo-mef3 anonymize subject.mefd shared/S01.mefd",
         "neo-mef3 anonymize subject.mefd shared/S01.mefd --shift random --redact 'Dr. Smith'",
-        "neo-mef3 anonymize subject.mefd shared/S01.mefd --shift -3650d --drop-text",
+        "neo-mef3 anonymize subject.mefd shared/S01.mefd --shift=-3650d --drop-text",
         "neo-mef3 anonymize S01.mefd --in-place --shift 2000-01-01",
     ], description="Write a copy of a session with subject names, ID and recording location removed from "
                    "every segment's metadata, those values (and OUT's old session name) redacted from the "
@@ -20,7 +20,7 @@ def register(sub):
     p.add_argument("--in-place", action="store_true", help="replace PATH itself (only once the new version is "
                    "complete and checked)")
     p.add_argument("--shift", metavar="SPEC", help="move every time: 'random' (a secret whole number of weeks into "
-                   "the 1990s), a date YYYY-MM-DD for the first day, a signed duration (-3650d, +52w, -1h) or "
+                   "the 1990s), a date YYYY-MM-DD for the first day, a signed duration (--shift=-3650d, +52w, -1h) or "
                    "microseconds")
     p.add_argument("--pseudonym", help="written as every header's anonymized name (default: OUT's name)")
     p.add_argument("--redact", action="append", default=[], metavar="TEXT",

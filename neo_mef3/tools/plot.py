@@ -23,7 +23,7 @@ from .atomic import atomic_output
 from .inventory import session_span
 from .when import format_time, resolve_tz
 
-__all__ = ["plot_window", "plot_overview", "load_matplotlib"]
+__all__ = ["plot_window", "plot_overview", "block_envelope", "load_matplotlib"]
 
 _GAP = "0.88"
 _RECORD = "tab:red"
@@ -179,7 +179,7 @@ def plot_window(reader, out, t0, t1, channels=None, width=1600, height=None, dpi
     return {"path": out, "width": width, "height": height, "channels": channels}
 
 
-def _block_envelope(reader, ch, bins_start, bin_us, nbins):
+def block_envelope(reader, ch, bins_start, bin_us, nbins):
     """Per-bin min and max of a channel in units, from the block index statistics."""
     table = reader.block_table(ch)
     fs = reader.info(ch)["sampling_frequency"]
@@ -228,7 +228,7 @@ def plot_overview(reader, out, channels=None, bin_s=60.0, width=1600, height=Non
     labels = []
     with Tracker(len(channels), "overview", unit="channels", progress=progress, cancel=cancel) as tracker:
         for row, (ch, info) in enumerate(zip(channels, infos)):
-            lo, hi = _block_envelope(reader, ch, t0, bin_us, nbins)
+            lo, hi = block_envelope(reader, ch, t0, bin_us, nbins)
             mid, span = _scale(np.concatenate((lo, hi)))
             ax.fill_between(x, np.repeat((lo - mid) / span * 0.9 - row, 2),
                             np.repeat((hi - mid) / span * 0.9 - row, 2), lw=0.4, color=f"C{row % 10}")
