@@ -20,6 +20,7 @@ Every long function of the package takes the same two keyword arguments:
 ...         t.advance(len(chunk))
 """
 
+import shutil
 import sys
 
 from .errors import CancelledError
@@ -68,9 +69,12 @@ class Tracker:
         if self._progress is True:
             from tqdm import tqdm
 
+            # (a terminal that reports no size, as a fresh pseudo-terminal does, counts as 80x24:
+            # tqdm would otherwise draw nothing)
+            size = shutil.get_terminal_size((80, 24))
             self._bar = tqdm(total=self.total or None, desc=self.desc, unit=self._unit,
                              unit_scale=self._unit == "B", unit_divisor=1024 if self._unit == "B" else 1000,
-                             file=sys.stderr, leave=False, dynamic_ncols=True)
+                             file=sys.stderr, leave=False, ncols=size.columns, nrows=size.lines)
 
     def phase(self, desc, total=0, unit=None):
         """Start the next phase (``done`` back to 0)."""

@@ -137,3 +137,54 @@ def test_no_progress_bar_when_piped_and_quiet_means_silent(big_session, tmp_path
     assert res.returncode == 0 and "%|" not in res.stderr and "it/s" not in res.stderr
     res = run_cli("cut", big_session, "b.mefd", "--start", "0", "--end", "10s", "--quiet")
     assert res.returncode == 0 and res.stderr == "" and "wrote" in res.stdout
+
+
+def _on_a_terminal(args, cwd, answer=None, timeout=120):
+    """Run the command with a pseudo-terminal as its controlling terminal (stdin and
+    stderr); type ``answer`` when it asks. Returns (exit code, stdout, terminal text)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+
+    def own_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([sys.executable, "-m", "neo_mef3.cli", *args], cwd=cwd, stdin=slave, stderr=slave,
+                            stdout=subprocess.PIPE, start_new_session=True, preexec_fn=own_terminal)
+    os.close(slave)
+    seen, typed = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the terminal closed with the process
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if answer is not None and not typed and b"password" in seen:
+                os.write(master, answer.encode() + b"\n")
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        out = proc.communicate(timeout=30)[0]
+    finally:
+        proc.kill()
+        os.close(master)
+    return proc.returncode, out.decode(), seen.decode(errors="replace")
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_password_prompt(big_session, tmp_path):
+    code, out, terminal = _on_a_terminal(["anonymize", big_session, "a.mefd"], tmp_path)
+    assert code == 0 and "wrote" in out
+    assert "%|" in terminal  # tqdm's bar
+    encrypted = os.path.join(os.path.dirname(__file__), "data", "encrypted.mefd")
+    code, out, terminal = _on_a_terminal(["info", encrypted], tmp_path, answer="pass2")
+    assert "password for encrypted.mefd" in terminal and "pass2" not in out
+    assert code == 0 and "locked" not in out and "records 3" in out
