@@ -139,6 +139,7 @@ def test_records_table_export_and_import(oracle_sessions, oracles, run_cli, tmp_
     src = oracle_sessions("records", "mef3io")
     session = tmp_path / "records.mefd"
     shutil.copytree(src, session)
+    pymef_before = oracles.read_pymef(str(session))
     res = run_cli("records", session, "--csv", "all.csv")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(open(tmp_path / "all.csv")))
@@ -157,5 +158,14 @@ def test_records_table_export_and_import(oracle_sessions, oracles, run_cli, tmp_
     assert len(after["records_all"]) == len(m3) + 2  # nothing lost
     pymef = oracles.read_pymef(str(session))
     assert ("Note", T0 + 1_500_000) in [(r["type"], r["time"]) for r in pymef["records"]]
+    for before, now in ((pymef_before["records"], pymef["records"]),
+                        (pymef_before["channels"]["r256"]["records"], pymef["channels"]["r256"]["records"])):
+        kept = [r for r in now if r.get("text") not in ("spike burst", "artifact")]
+        assert oracles.records_summary(kept) == oracles.records_summary(before)  # every record as pymef wrote it
+    res = run_cli("records", "add", session, "--csv", "bad.csv")
+    assert res.returncode == 2
+    (tmp_path / "bad.csv").write_text("time,type\n1,Seiz\n")
+    res = run_cli("records", "add", session, "--csv", "bad.csv")
+    assert res.returncode == 2 and "Note, EDFA, SyLg" in res.stderr
     tsv = run_cli("records", session, "--tsv").stdout
     assert list(csv.DictReader(io.StringIO(tsv), delimiter="\t"))[0]["level"] == "session"
