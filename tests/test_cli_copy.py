@@ -135,6 +135,9 @@ def test_encrypt_passwords_decrypt_keep_everything(oracle_sessions, oracles, run
             assert c["start_time"] == back["channels"][ch]["start_time"]
         m3 = oracles.read_mef3io(str(tmp_path / b), new)
         assert oracles.records_summary(m3["records_all"]) == oracles.records_summary(reference_m3["records_all"])
+        for ch, c in reference_m3["channels"].items():  # every metadata field mef3io reports (sections 2 and 3)
+            assert {k: v for k, v in m3["channels"][ch]["info"].items() if k != "session_name"} == \
+                {k: v for k, v in c["info"].items() if k != "session_name"}
         with pytest.raises(Exception):
             oracles.read_mef3io(str(tmp_path / b), env[current] or "not-the-password")
         level1 = oracles.read_mef3io(str(tmp_path / b), env[p1], data=False)  # signal yes, records no
