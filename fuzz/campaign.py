@@ -1,6 +1,6 @@
 """The long reliability run: the figures of docs/reliability.md.
 
-    python fuzz/campaign.py [--out results.json] [--quick]
+    PYTHONPATH=tests python fuzz/campaign.py [--out results.json] [--quick]
         [--damage-random 400] [--damage-crafted 200]
         [--fuzz-red 200000] [--fuzz-records 200000] [--fuzz-headers 50000] [--fuzz-session 5000]
         [--atheris-seconds 120] [--kill-points 300] [--readers 4] [--reader-seconds 30]
@@ -10,13 +10,14 @@ Runs, each isolated in child processes (a crash or hang is counted, never fatal)
 * damage: every committed fixture, every oracle scenario mef_tools and mef3io can
   write (needs pymef, mef_tools, mef3io), and Writer sessions (plain and encrypted),
   each with the systematic cases of tests/test_damaged.py, random damage and crafted
-  (CRC-consistent) values, read in raise and skip modes (see fuzz/harness.py);
-* fuzz: fuzz/targets.py with the random driver, then atheris (coverage-guided over the
-  Python layers) for a fixed time per target;
-* kill: SIGKILL kill-points over the scripted writes (fuzz/kill.py);
-* readers: reader processes racing an appender.
+  (CRC-consistent) values, read in raise and skip modes (support.damage, support.outcomes);
+* fuzz: support.fuzz_targets with the random driver, then atheris (coverage-guided over
+  the Python layers) for a fixed time per target;
+* kill: SIGKILL kill-points over the scripted writes (support.kill_points);
+* readers: reader processes racing an appender (support.racing_readers).
 
-Prints a summary and writes every number to ``--out`` (JSON).
+Prints a summary and writes every number to ``--out`` (JSON). The machinery lives in
+tests/support/ (the ``support`` package, hence PYTHONPATH=tests; fuzz/README.md).
 """
 
 import json
@@ -28,34 +29,38 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
+try:
+    import support  # noqa: F401  (tests/support/)
+except ImportError:
+    sys.exit("fuzz/campaign.py needs tests/ on PYTHONPATH: PYTHONPATH=tests python fuzz/campaign.py (fuzz/README.md)")
 
-import harness  # noqa: E402
+from support.build_ours import build_writer_session  # noqa: E402
+from support.child import child_env, last_json_line, module_command, run_module  # noqa: E402
+from support.damage import generate_cases  # noqa: E402
+from support.isolated import failures, run_isolated, tally  # noqa: E402
+from support.paths import DATA_DIR, EXAMPLE_SESSION  # noqa: E402
 
 
 def _sessions(base):
-    data = os.path.join(REPO, "tests", "data")
     out = [
-        {"key": "fixture/plain (mef_tools)", "path": os.path.join(data, "plain.mefd")},
-        {"key": "fixture/plain (mef3io)", "path": os.path.join(data, "plain_mef3io.mefd")},
-        {"key": "fixture/encrypted (mef_tools)", "path": os.path.join(data, "encrypted.mefd"), "password": "pass2"},
-        {"key": "fixture/encrypted (mef3io)", "path": os.path.join(data, "encrypted_mef3io.mefd"), "password": "pass2"},
-        {"key": "fixture/example (meflib)", "path": os.path.join(REPO, "neo_mef3", "data", "example.mefd")},
-        {"key": "writer/plain", "path": harness.build_writer_session(os.path.join(base, "w.mefd"))},
-        {"key": "writer/encrypted", "path": harness.build_writer_session(os.path.join(base, "we.mefd"), "pw1", "pw2"),
+        {"key": "fixture/plain (mef_tools)", "path": os.path.join(DATA_DIR, "plain.mefd")},
+        {"key": "fixture/plain (mef3io)", "path": os.path.join(DATA_DIR, "plain_mef3io.mefd")},
+        {"key": "fixture/encrypted (mef_tools)", "path": os.path.join(DATA_DIR, "encrypted.mefd"), "password": "pass2"},
+        {"key": "fixture/encrypted (mef3io)", "path": os.path.join(DATA_DIR, "encrypted_mef3io.mefd"), "password": "pass2"},
+        {"key": "fixture/example (meflib)", "path": EXAMPLE_SESSION},
+        {"key": "writer/plain", "path": build_writer_session(os.path.join(base, "w.mefd"))},
+        {"key": "writer/encrypted", "path": build_writer_session(os.path.join(base, "we.mefd"), "pw1", "pw2"),
          "password": "pw2"},
     ]
     try:
-        import oracles
+        from support.build_oracles import build_scenario
+        from support.scenarios import SCENARIOS
 
-        for name, sc in oracles.SCENARIOS.items():
+        for name, sc in SCENARIOS.items():
             for writer in sc.writers:
                 p = os.path.join(base, writer, name + ".mefd")
                 try:
-                    oracles.build_scenario(sc, p, writer)
+                    build_scenario(sc, p, writer)
                 except Exception as exc:  # noqa: BLE001 - a scenario an oracle cannot write
                     print(f"  (skipped {writer}/{name}: {type(exc).__name__})", flush=True)
                     continue
@@ -70,7 +75,7 @@ def damage(base, n_random, n_crafted, seed=1):
     rng = random.Random(seed)
     cases = []
     for s in sessions:
-        cases += harness.generate_cases(s["path"], s["key"], rng, n_random=n_random, crafted=n_crafted,
+        cases += generate_cases(s["path"], s["key"], rng, n_random=n_random, crafted=n_crafted,
                                         systematic=True, encrypted=bool(s.get("password")))
     t = time.time()
     done = {"n": 0}
@@ -80,7 +85,7 @@ def damage(base, n_random, n_crafted, seed=1):
         if done["n"] % 2000 == 0:
             print(f"  damage: {done['n']} cases, {time.time() - t:.0f} s", flush=True)
 
-    results = harness.run_isolated({"sessions": sessions, "cases": cases}, timeout=120, workers=2,
+    results = run_isolated({"sessions": sessions, "cases": cases}, timeout=120, workers=2,
                                    progress=progress)
     by_origin, same_by = {}, {}
     for c, r in zip(cases, results):
@@ -96,47 +101,45 @@ def damage(base, n_random, n_crafted, seed=1):
         "sessions": [s["key"] for s in sessions],
         "cases": len(cases),
         "seconds": round(time.time() - t, 1),
-        "raise": harness.tally(results, cases, "raise"),
-        "skip": harness.tally(results, cases, "skip"),
+        "raise": tally(results, cases, "raise"),
+        "skip": tally(results, cases, "skip"),
         "by_origin": by_origin,
         "same_by_damage": dict(sorted(same_by.items(), key=lambda kv: -kv[1])),
-        "failures": harness.failures(results, cases)[:20],
-        "n_failures": len(harness.failures(results, cases)),
+        "failures": failures(results, cases)[:20],
+        "n_failures": len(failures(results, cases)),
     }
 
 
-def _child(args, timeout):
-    env = dict(os.environ)
+def _child(module, args, timeout):
+    """Run ``support.<module>`` with ``args``; its JSON summary plus how the child ended."""
     t = time.time()
     try:
-        p = subprocess.run([sys.executable] + args, capture_output=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
+        p = run_module(module, *args, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"args": args, "hang": True}
-    lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
-    res = json.loads(lines[-1]) if lines else {}
+        return {"module": module, "args": args, "hang": True}
+    summary = last_json_line(p.stdout)
+    res = dict(summary or {})
     res.update(returncode=p.returncode, wall_seconds=round(time.time() - t, 1))
     if p.returncode < 0:
         res["crash_signal"] = -p.returncode
-    if not lines:
+    if summary is None:
         res["stderr"] = p.stderr.decode()[-3000:]
     return res
 
 
 def fuzz(counts, atheris_seconds):
-    targets = os.path.join(HERE, "targets.py")
     out = {}
     for name, n in counts.items():
-        out[f"random/{name}"] = _child([targets, "random", name, "--n", str(n), "--seed", "99"], timeout=7200)
+        out[f"random/{name}"] = _child("fuzz_targets", ["random", name, "--n", n, "--seed", 99], timeout=7200)
         print(f"  fuzz random/{name}: {out[f'random/{name}'].get('executions')} executions, "
               f"{out[f'random/{name}'].get('n_failures')} failures", flush=True)
     if atheris_seconds:
         for name in counts:
-            env = dict(os.environ)
             work = tempfile.mkdtemp(prefix="neo_mef3-atheris-")
             t = time.time()
-            p = subprocess.run([sys.executable, targets, "atheris", name, f"-max_total_time={atheris_seconds}",
-                                "-print_final_stats=1", f"-artifact_prefix={work}/"],
-                               capture_output=True, env=env, cwd=work, timeout=atheris_seconds * 3 + 120)
+            p = subprocess.run(module_command("fuzz_targets", "atheris", name, f"-max_total_time={atheris_seconds}",
+                                              "-print_final_stats=1", f"-artifact_prefix={work}/"),
+                               capture_output=True, env=child_env(), cwd=work, timeout=atheris_seconds * 3 + 120)
             err = p.stderr.decode()
             runs = [ln for ln in err.splitlines() if "stat::number_of_executed_units" in ln]
             cov = [ln for ln in err.splitlines() if ln.startswith("#") and "cov:" in ln]
@@ -168,12 +171,12 @@ def main(argv):
                             "headers": g("--fuzz-headers", 50000, 1000), "session": g("--fuzz-session", 5000, 100)},
                            g("--atheris-seconds", 120, 5))
     print("kill-points ...", flush=True)
-    results["kill"] = _child([os.path.join(HERE, "kill.py"), "kill", "--points", str(g("--kill-points", 300, 20)),
-                              "--seed", "11", "--durable", "0.3"], timeout=7200)
+    results["kill"] = _child("kill_points", ["--points", g("--kill-points", 300, 20), "--seed", 11, "--durable", 0.3],
+                             timeout=7200)
     print(json.dumps({k: results["kill"].get(k) for k in ("kill_points", "by_state", "n_failures")}), flush=True)
     print("readers racing an appender ...", flush=True)
-    results["readers"] = _child([os.path.join(HERE, "kill.py"), "readers", "--readers", str(g("--readers", 4, 2)),
-                                 "--seconds", str(g("--reader-seconds", 30, 3)), "--seed", "12"], timeout=3600)
+    results["readers"] = _child("racing_readers", ["--readers", g("--readers", 4, 2),
+                                                   "--seconds", g("--reader-seconds", 30, 3), "--seed", 12], timeout=3600)
     print(json.dumps(results["readers"]), flush=True)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     with open(out_path, "w") as f:

@@ -14,9 +14,9 @@ until our own Writer lands. Content:
 Fixed seed and start time (1_600_000_000_000_000 uUTC = 2020-09-13 12:26:40
 UTC): reruns give the same content (file UUIDs and CRCs differ). The session
 is ~150 kB. Needs mef_tools (and pymef, pandas); the values are quantized so
-mef3io and mef_tools would store the same counts (tests/oracles.exact_decimal).
+mef3io and mef_tools would store the same counts (``support.signals.exact_decimal``).
 
-Run:  python scripts/make_example_session.py [output.mefd]
+Run:  PYTHONPATH=tests python scripts/make_example_session.py [output.mefd]
 """
 from __future__ import annotations
 
@@ -26,9 +26,17 @@ import sys
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import oracles as O  # noqa: E402
+try:
+    import support  # noqa: F401  (tests/support/)
+except ImportError:
+    sys.exit("needs tests/ on PYTHONPATH: PYTHONPATH=tests python scripts/make_example_session.py")
+
+from support.build_oracles import build_with_mef_tools  # noqa: E402
+from support.compare import same_samples  # noqa: E402
+from support.read_oracles import read_mef3io, read_pymef  # noqa: E402
+from support.scenarios import Channel  # noqa: E402
+from support.signals import exact_decimal, ieeg_like  # noqa: E402
 
 START = 1_600_000_000_000_000
 DURATION_S = 20
@@ -37,7 +45,7 @@ DEFAULT_OUT = os.path.join(REPO, "neo_mef3", "data", "example.mefd")
 
 
 def eeg(n, fs, rng, amp_uv, alpha_uv, alpha_hz=10.0):
-    return O.ieeg_like(n, fs, rng, amp_uv=amp_uv, rhythm_hz=alpha_hz, rhythm_uv=alpha_uv)
+    return ieeg_like(n, fs, rng, amp_uv=amp_uv, rhythm_hz=alpha_hz, rhythm_uv=alpha_uv)
 
 
 def spikes(n, fs, rng, times_s, amp_uv=-300.0, width_s=0.02):
@@ -67,16 +75,16 @@ def ecg(n, fs, rng, bpm=72.0):
 def make_channels():
     rng = np.random.default_rng(SEED)
     n = lambda fs: int(round(DURATION_S * fs))  # noqa: E731
-    fp1 = O.exact_decimal(eeg(n(256), 256.0, rng, 25.0, 20.0), 2)[0]
+    fp1 = exact_decimal(eeg(n(256), 256.0, rng, 25.0, 20.0), 2)[0]
     hip = eeg(n(1024), 1024.0, rng, 60.0, 15.0, alpha_hz=10.0) + spikes(
         n(1024), 1024.0, rng, [3.1, 5.7, 12.4, 16.9])
-    hip = O.exact_decimal(hip, 2)[0]
+    hip = exact_decimal(hip, 2)[0]
     hip[8 * 1024:10 * 1024] = np.nan  # 2 s recording gap
-    ecg_x = O.exact_decimal(ecg(n(250), 250.0, rng), 1)[0]
+    ecg_x = exact_decimal(ecg(n(250), 250.0, rng), 1)[0]
     return [
-        O.Channel("Fp1", 256.0, START, fp1, precision=2),
-        O.Channel("Hippo1", 1024.0, START, hip, precision=2),
-        O.Channel("ECG", 250.0, START, ecg_x, precision=1),
+        Channel("Fp1", 256.0, START, fp1, precision=2),
+        Channel("Hippo1", 1024.0, START, hip, precision=2),
+        Channel("ECG", 250.0, START, ecg_x, precision=1),
     ]
 
 
@@ -89,13 +97,13 @@ ANNOTATIONS = [
 
 
 def main(out=DEFAULT_OUT):
-    path = O.build_with_mef_tools(out, make_channels(), annotations=ANNOTATIONS)
+    path = build_with_mef_tools(out, make_channels(), annotations=ANNOTATIONS)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
     # sanity check with the reference readers
-    m3 = O.read_mef3io(path)
-    pm = O.read_pymef(path)
+    m3 = read_mef3io(path)
+    pm = read_pymef(path)
     for ch in m3["channels"]:
-        assert O.same_samples(pm["channels"][ch]["data_scaled"], m3["channels"][ch]["read"]), ch
+        assert same_samples(pm["channels"][ch]["data_scaled"], m3["channels"][ch]["read"]), ch
     assert len(m3["records"]) == 2 and len(m3["channels"]["Hippo1"]["records"]) == 1
     print(f"{path}: {size} bytes, channels {sorted(m3['channels'])}")
     if size > 300 * 1024:

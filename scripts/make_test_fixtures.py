@@ -21,9 +21,10 @@ Fixtures:
                          channel Note (record bodies stored UNencrypted by pymef)
   encrypted_mef3io.mefd  the same written by mef3io (record bodies level-2 encrypted)
 
-Run:  python scripts/make_test_fixtures.py [outdir]   (needs pymef, mef_tools,
-mef3io, pandas). Fixed seeds and times: reruns give the same content (the
-files' UUIDs and CRCs differ).
+Run from the repository root:  PYTHONPATH=tests python scripts/make_test_fixtures.py [outdir]
+(needs pymef, mef_tools, mef3io, pandas; tests/ on PYTHONPATH for the ``support``
+package). Fixed seeds and times: reruns give the same content (the files' UUIDs and
+CRCs differ).
 """
 from __future__ import annotations
 
@@ -35,30 +36,38 @@ from importlib.metadata import version
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import oracles as O  # noqa: E402
+try:
+    import support  # noqa: F401  (tests/support/)
+except ImportError:
+    sys.exit("needs tests/ on PYTHONPATH: PYTHONPATH=tests python scripts/make_test_fixtures.py")
 
-T0 = O.T0
+from support.build_oracles import build_with_mef3io, build_with_mef_tools  # noqa: E402
+from support.compare import same_samples  # noqa: E402
+from support.plain import error_text, jsonable  # noqa: E402
+from support.read_oracles import read_mef3io, read_mef_tools, read_pymef  # noqa: E402
+from support.scenarios import T0, Channel, Write  # noqa: E402
+from support.signals import float_channel_data, with_gaps  # noqa: E402
+
 MAX_BYTES = 100 * 1024
 
 
 def plain_spec():
     rng = np.random.default_rng(20240601)
-    a = O._with_gaps(O._float_channel_data(1536, 256.0, rng), [(600, 900)])
-    b0 = O._float_channel_data(2000, 1000.0, rng)
-    b1 = O._float_channel_data(1500, 1000.0, rng)
+    a = with_gaps(float_channel_data(1536, 256.0, rng), [(600, 900)])
+    b0 = float_channel_data(2000, 1000.0, rng)
+    b1 = float_channel_data(1500, 1000.0, rng)
     return dict(channels=[
-        O.Channel("A", 256.0, T0, a, precision=2),
-        O.Channel("B", 1000.0, T0 + 250_000, b0, precision=2, block_len=600,
-                  appends=[O.Write(b1, T0 + 3_750_000, new_segment=True)]),
+        Channel("A", 256.0, T0, a, precision=2),
+        Channel("B", 1000.0, T0 + 250_000, b0, precision=2, block_len=600,
+                  appends=[Write(b1, T0 + 3_750_000, new_segment=True)]),
     ])
 
 
 def encrypted_spec():
     rng = np.random.default_rng(20240602)
     return dict(
-        channels=[O.Channel("E", 512.0, T0, O._float_channel_data(1536, 512.0, rng), precision=2)],
+        channels=[Channel("E", 512.0, T0, float_channel_data(1536, 512.0, rng), precision=2)],
         password1="pass1", password2="pass2",
         annotations=[
             {"time": T0 + 500_000, "type": "Note", "text": "session note"},
@@ -84,7 +93,7 @@ def _records(recs):
     """Records as JSON-able dicts in a reader-neutral form, sorted by (time, type)."""
     out = []
     for r in recs:
-        r = O._jsonable(r)
+        r = jsonable(r)
         d = {"type": r["type"], "time": r["time"]}
         for k in ("text", "duration"):
             if r.get(k) is not None:
@@ -95,9 +104,9 @@ def _records(recs):
 
 def expected_for(name, writer, spec, path):
     pw = spec.get("password2")
-    pm = O.read_pymef(path, pw)
-    m3 = O.read_mef3io(path, pw or "")
-    mt = O.read_mef_tools(path, pw)
+    pm = read_pymef(path, pw)
+    m3 = read_mef3io(path, pw or "")
+    mt = read_mef_tools(path, pw)
     _check(not pm["errors"] and not m3["errors"], f"read errors {pm['errors']} {m3['errors']}")
     chans = sorted(pm["channels"])
     _check(chans == sorted(m3["channels"]) == sorted(mt["channels"]), "channel list")
@@ -153,13 +162,13 @@ def expected_for(name, writer, spec, path):
         raw = m["read_raw"]
         valid = raw["valid"].astype(bool)
         _check(raw["start_uutc"] == info["start_time"], f"{c} read_raw start")
-        _check(O.same_samples(p["data_scaled"], m["read"]), f"{c} pymef uutc read * ufact vs mef3io read")
-        _check(O.same_samples(mt["data"][c], m["read"]), f"{c} mef_tools get_data vs mef3io read")
-        _check(O.same_samples(np.where(valid, raw["samples"] * info["units_conversion_factor"],
+        _check(same_samples(p["data_scaled"], m["read"]), f"{c} pymef uutc read * ufact vs mef3io read")
+        _check(same_samples(mt["data"][c], m["read"]), f"{c} mef_tools get_data vs mef3io read")
+        _check(same_samples(np.where(valid, raw["samples"] * info["units_conversion_factor"],
                                        np.nan), m["read"]), f"{c} read_raw vs read")
         stored = raw["samples"][valid]
         _check(len(stored) == info["number_of_samples"], f"{c} stored sample count")
-        sample_read_ok = O.same_samples(p["samples"], stored)
+        sample_read_ok = same_samples(p["samples"], stored)
         if len(p["segments"]) > 1 and writer == "mef3io":
             # mef3io writes channel-wide start_sample into the .tidx, meflib/pymef
             # expect segment-relative ones: pymef's sample-mode read is wrong here.
@@ -203,20 +212,20 @@ def access_levels(path, spec, chans, full):
     for label, pw in (("none", ""), ("level1", spec["password1"]), ("wrong", "wrong")):
         r = {}
         try:
-            m = O.read_mef3io(path, pw, data=True)
+            m = read_mef3io(path, pw, data=True)
             c = chans[0]
             r["mef3io_opens"] = True
             r["mef3io_section3_available"] = m["channels"][c]["info"]["section3_available"]
             r["mef3io_fs"] = m["channels"][c]["info"]["sampling_frequency"]
-            r["mef3io_data_same_as_level2"] = O.same_samples(m["channels"][c]["read"],
+            r["mef3io_data_same_as_level2"] = same_samples(m["channels"][c]["read"],
                                                              full["channels"][c]["read"])
             r["mef3io_records"] = (None if m["records"] is None else _records(m["records"]))
             r["mef3io_records_error"] = m["errors"].get("records")
         except mef3io.PasswordError as e:
             r["mef3io_opens"] = False
-            r["mef3io_error"] = O._err(e)
+            r["mef3io_error"] = error_text(e)
         try:
-            p = O.read_pymef(path, pw or None)
+            p = read_pymef(path, pw or None)
             c = chans[0]
             r["pymef_opens"] = True
             r["pymef_fs_correct"] = bool(
@@ -227,7 +236,7 @@ def access_levels(path, spec, chans, full):
             r["pymef_records_error"] = p["errors"].get("records")
         except Exception as e:  # noqa: BLE001
             r["pymef_opens"] = False
-            r["pymef_error"] = O._err(e)
+            r["pymef_error"] = error_text(e)
         out[label] = r
     return out
 
@@ -238,7 +247,7 @@ def main(outdir=None):
     for name, (writer, make) in FIXTURES.items():
         spec = make()
         path = os.path.join(outdir, f"{name}.mefd")
-        build = O.build_with_mef_tools if writer == "mef_tools" else O.build_with_mef3io
+        build = build_with_mef_tools if writer == "mef_tools" else build_with_mef3io
         build(path, spec["channels"], spec.get("password1"), spec.get("password2"),
               spec.get("annotations"))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)

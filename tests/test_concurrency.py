@@ -1,25 +1,20 @@
 """Concurrent use: threads sharing one Reader; processes reading while one appends."""
 
-import json
 import os
 import random
-import subprocess
-import sys
 import threading
 
 import numpy as np
 import pytest
 
 import neo_mef3
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "fuzz"))
-import harness  # noqa: E402
+from support.build_ours import build_writer_session
+from support.child import last_json_line, run_module
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    return harness.build_writer_session(str(tmp_path_factory.mktemp("conc") / "s.mefd"))
+    return build_writer_session(str(tmp_path_factory.mktemp("conc") / "s.mefd"))
 
 
 def test_threads_share_one_reader(session):
@@ -100,18 +95,12 @@ def test_threads_share_a_skip_mode_reader_on_a_damaged_session(tmp_path, session
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_readers_while_one_process_appends():
+def test_readers_while_one_process_appends(tmp_path):
     """Three reader processes (some reopening a Reader per read, some keeping one open
     across appends) loop while another process appends: each read is a prefix of the
     scripted data -- no torn block, no differing sample."""
-    env = dict(os.environ)
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "readers", "--readers", "3", "--seconds", "3",
-         "--seed", "5"],
-        capture_output=True, timeout=300, env=env,
-    )
-    lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
-    assert lines, p.stderr.decode()[-3000:]
-    res = json.loads(lines[-1])
+    p = run_module("racing_readers", "--readers", 3, "--seconds", 3, "--seed", 5, timeout=300, cwd=tmp_path)
+    res = last_json_line(p.stdout)
+    assert res, p.stderr.decode()[-3000:]
     assert res["n_failures"] == 0, res["problems"]
     assert res["reads"] > 100 and res["distinct_views"] > 5

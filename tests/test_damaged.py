@@ -13,12 +13,14 @@ import pytest
 
 import neo_mef3
 from neo_mef3.errors import CrcError, FormatError, MefError
+from support.outcomes import equal, read_everything
+from support.paths import DATA_DIR
 
 FIXTURES = {"plain": "", "encrypted": "pass2"}
 
 
 def _fixture(name):
-    return os.path.join(os.path.dirname(__file__), "data", f"{name}.mefd")
+    return os.path.join(DATA_DIR, f"{name}.mefd")
 
 
 def _files(session):
@@ -28,51 +30,15 @@ def _files(session):
     return sorted(out)
 
 
-def _everything(path, password, check_crc=True):
-    """What a careful user would read: info, segments, toc, samples, records per channel."""
-    got = {}
-    with neo_mef3.Reader(path, password=password, check_crc=check_crc) as r:
-        got["records"] = r.records()
-        for ch in r.channels:
-            raw = r.read_raw(ch)
-            got[ch] = {
-                "info": r.info(ch),
-                "segments": [{k: v for k, v in s.items() if k != "path"} for s in r.segments(ch)],
-                "toc": r.toc(ch),
-                "samples": raw["samples"],
-                "valid": raw["valid"],
-                "records": r.records(ch),
-            }
-    return got
-
-
-def _equal(a, b):
-    if a.keys() != b.keys():
-        return False
-    for key in a:
-        if key == "records":
-            if a[key] != b[key]:
-                return False
-            continue
-        for field in a[key]:
-            x, y = a[key][field], b[key][field]
-            if isinstance(x, np.ndarray):
-                if not np.array_equal(x, y):
-                    return False
-            elif x != y:
-                return False
-    return True
-
-
 def _outcome(path, password, baseline, session):
     """'same' for identical results, the exception class name for a MefError; fails otherwise."""
     try:
-        got = _everything(path, password)
+        got = read_everything(path, password)
     except MefError as exc:
         msg = str(exc)
         assert session in msg, f"the message does not name a file of the session: {msg}"
         return type(exc).__name__
-    assert _equal(got, baseline), "damage produced different results without an error"
+    assert equal(got, baseline), "damage produced different results without an error"
     return "same"
 
 
@@ -113,7 +79,7 @@ def _apply(kind, target, where):
 def test_every_damage_is_caught_or_harmless(tmp_path, name):
     password = FIXTURES[name]
     src = _fixture(name)
-    baseline = _everything(src, password)
+    baseline = read_everything(src, password)
     tally = {}
     for i, (kind, rel, where) in enumerate(_damage_cases(src)):
         work = tmp_path / f"case{i}" / os.path.basename(src)
@@ -136,10 +102,10 @@ def test_block_damage_with_crc_checks_off_is_still_bounded(tmp_path):
         f.seek(1024 + 400)
         f.write(b"\xff" * 64)  # garbage inside the first block's range-coded payload
     with pytest.raises(CrcError) as exc:
-        _everything(str(work), "")
+        read_everything(str(work), "")
     assert tdat in str(exc.value)
     try:
-        _everything(str(work), "", check_crc=False)  # decodes garbage or reports it
+        read_everything(str(work), "", check_crc=False)  # decodes garbage or reports it
     except MefError:
         pass
 

@@ -1,20 +1,16 @@
 """Short fuzz runs over the RED decoder, the record parser, the header parsers and whole
-sessions (``fuzz/targets.py``), each in a child process so that a crash or a hang is a
-test failure and not the end of pytest. The long runs and their figures are in
+sessions (``support.fuzz_targets``), each in a child process so that a crash or a hang is
+a test failure and not the end of pytest. The long runs and their figures are in
 docs/reliability.md (``fuzz/campaign.py``)."""
 
 import json
-import os
 import signal
 import subprocess
-import tempfile
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = os.path.join(ROOT, "fuzz", "targets.py")
+from support.child import last_json_line, run_module
 
 RUNS = [
     ("random", "red", 3000),
@@ -29,18 +25,15 @@ RUNS = [
 
 
 def _run(driver, target, n, timeout=240):
-    env = dict(os.environ)
-    cmd = [sys.executable, TARGETS, driver, target, "--n", str(n)]
+    args = [driver, target, "--n", n]
     if driver == "random":
-        cmd += ["--seed", "20240"]
+        args += ["--seed", 20240]
     try:
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
+        p = run_module("fuzz_targets", *args, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"target": target, "driver": driver, "hang": True}
     res = {"target": target, "driver": driver, "returncode": p.returncode, "stderr": p.stderr.decode()[-3000:]}
-    lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
-    if lines:
-        res.update(json.loads(lines[-1]))
+    res.update(last_json_line(p.stdout) or {})
     return res
 
 

@@ -17,8 +17,6 @@ import neo.rawio
 import neo_mef3
 from neo_mef3 import MEF3IO, MEF3RawIO
 
-from test_rawio_sessions import mef_sessions  # noqa: F401  (fixture)
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -1,21 +1,21 @@
-"""Cross reads on the oracle scenario sessions (tests/oracles.py).
+"""Cross reads on the oracle scenario sessions (``support.scenarios``).
 
 Every scenario session that mef_tools or mef3io writes is read with mef_tools'
 ``MefReader`` and with ours through the same mef_tools-style script (every property,
 channel info, whole-channel and windowed get_data/get_raw_data, annotations), and the
-recordings are compared with the strict comparator of ``test_legacy_parity``.
+recordings are compared with the strict comparator of ``support.legacy_parity``.
 """
 import pytest
 
 pytest.importorskip("mef_tools.io")
 pytest.importorskip("pandas")
 
-import oracles  # noqa: E402  (tests/ is on sys.path, see conftest.py)
-from test_legacy_parity import OURS, THEIRS, Step, parity_report, read_everything, run_script  # noqa: E402
+from support.legacy_parity import OURS, THEIRS, Step, parity_report, read_everything, run_script  # noqa: E402
+from support.scenarios import WRITERS, scenario_names  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-CASES = [(name, writer) for writer in oracles.WRITERS for name in oracles.scenario_names(writer)]
+CASES = [(name, writer) for writer in WRITERS for name in scenario_names(writer)]
 
 
 def _without_lntp(steps):

@@ -21,27 +21,19 @@ pd = pytest.importorskip("pandas")
 import neo_mef3  # noqa: E402
 from neo_mef3 import legacy  # noqa: E402
 from neo_mef3.errors import PasswordError  # noqa: E402
-from test_legacy_parity import T0, _signal  # noqa: E402
+from support.legacy_parity import IMPLS, T0, lab_signal  # noqa: E402
+from support.quiet import quiet  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-IMPLS = {"mef_tools": mef_tools_io, "neo_mef3": legacy}
-
-
-@contextlib.contextmanager
-def quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
 
 def write_session(mod, path, password1=None, password2=None, annotate=True):
-    x = _signal(2560, 41)
+    x = lab_signal(2560, 41)
     x[1000:1400] = np.nan
     with quiet():
         w = mod.MefWriter(path, overwrite=True, password1=password1, password2=password2)
         assert w.write_data(x, "e", T0, 256, precision=2) is True
-        assert w.write_data(_signal(5120, 42), "f", T0, 512, precision=3) is True
+        assert w.write_data(lab_signal(5120, 42), "f", T0, 512, precision=3) is True
         if annotate:
             w.write_annotations(pd.DataFrame({"time": [T0 + 500_000], "type": ["Note"], "text": ["secret"]}))
         del w
@@ -181,7 +173,7 @@ def test_record_offset_and_dst_fields(tmp_path):
         with quiet():
             w = mod.MefWriter(p)
             w.record_offset = 12345
-            assert w.write_data(_signal(1000, 7), "c", T0, 100, precision=1) is True
+            assert w.write_data(lab_signal(1000, 7), "c", T0, 100, precision=1) is True
             del w
             r = mod.MefReader(p)
             data[name] = (r.get_property("start_time", "c"), r.get_property("end_time", "c"), r.get_data("c"))
@@ -226,7 +218,7 @@ def test_reopen_with_password2_only(tmp_path):
         with quiet():
             w = mod.MefWriter(p, password2="pass2")
             try:
-                res[name] = w.write_data(_signal(256, 3), "e", T0 + 10_000_000, 256)
+                res[name] = w.write_data(lab_signal(256, 3), "e", T0 + 10_000_000, 256)
             except RuntimeError as exc:
                 res[name] = str(exc)
             del w

@@ -1,13 +1,14 @@
 """Parity of the legacy drop-in (``neo_mef3.legacy``) with ``mef_tools.io`` 1.2.3.
 
-Each script below is a piece of mef_tools-style lab code. :func:`run_script` runs it with
-a given (MefReader, MefWriter) pair and records every call: the return value (or the
-exception), what it printed and the warnings it issued. :func:`assert_parity` runs the
-script with mef_tools (the oracle) and with the drop-in and compares the recordings with
-a strict comparator: types, shapes, dtypes, dict keys and their order, values with NaN
-positions, DataFrame columns/dtypes/values, printed text, exception types and messages,
-warnings. A step the oracle answered with ``None`` plus a message must also have issued
-a :class:`~neo_mef3.legacy.LegacyWarning` in the drop-in.
+Each script below is a piece of mef_tools-style lab code. The harness
+(``support.legacy_parity``) runs it with a given (MefReader, MefWriter) pair and records
+every call: the return value (or the exception), what it printed and the warnings it
+issued. ``assert_parity`` runs the script with mef_tools (the oracle) and with the
+drop-in and compares the recordings with a strict comparator: types, shapes, dtypes,
+dict keys and their order, values with NaN positions, DataFrame columns/dtypes/values,
+printed text, exception types and messages, warnings. A step the oracle answered with
+``None`` plus a message must also have issued a :class:`~neo_mef3.legacy.LegacyWarning`
+in the drop-in.
 
 The four (writer, reader) combinations give the cross reads: our MefReader on sessions
 mef_tools wrote, mef_tools' MefReader on sessions we wrote.
@@ -18,13 +19,7 @@ a documented difference shows (``KNOWN``) and a dedicated test in
 writer's sessions must read back exactly as mef_tools' own, metadata (``channel_description``)
 and annotation order included.
 """
-import contextlib
-import copy
-import glob
-import io
-import math
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -34,320 +29,30 @@ pd = pytest.importorskip("pandas")
 
 from neo_mef3 import errors as neo_mef3_errors  # noqa: E402
 from neo_mef3 import legacy  # noqa: E402
+from support.legacy_parity import (  # noqa: E402
+    IMPLS, T0, Step, assert_parity, differences, lab_signal, legacy_warning_report, read_everything, step_differences,
+)
+from support.quiet import quiet  # noqa: E402
 
 # mef_tools' own __del__ fails on objects whose constructor raised (no .session)
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-T0 = 1_600_000_000_000_000
-
-THEIRS = (mef_tools_io.MefReader, mef_tools_io.MefWriter)
-OURS = (legacy.MefReader, legacy.MefWriter)
-
-
-# --------------------------------------------------------------------------------------
-# recording
-# --------------------------------------------------------------------------------------
-class Step:
-    __slots__ = ("label", "kind", "value", "stdout", "warnings")
-
-    def __init__(self, label, kind, value, stdout, warns):
-        self.label, self.kind, self.value, self.stdout, self.warnings = label, kind, value, stdout, warns
-
-    def __repr__(self):
-        return f"<Step {self.label} {self.kind} {self.value!r:.200}>"
-
-
-class Recorder:
-    """``rec(label, fn)`` calls fn(), records the outcome and returns the value (or None)."""
-
-    def __init__(self):
-        self.steps = []
-
-    def __call__(self, label, fn):
-        out = io.StringIO()
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
-            warnings.simplefilter("always")
-            try:
-                value = fn()
-                kind = "value"
-            except Exception as exc:  # noqa: BLE001 - exceptions are part of the behaviour
-                value, kind = exc, "raise"
-        warns = [(w.category, str(w.message)) for w in caught]
-        self.steps.append(Step(label, kind, snapshot(value) if kind == "value" else value, out.getvalue(), warns))
-        return value if kind == "value" else None
-
-
-def snapshot(value):
-    """A deep copy of plain data (so later mutation cannot change what was recorded);
-    objects of the classes under test are recorded by class name."""
-    if isinstance(value, (legacy.MefReader, legacy.MefWriter, THEIRS[0], THEIRS[1])):
-        return ("object", type(value).__name__)
-    if isinstance(value, pd.DataFrame):
-        return value.copy(deep=True)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: snapshot(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [snapshot(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(snapshot(v) for v in value)
-    return value
-
-
-class Api:
-    def __init__(self, pair, name):
-        self.MefReader, self.MefWriter = pair
-        self.name = name
-
-
-def run_script(script, reader_cls, writer_cls, workdir):
-    """Run `script(api, rec, workdir)` with the given classes; return the recorded steps."""
-    os.makedirs(workdir, exist_ok=True)
-    rec = Recorder()
-    api = Api((reader_cls, writer_cls), "x")
-    script(api, rec, str(workdir))
-    return rec.steps
-
-
-# --------------------------------------------------------------------------------------
-# the strict comparator
-# --------------------------------------------------------------------------------------
-def differences(a, b, path="value"):
-    """List of human-readable differences between recorded values a (oracle) and b."""
-    out = []
-    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
-        if type(a) is not type(b):
-            return [f"{path}: type {type(a).__name__} != {type(b).__name__}"]
-        if list(a.columns) != list(b.columns):
-            return [f"{path}: columns {list(a.columns)} != {list(b.columns)}"]
-        if list(a.dtypes) != list(b.dtypes):
-            out.append(f"{path}: dtypes {list(a.dtypes)} != {list(b.dtypes)}")
-        if list(a.index) != list(b.index):
-            out.append(f"{path}: index differs")
-        for c in a.columns:
-            out += differences(list(a[c]), list(b[c]), f"{path}[{c!r}]")
-        return out
-    if type(a) is not type(b):
-        return [f"{path}: type {type(a).__name__} != {type(b).__name__} ({a!r:.80} vs {b!r:.80})"]
-    if isinstance(a, np.ndarray):
-        if a.dtype != b.dtype:
-            out.append(f"{path}: dtype {a.dtype} != {b.dtype}")
-        if a.shape != b.shape:
-            return out + [f"{path}: shape {a.shape} != {b.shape}"]
-        if a.dtype.kind in "fc":
-            na, nb = np.isnan(a), np.isnan(b)
-            if not np.array_equal(na, nb):
-                out.append(f"{path}: NaN positions differ ({int(na.sum())} vs {int(nb.sum())} NaN, first at "
-                           f"{int(np.flatnonzero(na != nb)[0])})")
-            elif not np.array_equal(a[~na], b[~nb]):
-                i = int(np.flatnonzero((a != b) & ~na)[0])
-                out.append(f"{path}: values differ ({int(((a != b) & ~na).sum())} of {a.size}; first at {i}: "
-                           f"{a[i]!r} vs {b[i]!r})")
-        elif a.dtype.kind == "O":
-            for i, (x, y) in enumerate(zip(a, b)):
-                out += differences(x, y, f"{path}[{i}]")
-        elif not np.array_equal(a, b):
-            out.append(f"{path}: values differ ({a!r:.120} vs {b!r:.120})")
-        return out
-    if isinstance(a, dict):
-        if list(a.keys()) != list(b.keys()):
-            return [f"{path}: keys {list(a.keys())} != {list(b.keys())}"]
-        for k in a:
-            out += differences(a[k], b[k], f"{path}[{k!r}]")
-        return out
-    if isinstance(a, (list, tuple)):
-        if len(a) != len(b):
-            return [f"{path}: length {len(a)} != {len(b)}"]
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += differences(x, y, f"{path}[{i}]")
-        return out
-    if isinstance(a, (float, np.floating)):
-        if not (a == b or (math.isnan(a) and math.isnan(b))):
-            out.append(f"{path}: {a!r} != {b!r}")
-        return out
-    if a != b:
-        out.append(f"{path}: {a!r} != {b!r}")
-    return out
-
-
-def _ignored_warning(category):
-    return issubclass(category, (legacy.LegacyWarning, DeprecationWarning, ResourceWarning))
-
-
-def step_differences(ref, got):
-    """Differences between an oracle step and ours (value/exception, stdout, warnings)."""
-    out = []
-    if ref.kind != got.kind:
-        return [f"{ref.label}: oracle {ref.kind} {ref.value!r:.200}, we {got.kind} {got.value!r:.200}"]
-    if ref.kind == "raise":
-        if not isinstance(got.value, type(ref.value)):
-            out.append(f"{ref.label}: raises {type(got.value).__name__}, oracle {type(ref.value).__name__}")
-        if str(got.value) != str(ref.value):
-            out.append(f"{ref.label}: exception message {str(got.value)!r} != {str(ref.value)!r}")
-    else:
-        out += [f"{ref.label}: {d}" for d in differences(ref.value, got.value)]
-    if ref.stdout != got.stdout:
-        out.append(f"{ref.label}: printed {got.stdout!r}, oracle {ref.stdout!r}")
-    rw = [w for w in ref.warnings if not _ignored_warning(w[0])]
-    gw = [w for w in got.warnings if not _ignored_warning(w[0])]
-    if sorted(rw, key=repr) != sorted(gw, key=repr):
-        out.append(f"{ref.label}: warnings {gw} != oracle {rw}")
-    return out
-
-
-#: Differences documented in docs/legacy.md that would show wherever OUR Writer wrote
-#: the session and are normalized away here (each asserted exactly in
-#: test_legacy_differences.py). None are left: the metadata sections and the record
-#: order are identical since Writer.set_metadata and write_annotations(sort=False).
-#: The mechanism stays for future use ("metadata": drop channel_description
-#: differences; "record order": compare annotation lists in time order).
-OUR_WRITER_NORMALIZATIONS = ()
-
-
-def _record_sort_key(rec):
-    return (int(rec.get("time", 0)), str(rec.get("type")), str(rec.get("text")))
-
-
-def _normalized(step, normalizations):
-    if "record order" in normalizations and "get_annotations" in step.label and step.kind == "value" \
-            and isinstance(step.value, list):
-        step = Step(step.label, step.kind, sorted(step.value, key=_record_sort_key), step.stdout, step.warnings)
-    return step
-
-
-def parity_report(ref_steps, got_steps, known=(), normalizations=()):
-    """All differences, except in the steps labelled in `known` and those removed by `normalizations`."""
-    if [s.label for s in ref_steps] != [s.label for s in got_steps]:
-        return [f"step labels differ: {[s.label for s in ref_steps]} vs {[s.label for s in got_steps]}"]
-    out = []
-    for ref, got in zip(ref_steps, got_steps):
-        if ref.label in known:
-            continue
-        diffs = step_differences(_normalized(ref, normalizations), _normalized(got, normalizations))
-        if "metadata" in normalizations:
-            diffs = [d for d in diffs if "channel_description" not in d]
-        out += diffs
-    return out
-
-
-def legacy_warning_report(ref_steps, got_steps):
-    """Steps where mef_tools returned None with a message but we issued no LegacyWarning."""
-    out = []
-    for ref, got in zip(ref_steps, got_steps):
-        refused = ref.kind == "value" and ref.value is None and ref.stdout.strip()
-        if refused and got.kind == "value" and got.value is None:
-            if ref.stdout.strip().splitlines()[-1].startswith("Annotations written"):
-                continue  # write_annotations returns None when it succeeds
-            if not any(issubclass(c, legacy.LegacyWarning) for c, _ in got.warnings):
-                out.append(f"{ref.label}: returned None with {ref.stdout.strip()!r} but issued no LegacyWarning")
-    return out
-
-
-def validator_report(root, passwords=("", "pass2")):
-    """mef3io.Validator findings (errors, warnings, skipped segments) of every session
-    under `root` that our writer wrote; the one documented info finding is ignored."""
-    mef3io = pytest.importorskip("mef3io")
-    out = []
-    for path in sorted(glob.glob(os.path.join(str(root), "**", "*.mefd"), recursive=True)):
-        if not os.listdir(path):
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for pw in passwords:
-                rep = mef3io.Validator(path, password=pw).validate()
-                if not rep.skipped:
-                    break
-        out += [f"{path}: skipped {s}" for s in rep.skipped]
-        out += [f"{path}: {f}" for f in rep.findings if f.severity in ("error", "warning")]
-    return out
-
-
-COMBOS = {
-    # (writer, reader)
-    "theirs": (THEIRS[1], THEIRS[0]),
-    "ours": (OURS[1], OURS[0]),
-    "their_writer_our_reader": (THEIRS[1], OURS[0]),
-    "our_writer_their_reader": (OURS[1], THEIRS[0]),
-}
-
-
-def run_combo(script, combo, tmp_path):
-    writer_cls, reader_cls = COMBOS[combo]
-    return run_script(script, reader_cls, writer_cls, tmp_path / combo)
-
-
-def assert_parity(script, tmp_path, combo="ours", known=(), reference="theirs"):
-    ref = run_combo(script, reference, tmp_path)
-    got = run_combo(script, combo, tmp_path)
-    ours_wrote = COMBOS[combo][0] is OURS[1]
-    problems = parity_report(ref, got, known, OUR_WRITER_NORMALIZATIONS if ours_wrote else ())
-    if combo in ("ours",):
-        problems += legacy_warning_report(ref, got)
-        problems += validator_report(tmp_path / combo)
-    if problems:
-        pytest.fail(f"{len(problems)} differences:\n" + "\n".join(p[:400] for p in problems[:60]),
-                    pytrace=False)
-    return ref, got
 
 
 # --------------------------------------------------------------------------------------
 # scripts: mef_tools-style lab code
 # --------------------------------------------------------------------------------------
-def _signal(n, seed, scale=40.0):
-    rng = np.random.default_rng(seed)
-    return np.cumsum(rng.standard_normal(n)) * scale / 10 + rng.standard_normal(n) * scale
-
-
-def read_everything(api, rec, path, label="r", password2=None, windows=()):
-    """Every MefReader call, on every channel; returns nothing (all recorded)."""
-    r = rec(f"{label}.open", lambda: api.MefReader(path, password2))
-    if r is None:
-        return
-    rec(f"{label}.channels", lambda: r.channels)
-    rec(f"{label}.properties", lambda: r.properties)
-    for prop in ("name", "fsamp", "nsamp", "ufact", "unit", "start_time", "end_time", "channel_description"):
-        rec(f"{label}.get_property({prop})", lambda: r.get_property(prop))
-        for ch in r.channels:
-            rec(f"{label}.get_property({prop},{ch})", lambda: r.get_property(prop, ch))
-    rec(f"{label}.get_property(nope)", lambda: r.get_property("fsamp", "no-such-channel"))
-    rec(f"{label}.get_property(bad)", lambda: r.get_property("no-such-property"))
-    rec(f"{label}.get_channel_info()", lambda: r.get_channel_info())
-    for ch in r.channels:
-        rec(f"{label}.get_channel_info({ch})", lambda: r.get_channel_info(ch))
-        rec(f"{label}.get_data({ch})", lambda: r.get_data(ch))
-        rec(f"{label}.get_raw_data({ch})", lambda: r.get_raw_data(ch))
-        rec(f"{label}.get_annotations({ch})", lambda: r.get_annotations(ch))
-    rec(f"{label}.get_channel_info(nope)", lambda: r.get_channel_info("no-such-channel"))
-    rec(f"{label}.get_data(all)", lambda: r.get_data(r.channels))
-    rec(f"{label}.get_raw_data(all)", lambda: r.get_raw_data(r.channels))
-    rec(f"{label}.get_annotations()", lambda: r.get_annotations())
-    for i, (a, b) in enumerate(windows):
-        rec(f"{label}.window{i}", lambda: r.get_data(r.channels, a, b))
-        rec(f"{label}.window{i}.raw", lambda: r.get_raw_data(r.channels[0], a, b))
-    # mef_tools' bi arrays view pymef's C memory, which close() frees: reading them after
-    # close() is a use-after-free (the values usually survive, now and then it segfaults).
-    # Both readers get owned copies first, so the after-close steps compare defined values.
-    r.bi = copy.deepcopy(r.bi)
-    rec(f"{label}.close", lambda: r.close())
-    rec(f"{label}.after_close.get_annotations", lambda: r.get_annotations())
-    rec(f"{label}.after_close.get_property", lambda: r.get_property("fsamp"))
-    rec(f"{label}.after_close.get_data", lambda: r.get_data(r.channels[0]))
-    del r
-
-
 def script_basic(api, rec, d):
     """Float data, inferred precision, NaN runs below and above fs, two channels."""
     p = os.path.join(d, "basic.mefd")
     w = rec("MefWriter", lambda: api.MefWriter(p, overwrite=True))
     w = api.MefWriter(p, overwrite=False) if w is None else w
-    x = _signal(256 * 40, 1)
+    x = lab_signal(256 * 40, 1)
     x[:5] = np.nan  # leading NaN, shorter than fs: stored as 0
     x[1000:1100] = np.nan  # < fs: stored as 0
     x[3000:3600] = np.nan  # >= fs: a gap
     x[-300:] = np.nan  # trailing gap
     rec("write ch1", lambda: w.write_data(x, "ch1", T0, 256))
-    y = _signal(500 * 30, 2, scale=1e-3)
+    y = lab_signal(500 * 30, 2, scale=1e-3)
     y[7000:8000] = np.nan
     rec("write ch2", lambda: w.write_data(y, "ch2", T0 + 1237, 500.0))
     rec("channel_info", lambda: w.channel_info)
@@ -373,7 +78,7 @@ def script_precision(api, rec, d):
     """Explicit precisions, integer arrays (int16/32/64), float32, constant data."""
     p = os.path.join(d, "prec.mefd")
     w = api.MefWriter(p)
-    x = _signal(1000, 3)
+    x = lab_signal(1000, 3)
     rec("p0", lambda: w.write_data(x, "p0", T0, 100, precision=0))
     rec("p2", lambda: w.write_data(x, "p2", T0, 100, precision=2))
     rec("p5", lambda: w.write_data(x / 1000, "p5", T0, 100, precision=5))
@@ -397,19 +102,19 @@ def script_appends(api, rec, d):
     p = os.path.join(d, "app.mefd")
     w = api.MefWriter(p)
     fs = 1000
-    a = _signal(3000, 4)
+    a = lab_signal(3000, 4)
     rec("first", lambda: w.write_data(a, "a", T0, fs, precision=2))
-    rec("contiguous", lambda: w.write_data(_signal(2000, 5), "a", T0 + 3_000_000, fs))
-    rec("after gap", lambda: w.write_data(_signal(1500, 6), "a", T0 + 7_000_000, fs))
-    rec("overlap", lambda: w.write_data(_signal(100, 7), "a", T0 + 8_000_000, fs))
-    rec("wrong fs", lambda: w.write_data(_signal(100, 7), "a", T0 + 20_000_000, 500))
-    rec("end before start", lambda: w.write_data(_signal(100, 7), "a", T0 + 20_000_000, fs, end_uutc=T0))
-    rec("new segment", lambda: w.write_data(_signal(2000, 8), "a", T0 + 12_000_000, fs, new_segment=True))
-    rec("append to new segment", lambda: w.write_data(_signal(1000, 9), "a", T0 + 14_000_000, fs))
+    rec("contiguous", lambda: w.write_data(lab_signal(2000, 5), "a", T0 + 3_000_000, fs))
+    rec("after gap", lambda: w.write_data(lab_signal(1500, 6), "a", T0 + 7_000_000, fs))
+    rec("overlap", lambda: w.write_data(lab_signal(100, 7), "a", T0 + 8_000_000, fs))
+    rec("wrong fs", lambda: w.write_data(lab_signal(100, 7), "a", T0 + 20_000_000, 500))
+    rec("end before start", lambda: w.write_data(lab_signal(100, 7), "a", T0 + 20_000_000, fs, end_uutc=T0))
+    rec("new segment", lambda: w.write_data(lab_signal(2000, 8), "a", T0 + 12_000_000, fs, new_segment=True))
+    rec("append to new segment", lambda: w.write_data(lab_signal(1000, 9), "a", T0 + 14_000_000, fs))
     rec("new segment + gaps", lambda: w.write_data(
-        np.concatenate([_signal(1000, 10), np.full(1500, np.nan), _signal(800, 11)]), "a", T0 + 20_000_000, fs,
+        np.concatenate([lab_signal(1000, 10), np.full(1500, np.nan), lab_signal(800, 11)]), "a", T0 + 20_000_000, fs,
         new_segment=True))
-    rec("precision ignored on append", lambda: w.write_data(_signal(500, 12), "a", T0 + 30_000_000, fs, precision=5))
+    rec("precision ignored on append", lambda: w.write_data(lab_signal(500, 12), "a", T0 + 30_000_000, fs, precision=5))
     rec("channel_info", lambda: w.channel_info)
     rec("section2", lambda: w.section2_ts_dict)
     del w
@@ -426,13 +131,13 @@ def script_reopen(api, rec, d):
     """Appends from a second MefWriter object on the same session (overwrite=False)."""
     p = os.path.join(d, "reopen.mefd")
     w = api.MefWriter(p, overwrite=True)
-    rec("first", lambda: w.write_data(_signal(2560, 13), "b", T0, 256))
+    rec("first", lambda: w.write_data(lab_signal(2560, 13), "b", T0, 256))
     del w
     w2 = rec("reopen", lambda: api.MefWriter(p))
     rec("reopen channel_info", lambda: w2.channel_info)
-    rec("append", lambda: w2.write_data(_signal(2560, 14), "b", T0 + 10_000_000, 256))
-    rec("refused", lambda: w2.write_data(_signal(256, 14), "b", T0 + 15_000_000, 256))
-    rec("new channel", lambda: w2.write_data(_signal(1000, 15), "c", T0 + 5_000_000, 100))
+    rec("append", lambda: w2.write_data(lab_signal(2560, 14), "b", T0 + 10_000_000, 256))
+    rec("refused", lambda: w2.write_data(lab_signal(256, 14), "b", T0 + 15_000_000, 256))
+    rec("new channel", lambda: w2.write_data(lab_signal(1000, 15), "c", T0 + 5_000_000, 100))
     del w2
     read_everything(api, rec, p)
 
@@ -451,7 +156,7 @@ def script_knobs(api, rec, d):
     rec("data_units=5", lambda: setattr(w, "data_units", 5))
     rec("data_units='mV'", lambda: setattr(w, "data_units", "mV"))
     rec("units", lambda: (w.data_units, w.section2_ts_dict["units_description"]))
-    x = _signal(3000, 16)
+    x = lab_signal(3000, 16)
     x[100:103] = np.nan
     x[500:700] = np.nan
     rec("max_nans=0", lambda: setattr(w, "max_nans_written", 0))
@@ -477,11 +182,11 @@ def script_reload_off(api, rec, d):
     """reload_metadata=False appends (faster, unprotected in mef_tools)."""
     p = os.path.join(d, "noreload.mefd")
     w = api.MefWriter(p)
-    rec("first", lambda: w.write_data(_signal(1000, 17), "r", T0, 100, precision=2))
-    rec("append1", lambda: w.write_data(_signal(1000, 18), "r", T0 + 10_000_000, 100, reload_metadata=False))
+    rec("first", lambda: w.write_data(lab_signal(1000, 17), "r", T0, 100, precision=2))
+    rec("append1", lambda: w.write_data(lab_signal(1000, 18), "r", T0 + 10_000_000, 100, reload_metadata=False))
     rec("info stale", lambda: w.channel_info)
-    rec("append2", lambda: w.write_data(_signal(1000, 19), "r", T0 + 25_000_000, 100, reload_metadata=False))
-    rec("append3 reload", lambda: w.write_data(_signal(500, 20), "r", T0 + 40_000_000, 100))
+    rec("append2", lambda: w.write_data(lab_signal(1000, 19), "r", T0 + 25_000_000, 100, reload_metadata=False))
+    rec("append3 reload", lambda: w.write_data(lab_signal(500, 20), "r", T0 + 40_000_000, 100))
     rec("info fresh", lambda: w.channel_info)
     del w
     read_everything(api, rec, p)
@@ -491,7 +196,7 @@ def script_verbose(api, rec, d):
     """verbose=True progress messages."""
     p = os.path.join(d, "verbose.mefd")
     w = api.MefWriter(p, verbose=True)
-    x = _signal(2000, 21)
+    x = lab_signal(2000, 21)
     x[800:1100] = np.nan
     rec("write", lambda: w.write_data(x, "v", T0, 100, precision=1))
     rec("append", lambda: w.write_data(x, "v", T0 + 25_000_000, 100))
@@ -504,8 +209,8 @@ def script_annotations(api, rec, d):
     """write_annotations at session and channel level, repeated; get_annotations."""
     p = os.path.join(d, "ann.mefd")
     w = api.MefWriter(p)
-    rec("data", lambda: w.write_data(_signal(2000, 22), "ch", T0, 100, precision=1))
-    rec("data2", lambda: w.write_data(_signal(2000, 23), "other", T0, 100, precision=1))
+    rec("data", lambda: w.write_data(lab_signal(2000, 22), "ch", T0, 100, precision=1))
+    rec("data2", lambda: w.write_data(lab_signal(2000, 23), "other", T0, 100, precision=1))
     df = pd.DataFrame({"time": [T0 + 3_000_000, T0 + 1_000_000], "type": ["Note", "EDFA"],
                        "text": ["third", "first"], "duration": [0, 250_000]})
     rec("session notes", lambda: w.write_annotations(df))
@@ -528,7 +233,7 @@ def script_annotations_first(api, rec, d):
     p = os.path.join(d, "ann_first.mefd")
     w = api.MefWriter(p)
     rec("notes", lambda: w.write_annotations(pd.DataFrame({"time": [T0], "type": ["Note"], "text": ["start"]})))
-    rec("data", lambda: w.write_data(_signal(500, 24), "ch", T0, 100, precision=1))
+    rec("data", lambda: w.write_data(lab_signal(500, 24), "ch", T0, 100, precision=1))
     rec("more", lambda: w.write_annotations(pd.DataFrame({"time": [T0 + 1], "type": ["Note"], "text": ["more"]})))
     del w
     read_everything(api, rec, p)
@@ -538,14 +243,14 @@ def script_encrypted(api, rec, d):
     """Encrypted session: write, reopen with both passwords, read with level 2 and bad passwords."""
     p = os.path.join(d, "enc.mefd")
     w = api.MefWriter(p, overwrite=True, password1="pass1", password2="pass2")
-    x = _signal(2560, 25)
+    x = lab_signal(2560, 25)
     x[1000:1400] = np.nan
     rec("write", lambda: w.write_data(x, "e", T0, 256, precision=2))
     rec("annotations", lambda: w.write_annotations(
         pd.DataFrame({"time": [T0 + 500_000], "type": ["Note"], "text": ["secret"]})))
     del w
     w = rec("reopen both", lambda: api.MefWriter(p, password1="pass1", password2="pass2"))
-    rec("append", lambda: w.write_data(_signal(512, 26), "e", T0 + 10_000_000, 256))
+    rec("append", lambda: w.write_data(lab_signal(512, 26), "e", T0 + 10_000_000, 256))
     rec("channel_info", lambda: w.channel_info)
     del w
     rec("reopen no password", lambda: api.MefWriter(p))
@@ -560,7 +265,7 @@ def script_channel_picking(api, rec, d):
     p = os.path.join(d, "pick.mefd")
     w = api.MefWriter(p)
     for i, name in enumerate(["b", "a", "c"]):
-        rec(f"write {name}", lambda: w.write_data(_signal(1000 + 200 * i, 30 + i), name, T0 + 10_000 * i, 100,
+        rec(f"write {name}", lambda: w.write_data(lab_signal(1000 + 200 * i, 30 + i), name, T0 + 10_000 * i, 100,
                                                   precision=1))
     del w
     r = api.MefReader(p)
@@ -608,7 +313,7 @@ def script_rates(api, rec, d):
         name = f"fs{fs}n{n}"
         t = T0
         for k in range(3):
-            rec(f"{name} chunk{k}", lambda: w.write_data(_signal(n, int(fs) + k), name, t, fs, precision=2))
+            rec(f"{name} chunk{k}", lambda: w.write_data(lab_signal(n, int(fs) + k), name, t, fs, precision=2))
             t = int(t + n / fs * 1e6)  # next chunk right after (mef_tools' own end rule)
     del w
     read_everything(api, rec, p, windows=[(T0 + 333_333, T0 + 2_777_777)])
@@ -624,18 +329,18 @@ def script_end_times(api, rec, d):
     rec("info", lambda: w.channel_info)
     rec("before stored end", lambda: w.write_data(np.ones(100), "c", T0 + 2_000_000, 100))
     rec("at stored end", lambda: w.write_data(np.ones(100) * 2, "c", T0 + 5_000_000, 100))
-    rec("trunc end", lambda: w.write_data(_signal(3000, 60), "t", T0, 2048, precision=2, discont_handler=False))
+    rec("trunc end", lambda: w.write_data(lab_signal(3000, 60), "t", T0, 2048, precision=2, discont_handler=False))
     t1 = int(T0 + 3000 / 2048 * 1e6)
-    rec("at trunc end", lambda: w.write_data(_signal(3000, 61), "t", t1, 2048, discont_handler=False))
-    rec("1 us before end", lambda: w.write_data(_signal(10, 62), "t", int(t1 + 3000 / 2048 * 1e6) - 1, 2048))
-    x = _signal(3000, 63)
+    rec("at trunc end", lambda: w.write_data(lab_signal(3000, 61), "t", t1, 2048, discont_handler=False))
+    rec("1 us before end", lambda: w.write_data(lab_signal(10, 62), "t", int(t1 + 3000 / 2048 * 1e6) - 1, 2048))
+    x = lab_signal(3000, 63)
     x[1000:2500] = np.nan  # a gap longer than fs: two intervals, each with its truncated end
     rec("gapped", lambda: w.write_data(x, "g", T0 + 333, 1024, precision=1))
-    rec("gapped next", lambda: w.write_data(_signal(1000, 64), "g", int(T0 + 333 + 3000 / 1024 * 1e6), 1024))
+    rec("gapped next", lambda: w.write_data(lab_signal(1000, 64), "g", int(T0 + 333 + 3000 / 1024 * 1e6), 1024))
     rec("info all", lambda: w.channel_info)
     del w
     w = api.MefWriter(p)
-    rec("reopen next chunk", lambda: w.write_data(_signal(1000, 65), "g",
+    rec("reopen next chunk", lambda: w.write_data(lab_signal(1000, 65), "g",
                                                   int(int(T0 + 333 + 3000 / 1024 * 1e6) + 1000 / 1024 * 1e6), 1024))
     rec("reopen info", lambda: w.channel_info)
     del w
@@ -647,21 +352,21 @@ def script_metadata(api, rec, d):
     segment (each segment keeps what the dicts held when it was created), reopen."""
     p = os.path.join(d, "meta.mefd")
     w = api.MefWriter(p)
-    rec("defaults", lambda: w.write_data(_signal(500, 70), "a", T0, 100, precision=1))
+    rec("defaults", lambda: w.write_data(lab_signal(500, 70), "a", T0, 100, precision=1))
     w.section2_ts_dict["channel_description"] = b"Fp1 depth 3"
     w.section2_ts_dict["reference_description"] = b"Cz"
     w.section2_ts_dict["AC_line_frequency"] = 50
     w.section3_dict["subject_name_1"] = b"Zelda"
     w.section3_dict["GMT_offset"] = 3600
-    rec("edited", lambda: w.write_data(_signal(500, 71), "b", T0, 100, precision=1))
-    rec("append a", lambda: w.write_data(_signal(500, 72), "a", T0 + 5_000_000, 100))
+    rec("edited", lambda: w.write_data(lab_signal(500, 71), "b", T0, 100, precision=1))
+    rec("append a", lambda: w.write_data(lab_signal(500, 72), "a", T0 + 5_000_000, 100))
     w.section2_ts_dict["channel_description"] = b"segment two"
-    rec("new segment b", lambda: w.write_data(_signal(500, 73), "b", T0 + 20_000_000, 100, new_segment=True))
+    rec("new segment b", lambda: w.write_data(lab_signal(500, 73), "b", T0 + 20_000_000, 100, new_segment=True))
     rec("dicts", lambda: (w.section2_ts_dict, w.section3_dict))
     del w
     w = api.MefWriter(p)
     rec("reopen dicts", lambda: (w.section2_ts_dict, w.section3_dict))
-    rec("reopen new channel", lambda: w.write_data(_signal(500, 74), "c", T0, 100, precision=1))
+    rec("reopen new channel", lambda: w.write_data(lab_signal(500, 74), "c", T0, 100, precision=1))
     del w
     read_everything(api, rec, p)
 
@@ -736,20 +441,12 @@ def test_comparator_is_strict():
 # --------------------------------------------------------------------------------------
 # formerly pending differences (docs/legacy.md P1, P2, D10): now identical
 # --------------------------------------------------------------------------------------
-IMPLS = {"mef_tools": mef_tools_io, "neo_mef3": legacy}
 
 #: Reader.info fields mef_tools writes from section2_ts_dict / section3_dict
 DESCRIPTIVE = ("channel_description", "session_description", "reference_description",
                "acquisition_channel_number", "low_frequency_filter_setting", "high_frequency_filter_setting",
                "notch_filter_frequency_setting", "AC_line_frequency", "subject_name_1", "subject_name_2",
                "subject_id", "recording_location", "GMT_offset")
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
 
 
 def _segment_metadata(path, password=""):
@@ -781,17 +478,17 @@ def test_metadata_sections_match(tmp_path, passwords):
     meta = {}
     for name, mod in IMPLS.items():
         p = str(tmp_path / f"{name}.mefd")
-        with _quiet():
+        with quiet():
             w = mod.MefWriter(p, overwrite=True, password1=passwords[0], password2=passwords[1])
-            assert w.write_data(_signal(2560, 41), "e", T0, 256, precision=2) is True
+            assert w.write_data(lab_signal(2560, 41), "e", T0, 256, precision=2) is True
             w.section2_ts_dict["channel_description"] = b"Fp1"
             w.section2_ts_dict["acquisition_channel_number"] = 7
             w.section2_ts_dict["high_frequency_filter_setting"] = 250.5
             w.section3_dict["subject_name_2"] = b"Quokkaberg"
             w.section3_dict["subject_ID"] = b"S-0042"
             w.section3_dict["GMT_offset"] = 7200
-            assert w.write_data(_signal(5120, 42), "f", T0, 512, precision=3) is True
-            assert w.write_data(_signal(512, 43), "e", T0 + 20_000_000, 256, new_segment=True) is True
+            assert w.write_data(lab_signal(5120, 42), "f", T0, 512, precision=3) is True
+            assert w.write_data(lab_signal(512, 43), "e", T0 + 20_000_000, 256, new_segment=True) is True
             del w
             r = mod.MefReader(p, passwords[1])
             assert r.get_property("channel_description") == [b"", b"Fp1"]  # e's segments disagree
@@ -812,11 +509,11 @@ def test_end_time_truncation_matches(tmp_path):
     the second chunk is accepted and ends where mef_tools ends it (truncated)."""
     res, ends, data = {}, {}, {}
     for name, mod in IMPLS.items():
-        with _quiet():
+        with quiet():
             w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
-            first = w.write_data(_signal(3000, 1), "c", T0, 2048, precision=2)
+            first = w.write_data(lab_signal(3000, 1), "c", T0, 2048, precision=2)
             t = int(T0 + 3000 / 2048 * 1e6)
-            second = w.write_data(_signal(3000, 2), "c", t, 2048)
+            second = w.write_data(lab_signal(3000, 2), "c", t, 2048)
             ends[name] = int(w.channel_info["c"]["end_time"][0]) - T0
             res[name] = (first, second)
             del w
@@ -830,7 +527,7 @@ def test_discont_handler_false_end_uutc_matches(tmp_path):
     """With discont_handler=False both store end_uutc as the end time, even past the data."""
     ends = {}
     for name, mod in IMPLS.items():
-        with _quiet():
+        with quiet():
             w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
             assert w.write_data(np.ones(100), "c", T0, 100, end_uutc=T0 + 5_000_000, precision=1,
                                 discont_handler=False) is True
@@ -843,7 +540,7 @@ def test_record_order_matches(tmp_path):
     """Each write_annotations() call's records go before the stored ones, in both."""
     out = {}
     for name, mod in IMPLS.items():
-        with _quiet():
+        with quiet():
             w = mod.MefWriter(str(tmp_path / f"{name}.mefd"))
             w.write_data(np.ones(1000), "c", T0, 100, precision=1)
             w.write_annotations(pd.DataFrame({"time": [T0 + 1], "type": ["Note"], "text": ["a"]}))
@@ -858,7 +555,7 @@ def test_exact_half_sample_windows_match(tmp_path):
     rounds the half away from zero (leaving a NaN before the block); the drop-in reads
     with the native Reader's rounding="meflib" and matches sample for sample."""
     p = str(tmp_path / "half.mefd")
-    with _quiet():
+    with quiet():
         w = mef_tools_io.MefWriter(p)
         w.mef_block_len = 1000
         w.write_data(np.arange(3000, dtype=float), "c", T0, 1000, precision=0)

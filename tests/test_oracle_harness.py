@@ -9,13 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import oracles as O
+from support.build_oracles import PYMEF_RECORD_TYPES, build_with_mef3io
+from support.compare import records_summary, same_samples
+from support.grid_model import grid_model_read
+from support.quiet import quiet
+from support.read_oracles import read_mef3io, read_pymef
+from support.scenarios import T0, WRITERS, Channel
 
 AGREE = ["multi_rate", "fractional_fs", "nan_gaps", "segments", "appends", "int32_extremes",
          "odd_blocks", "encrypted", "records", "records_encrypted"]
 
 
-@pytest.mark.parametrize("writer", O.WRITERS)
+@pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("name", AGREE)
 def test_readers_agree(oracle_sessions, name, writer):
     sc = oracle_sessions.scenario(name)
@@ -34,8 +39,8 @@ def test_readers_agree(oracle_sessions, name, writer):
         assert p["number_of_samples"] == info["number_of_samples"]
         assert len(p["segments"]) == info["n_segments"] == 1 + sum(w.new_segment for w in spec.appends)
         # data on the grid: pymef (raw counts) * ufact == mef3io read == MefReader.get_data
-        assert O.same_samples(p["data_scaled"], m["read"])
-        assert O.same_samples(mt["data"][spec.name], m["read"])
+        assert same_samples(p["data_scaled"], m["read"])
+        assert same_samples(mt["data"][spec.name], m["read"])
         n = round((info["end_time"] - info["start_time"]) * spec.fs / 1e6)
         assert len(m["read"]) == n
         # the stored counts are exactly the spec's (exact_decimal / int32 data)
@@ -46,8 +51,8 @@ def test_readers_agree(oracle_sessions, name, writer):
              else np.rint(w.float_data() * 10 ** spec.precision))[~np.isnan(w.float_data())]
             for w in spec.writes()])
         assert np.array_equal(stored, want)
-        assert O.records_summary(p["records"]) == O.records_summary(m["records"])
-    assert O.records_summary(pm["records"]) == O.records_summary(m3["records"])
+        assert records_summary(p["records"]) == records_summary(m["records"])
+    assert records_summary(pm["records"]) == records_summary(m3["records"])
 
 
 @pytest.mark.parametrize("name", ["nan_gaps", "segments", "encrypted", "records"])
@@ -55,15 +60,15 @@ def test_writers_agree(oracle_sessions, name):
     a = oracle_sessions.read(name, "mef_tools", "mef3io")
     b = oracle_sessions.read(name, "mef3io", "mef3io")
     for ch in a["channels"]:
-        assert O.same_samples(a["channels"][ch]["read"], b["channels"][ch]["read"])
-    assert O.records_summary(a["records_all"]) == O.records_summary(b["records_all"])
+        assert same_samples(a["channels"][ch]["read"], b["channels"][ch]["read"])
+    assert records_summary(a["records_all"]) == records_summary(b["records_all"])
 
 
 def test_records_of_every_type(oracle_sessions):
-    for writer in O.WRITERS:
+    for writer in WRITERS:
         m3 = oracle_sessions.read("records", writer, "mef3io")
         types = sorted({r["type"] for r in m3["records"]})
-        assert types == sorted(O.PYMEF_RECORD_TYPES)
+        assert types == sorted(PYMEF_RECORD_TYPES)
         assert sorted(r["type"] for r in m3["channels"]["r256"]["records"]) == \
             ["Curs", "EDFA", "Epoc", "Note", "Seiz"]
         lntp = [r for r in m3["records"] if r["type"] == "LNTP"][0]
@@ -96,44 +101,43 @@ def test_tidx_start_sample_convention(oracle_sessions):
     stored = raw["samples"][raw["valid"].astype(bool)]
     good = oracle_sessions.read("segments", "mef_tools", "pymef")["channels"]["seg"]["samples"]
     bad = oracle_sessions.read("segments", "mef3io", "pymef")["channels"]["seg"]["samples"]
-    assert O.same_samples(good, stored)
-    assert not O.same_samples(bad, stored)
+    assert same_samples(good, stored)
+    assert not same_samples(bad, stored)
 
 
 def test_encrypted_access_levels(oracle_sessions):
     import mef3io
 
-    for writer in O.WRITERS:
+    for writer in WRITERS:
         path = oracle_sessions.get("encrypted", writer)
         full = oracle_sessions.read("encrypted", writer, "mef3io")
-        l1 = O.read_mef3io(path, "pass1")
+        l1 = read_mef3io(path, "pass1")
         for ch in full["channels"]:
-            assert O.same_samples(l1["channels"][ch]["read"], full["channels"][ch]["read"])
+            assert same_samples(l1["channels"][ch]["read"], full["channels"][ch]["read"])
             assert l1["channels"][ch]["info"]["section3_available"] is False
             assert full["channels"][ch]["info"]["section3_available"] is True
         if writer == "mef_tools":  # pymef stores record bodies unencrypted
-            assert O.records_summary(l1["records"]) == O.records_summary(full["records"])
+            assert records_summary(l1["records"]) == records_summary(full["records"])
         else:  # mef3io encrypts them with the level-2 key
             assert l1["records"] is None and "PasswordError" in l1["errors"]["records"]
         # pymef with the level-1 password: opens, but section 2 stays ciphertext
-        p1 = O.read_pymef(path, "pass1")
+        p1 = read_pymef(path, "pass1")
         assert all(p1["channels"][ch]["fs"] != full["channels"][ch]["info"]["sampling_frequency"]
                    for ch in full["channels"])
         for bad in ("", "wrong"):
             with pytest.raises(mef3io.PasswordError):
-                O.read_mef3io(path, bad)
+                read_mef3io(path, bad)
             with pytest.raises(RuntimeError, match="password"):
-                O.read_pymef(path, bad or None)
+                read_pymef(path, bad or None)
 
 
 @pytest.fixture(scope="module")
-def ramp_session(oracles, tmp_path_factory):
+def ramp_session(oracles_installed, tmp_path_factory):
     """1000 Hz, block 777, value = sample index + 1, one 1005-sample gap."""
     x = np.arange(6000, dtype=float) + 1
     x[3000:4005] = np.nan
     path = tmp_path_factory.mktemp("grid") / "ramp.mefd"
-    oracles.build_with_mef3io(path, [oracles.Channel("r", 1000.0, O.T0, x, precision=0,
-                                                     block_len=777)])
+    build_with_mef3io(path, [Channel("r", 1000.0, T0, x, precision=0, block_len=777)])
     return str(path)
 
 
@@ -152,10 +156,10 @@ def test_grid_tie_rules(ramp_session, offset_us, m3_first, pm_first):
     import mef3io
     from pymef.mef_session import MefSession
 
-    a, b = O.T0 + offset_us, O.T0 + offset_us + 20_000
+    a, b = T0 + offset_us, T0 + offset_us + 20_000
     with mef3io.Reader(ramp_session) as r:
         m3 = r.read("r", a, b)
-    with O._quiet():
+    with quiet():
         pm = MefSession(ramp_session, None).read_ts_channels_uutc("r", [a, b])
     assert len(m3) == len(pm) == 20
     assert _first_index(m3) == m3_first
@@ -170,7 +174,7 @@ def test_grid_tie_rules(ramp_session, offset_us, m3_first, pm_first):
 def test_grid_model_matches_both_readers(ramp_session, oracle_sessions, session, channel):
     """Sample k of a block starting at uUTC ``bt`` lands at
     ``grid_index(bt, t0) + k``: mef3io ties toward -inf, pymef ties away from 0
-    (``oracles.grid_model_read``), for windows starting anywhere."""
+    (``support.grid_model.grid_model_read``), for windows starting anywhere."""
     import mef3io
     from pymef.mef_session import MefSession
 
@@ -180,7 +184,7 @@ def test_grid_model_matches_both_readers(ramp_session, oracle_sessions, session,
         name, writer = session.split("/")
         path = oracle_sessions.get(name, writer)
     rng = np.random.default_rng(0)
-    with O._quiet(), mef3io.Reader(path) as r:
+    with quiet(), mef3io.Reader(path) as r:
         s = MefSession(path, None)
         info = r.info(channel)
         fs, start, end = info["sampling_frequency"], info["start_time"], info["end_time"]
@@ -201,9 +205,9 @@ def test_grid_model_matches_both_readers(ramp_session, oracle_sessions, session,
             got_raw = r.read_raw(channel, a, b)
             got_m3 = np.where(got_raw["valid"].astype(bool), got_raw["samples"], np.nan)
             got_pm = s.read_ts_channels_uutc(channel, [a, b])
-            assert O.same_samples(got_m3, O.grid_model_read(bt, bn, vals, fs, a, b, "mef3io")), \
+            assert same_samples(got_m3, grid_model_read(bt, bn, vals, fs, a, b, "mef3io")), \
                 ("mef3io", a - start, b - a)
-            assert O.same_samples(got_pm, O.grid_model_read(bt, bn, vals, fs, a, b, "pymef")), \
+            assert same_samples(got_pm, grid_model_read(bt, bn, vals, fs, a, b, "pymef")), \
                 ("pymef", a - start, b - a)
 
 
@@ -214,23 +218,23 @@ def test_window_outside_channel(ramp_session):
     import mef3io
     from pymef.mef_session import MefSession
 
-    a, b = O.T0 + 7_000_000, O.T0 + 7_005_600  # 5.6 samples, after the end
+    a, b = T0 + 7_000_000, T0 + 7_005_600  # 5.6 samples, after the end
     with mef3io.Reader(ramp_session) as r:
         m3 = r.read("r", a, b)
-    with O._quiet():
+    with quiet():
         pm = MefSession(ramp_session, None).read_ts_channels_uutc("r", [a, b])
     assert len(m3) == 6 and np.isnan(m3).all()
     assert len(pm) == 5 and np.isnan(pm).all()
 
 
-def test_committed_fixture_matches_oracles(oracles, fixture_data):
+def test_committed_fixture_matches_oracles(oracles_installed, fixture_data):
     for name in ("plain", "plain_mef3io", "encrypted", "encrypted_mef3io"):
         exp = fixture_data(name)
-        m3 = oracles.read_mef3io(exp["path"], exp["password2"] or "")
+        m3 = read_mef3io(exp["path"], exp["password2"] or "")
         assert sorted(m3["channels"]) == exp["channel_names"]
         for ch, e in exp["channels"].items():
             got = m3["channels"][ch]
-            assert O.same_samples(got["read"], e["data"])
+            assert same_samples(got["read"], e["data"])
             assert np.array_equal(got["read_raw"]["samples"], e["raw_samples"])
             assert got["info"]["number_of_samples"] == e["number_of_samples"]
 

@@ -10,7 +10,7 @@ import neo_mef3
 from neo_mef3 import MEF3RawIO
 from neo.test.rawiotest import rawio_compliance as compliance
 
-from test_rawio_sessions import all_cases, mef_sessions, scenario  # noqa: F401  (fixture)
+from support.neo_sessions import all_cases, scenario
 
 COMPLIANCE = (
     compliance.header_is_total,

@@ -7,6 +7,7 @@ import pytest
 
 import neo_mef3
 from neo_mef3.errors import FormatError, MefError, PasswordError, RangeError, UnknownChannelError
+from support.build_oracles import build_with_mef_tools
 
 SCENARIO_WRITERS = [
     ("multi_rate", "mef_tools"),
@@ -290,14 +291,14 @@ def test_every_record_type_matches_pymef(oracle_sessions, scenario):
         assert seen >= {"Note", "SyLg", "EDFA", "Seiz", "CSti", "ESti", "Curs", "Epoc", "LNTP"}
 
 
-def test_meflib_rounding_matches_pymef_at_half_sample_starts(tmp_path, oracles):
+def test_meflib_rounding_matches_pymef_at_half_sample_starts(tmp_path, oracles_installed):
     """At 1 kHz half a sample is 500 us: windows starting there put blocks on exact halves."""
     from pymef.mef_session import MefSession
 
     t0 = 1_600_000_000_000_000
     x = np.round(np.random.default_rng(3).normal(size=5000) * 50, 1)
     x[2200:3400] = np.nan  # a real gap (longer than fs samples)
-    path = oracles.build_with_mef_tools(
+    path = build_with_mef_tools(
         str(tmp_path / "half.mefd"),
         [{"name": "c", "fs": 1000.0, "start_uutc": t0, "data": x, "precision": 1, "block_len": 1000}],
     )

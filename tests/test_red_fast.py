@@ -2,10 +2,10 @@
 
 ``decode_blocks`` (int32, the Reader's ``read_raw`` path) and ``decode_blocks_f64``
 (fused decode + scale into float64, the Reader's ``read`` path) must produce exactly
-what ``test_red.ref_decode`` -- a literal, slow transcription of meflib's algorithm
-(all symbols first, linear symbol search, plain division, then the samples) -- produces,
-on random blocks made by the encoder and on adversarial hand-built blocks (random
-statistics, random payloads, lying headers), including every status code.
+what ``support.red_reference.ref_decode`` -- a literal, slow transcription of meflib's
+algorithm (all symbols first, linear symbol search, plain division, then the samples)
+-- produces, on random blocks made by the encoder and on adversarial hand-built blocks
+(random statistics, random payloads, lying headers), including every status code.
 """
 import struct
 
@@ -14,11 +14,7 @@ import pytest
 
 from neo_mef3 import _red
 from neo_mef3.errors import CrcError, FormatError
-
-from test_red import RefError, ref_decode
-
-RED_MIN = -0x7FFFFFFE
-RED_MAX = 0x7FFFFFFE
+from support.red_reference import RED_MAX, RED_MIN, RefError, ref_crc, ref_decode
 
 
 def _signals(rng, n, kind):
@@ -332,8 +328,6 @@ def test_paired_decoding_order_and_sizes():
 def test_crc_engines_agree():
     # the carry-less-multiplication CRC (x86 PCLMULQDQ) equals the slicing-by-8 tables
     # and the bit-at-a-time reference, for every length, alignment and start value
-    from test_red import ref_crc
-
     rng = np.random.default_rng(23)
     data = rng.integers(0, 256, 70_000, dtype=np.uint8).tobytes()
     before = _red._crc_engine()

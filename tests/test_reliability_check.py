@@ -14,10 +14,10 @@ import neo_mef3
 import neo_mef3.writer as wmod
 from neo_mef3 import cli
 from neo_mef3.check import check_session
+from support.damage import fix_crcs
+from support.paths import DATA_DIR as DATA
+from support.paths import EXAMPLE_SESSION as EXAMPLE
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
-EXAMPLE = os.path.join(os.path.dirname(HERE), "neo_mef3", "data", "example.mefd")
 T0 = 1_600_000_000_000_000
 
 
@@ -192,12 +192,7 @@ def test_absurd_index_claims_do_not_allocate(tmp_path, rng):
         f.write(struct.pack("<I", 2**32 - 1))
     report = check_session(path)  # the index CRC fails: reported, nothing decoded
     assert report.exit_code == 1
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fuzz"))
-    import harness
-
-    harness.fix_crcs(tidx)
+    fix_crcs(tidx)
     report = check_session(path)
     assert report.exit_code == 1
     assert any("claim more than" in m or "cannot be used" in m for _, m in report.problems)

@@ -3,12 +3,12 @@
 Extends ``test_damaged.py`` (committed fixtures, in-process) to sessions written by
 mef_tools, mef3io, meflib (the packaged example) and our Writer, to random and
 CRC-consistent ("crafted") damage, to ``on_error="skip"`` and to the rule that damage
-to one channel leaves the others readable. The engine is ``fuzz/harness.py``: each
+to one channel leaves the others readable. The engine is ``support.isolated``: each
 case runs in a child process with an address-space limit, so a segfault, a hang or a
 huge allocation is counted against the case instead of taking pytest down. A failure
-is any outcome the module docstring of the harness lists as one: silently wrong data,
-an exception other than MefError, a MefError naming no file, an undamaged channel
-that stops reading, a crash or a hang.
+is any outcome ``support.outcomes`` lists as one: silently wrong data, an exception
+other than MefError, a MefError naming no file, an undamaged channel that stops
+reading, a crash or a hang.
 
 Explicit cases for the damage kinds the random engine does not produce (non-UTF-8
 names, gaps in segment numbering, stray files, absurd header counts) follow.
@@ -25,32 +25,30 @@ import pytest
 
 import neo_mef3
 from neo_mef3.errors import FormatError, MefError, MefWarning
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fuzz"))
-import harness  # noqa: E402
-
-DATA = os.path.join(HERE, "data")
-EXAMPLE = os.path.join(os.path.dirname(HERE), "neo_mef3", "data", "example.mefd")
+from support.build_ours import build_writer_session
+from support.damage import fix_crcs, generate_cases
+from support.isolated import failures, run_isolated, tally
+from support.paths import DATA_DIR as DATA
+from support.paths import EXAMPLE_SESSION as EXAMPLE
 
 
 def _run(sessions, seed, n_random, crafted, systematic=False, workers=2):
     rng = random.Random(seed)
     cases = []
     for s in sessions:
-        cases += harness.generate_cases(
+        cases += generate_cases(
             s["path"], s["key"], rng, n_random=n_random, crafted=crafted, systematic=systematic,
             encrypted=bool(s.get("password")),
         )
-    results = harness.run_isolated({"sessions": sessions, "cases": cases}, timeout=60, workers=workers)
-    bad = harness.failures(results, cases)
+    results = run_isolated({"sessions": sessions, "cases": cases}, timeout=60, workers=workers)
+    bad = failures(results, cases)
     assert not bad, "damage outcomes that must never happen:\n" + "\n".join(json.dumps(b)[:800] for b in bad[:10])
     return cases, results
 
 
 def _check_tallies(cases, results):
-    raise_tally = harness.tally(results, cases, "raise")
-    skip_tally = harness.tally(results, cases, "skip")
+    raise_tally = tally(results, cases, "raise")
+    skip_tally = tally(results, cases, "skip")
     assert raise_tally.get("error:CrcError", 0) > 0 and raise_tally.get("error:FormatError", 0) > 0
     assert skip_tally.get("partial", 0) > 0
     return raise_tally, skip_tally
@@ -84,8 +82,8 @@ def test_oracle_writer_sessions(oracle_sessions):
 
 def test_our_writer_sessions(tmp_path):
     sessions = [
-        {"key": "writer", "path": harness.build_writer_session(str(tmp_path / "writer.mefd"))},
-        {"key": "writer_enc", "path": harness.build_writer_session(str(tmp_path / "enc.mefd"), "pw1", "pw2"),
+        {"key": "writer", "path": build_writer_session(str(tmp_path / "writer.mefd"))},
+        {"key": "writer_enc", "path": build_writer_session(str(tmp_path / "enc.mefd"), "pw1", "pw2"),
          "password": "pw2"},
     ]
     cases, results = _run(sessions, seed=13, n_random=60, crafted=40, systematic=True)
@@ -106,9 +104,9 @@ def test_a_crash_and_a_hang_are_counted_not_fatal(tmp_path):
         "    print(json.dumps({'i': i, 'raise': 'same', 'skip': 'full'}), flush=True)\n"
     )
     cases = [{"op": "ok"}, {"op": "crash"}, {"op": "ok"}, {"op": "hang"}, {"op": "ok"}]
-    results = harness.run_isolated({"sessions": [], "cases": cases}, timeout=2, worker=str(worker))
+    results = run_isolated({"sessions": [], "cases": cases}, timeout=2, worker=str(worker))
     assert [r["raise"].split(":")[0] for r in results] == ["same", "crash", "same", "hang", "same"]
-    assert len(harness.failures(results, cases)) == 2
+    assert len(failures(results, cases)) == 2
 
 
 # --- explicit cases --------------------------------------------------------------------
@@ -216,7 +214,7 @@ def _patch_header_field(path, offset, fmt, value):
     with open(path, "r+b") as f:
         f.seek(offset)
         f.write(struct.pack(fmt, value))
-    harness.fix_crcs(path)
+    fix_crcs(path)
 
 
 @pytest.mark.parametrize(

@@ -1,34 +1,27 @@
-"""Interrupted writes: a writing child is SIGKILLed at random moments (``fuzz/kill.py``).
+"""Interrupted writes: a writing child is SIGKILLed at random moments (``support.kill_points``).
 
 After each kill the session opens and checks, every channel reads back as a prefix of
 the scripted writes (each sample of a call that returned is there, the call in progress
 left whole blocks of itself, nothing else), and a new Writer resumes and completes the
 script exactly. The Writer's I/O is slowed and split at page boundaries in the child
 (as a killed ``write()`` can stop between pages) so that the kills land inside the
-ordered steps of appends. The long campaign is ``python fuzz/kill.py kill --points N``.
+ordered steps of appends. The long campaign is ``python fuzz/kill.py kill --points N``
+(see fuzz/README.md).
 """
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support.child import last_json_line, run_module
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
-def test_kill_points():
-    env = dict(os.environ)
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "fuzz", "kill.py"), "kill", "--points", "20", "--seed", "7",
-         "--durable", "0.1"],
-        capture_output=True, timeout=300, env=env,
-    )
-    lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
-    assert lines, p.stderr.decode()[-3000:]
-    res = json.loads(lines[-1])
+def test_kill_points(tmp_path):
+    p = run_module("kill_points", "--points", 20, "--seed", 7, "--durable", 0.1, timeout=300, cwd=tmp_path)
+    res = last_json_line(p.stdout)
+    assert res, p.stderr.decode()[-3000:]
     assert res["n_failures"] == 0, json.dumps(res["failures"], indent=1)[:4000]
     assert res["kill_points"] >= 20
     # the kills hit the interesting moments, not only the gaps between calls

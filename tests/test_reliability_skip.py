@@ -15,8 +15,7 @@ import pytest
 
 import neo_mef3
 from neo_mef3.errors import FormatError, MefError, MefWarning, PasswordError
-
-DATA = os.path.join(os.path.dirname(__file__), "data")
+from support.paths import DATA_DIR as DATA
 
 
 def _copy(tmp_path, name="plain"):

@@ -20,9 +20,9 @@ from neo_mef3.check import check_session
 from neo_mef3.errors import MefError, PasswordError
 from neo_mef3.format import crypto, headers
 from neo_mef3.format.layout import METADATA_SECTION_3, METADATA_SECTION_3_OFFSET, TIME_SERIES_METADATA
+from support.paths import DATA_DIR as DATA
+from support.read_oracles import read_pymef
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
 T0 = 1_600_000_000_000_000
 P1, P2 = "Lvl1-Pa55word", "Lvl2-Secr3t!"
 SUBJECT = {"subject_name_1": "Johanna", "subject_name_2": "Quixotova", "subject_ID": "MRN-8675309",
@@ -146,9 +146,9 @@ def _fields(session):
             return bytes(uh["level_1_password_validation_field"]), bytes(uh["level_2_password_validation_field"])
 
 
-def test_pymef_opens_our_encrypted_session(enc, oracles):
+def test_pymef_opens_our_encrypted_session(enc, oracles_installed):
     for pw in (P1, P2):
-        got = oracles.read_pymef(enc, pw)
+        got = read_pymef(enc, pw)
         assert set(got["channels"]) == {"Fp1", "Fp2"}
 
 

@@ -10,8 +10,6 @@ import spikeinterface.preprocessing as spre  # noqa: E402
 import neo_mef3  # noqa: E402
 from neo_mef3.spikeinterface import MEF3RecordingExtractor, get_streams, read_mef3  # noqa: E402
 
-from test_rawio_sessions import mef_sessions  # noqa: E402,F401  (fixture)
-
 
 def _reader_pieces(reader, name):
     """The channel's stored samples as (start_uutc, counts, values) runs without gaps."""

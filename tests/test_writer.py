@@ -9,7 +9,6 @@ its reading, not the specification).
 """
 
 import glob
-import hashlib
 import os
 import struct
 
@@ -23,34 +22,14 @@ from neo_mef3.writer import Writer, default_block_length, infer_precision
 
 pytest.importorskip("pymef", exc_type=ImportError)
 mef3io = pytest.importorskip("mef3io", exc_type=ImportError)
-import oracles  # noqa: E402  (tests/ is on sys.path via conftest)
+from support.build_oracles import build_scenario  # noqa: E402
+from support.read_oracles import read_mef3io, read_pymef  # noqa: E402
+from support.session_checks import assert_valid, tree_digest  # noqa: E402
 
 T0 = 1_600_000_000_000_000
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-def assert_valid(path, password=""):
-    """mef3io.Validator: no error, no warning, nothing skipped; only the documented info."""
-    rep = mef3io.Validator(str(path), password=password).validate()
-    assert rep.segments_checked > 0
-    assert not rep.skipped, [str(s) for s in rep.skipped]
-    bad = [str(f) for f in rep.findings if f.severity in ("error", "warning")]
-    assert not bad, "\n".join(bad)
-    for f in rep.infos:
-        assert f.check_id == "header.max-entry-size" and f.field.startswith("data"), str(f)
-    return rep
-
-
-def tree_digest(path):
-    """sha256 of every file under path (relative name -> digest)."""
-    out = {}
-    for f in sorted(glob.glob(os.path.join(str(path), "**", "*"), recursive=True)):
-        if os.path.isfile(f):
-            with open(f, "rb") as fh:
-                out[os.path.relpath(f, str(path))] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 def counts_of(x, p):
@@ -109,8 +88,8 @@ def test_float_channels_read_back_exactly(tmp_path, rng):
             assert res["gaps_skipped"] == len(gaps)
             written[name] = x
     assert_valid(path)
-    pm = oracles.read_pymef(path)
-    m3 = oracles.read_mef3io(path)
+    pm = read_pymef(path)
+    m3 = read_mef3io(path)
     assert not pm["errors"] and not m3["errors"]
     ours = neo_mef3.Reader(path)
     for name, (fs, secs, gaps, off) in specs.items():
@@ -207,13 +186,13 @@ def test_int32_bit_exact_with_extremes(tmp_path, rng):
         w.write_int32("u16", rng.integers(0, 65535, 4000).astype(np.uint16), 1.0, T0, fs)
     assert res["samples_written"] == len(data) - 150 and res["gaps_skipped"] == 1
     assert_valid(path)
-    m3 = oracles.read_mef3io(path)
+    m3 = read_mef3io(path)
     raw = m3["channels"]["i"]["read_raw"]
     ok = valid.astype(bool)
     np.testing.assert_array_equal(raw["valid"].astype(bool), ok)
     np.testing.assert_array_equal(raw["samples"][ok], data[ok].astype(np.int32))
     assert m3["channels"]["i"]["info"]["units_conversion_factor"] == 0.195
-    pm = oracles.read_pymef(path)
+    pm = read_pymef(path)
     np.testing.assert_array_equal(pm["channels"]["i"]["samples"], data[ok])
     s2 = section2(path, "i")
     assert float(s2["maximum_native_sample_value"]) == (2**31 - 1) * 0.195
@@ -270,7 +249,7 @@ def test_float_path_limits(tmp_path):
         assert res == {"samples_written": 3, "blocks": 2, "gaps_skipped": 3, "segment": 0}
         res = w.write("f32", (np.arange(500) * 0.1).astype(np.float32), T0, 100.0)
     assert float(section2(path, "f32")["units_conversion_factor"]) == 0.1
-    m3 = oracles.read_mef3io(path)
+    m3 = read_mef3io(path)
     np.testing.assert_array_equal(m3["channels"]["f32"]["read_raw"]["samples"], np.arange(500))
 
 
@@ -299,12 +278,12 @@ def test_appends_across_writer_objects(tmp_path, rng):
     assert float(s2["units_conversion_factor"]) == 0.01  # precision reused on append
     assert_valid(path)
     expected = np.concatenate((parts[0], parts[1], np.full(1000, np.nan), parts[2], parts[3]))
-    pm = oracles.read_pymef(path)["channels"]["a"]
+    pm = read_pymef(path)["channels"]["a"]
     np.testing.assert_array_equal(np.isnan(pm["data"]), np.isnan(expected))
     ok = ~np.isnan(expected)
     np.testing.assert_array_equal(pm["data"][ok], counts_of(expected[ok], 2))
     assert pm["end_time"] == T0 + 13_000_000
-    m3 = oracles.read_mef3io(path)["channels"]["a"]
+    m3 = read_mef3io(path)["channels"]["a"]
     np.testing.assert_array_equal(m3["read_raw"]["samples"][ok], counts_of(expected[ok], 2).astype(np.int32))
     assert [s["segment"] for s in m3["segments"]] == [0]
 
@@ -324,11 +303,11 @@ def test_new_segments(tmp_path, rng):
     starts = [int(section2(path, "s", k)["start_sample"]) for k in range(4)]
     assert starts == [0, 2000, 3000, 4000]  # channel-wide in section 2
     assert [int(index_of(path, "s", k)["start_sample"][0]) for k in range(4)] == [0, 0, 0, 0]
-    pm = oracles.read_pymef(path)["channels"]["s"]
+    pm = read_pymef(path)["channels"]["s"]
     assert [s["ufact"] for s in pm["segments"]] == [0.1, 0.1, 0.5, 0.1]
     stored = np.concatenate((counts_of(x0, 1), counts_of(x1[np.isfinite(x1)], 1), np.arange(1000), counts_of(x2, 1)))
     np.testing.assert_array_equal(pm["samples"], stored)  # pymef's sample-mode read across segments
-    m3 = oracles.read_mef3io(path)["channels"]["s"]
+    m3 = read_mef3io(path)["channels"]["s"]
     assert [s["segment"] for s in m3["segments"]] == [0, 1, 2, 3]
     raw = m3["read_raw"]
     assert raw["start_uutc"] == T0
@@ -417,14 +396,14 @@ def test_encrypted_session(tmp_path, rng):
     assert struct.unpack_from("bb", raw, 1024) == (1, 2)
     assert_valid(path, password="pass2")
     expected = np.concatenate((x, x[:500]))
-    pm = oracles.read_pymef(path, password="pass2")
+    pm = read_pymef(path, password="pass2")
     assert not pm["errors"]
     c = pm["channels"]["e1"]
     np.testing.assert_array_equal(np.isnan(c["data"]), np.isnan(expected))
     np.testing.assert_array_equal(c["data"][np.isfinite(expected)], counts_of(expected[np.isfinite(expected)], 1))
     assert [r["text"] for r in pm["records"]] == ["SubjectSecretNote"]
     assert [(r["type"], r["text"], r["duration"]) for r in c["records"]] == [("EDFA", "SecretEvent", 9)]
-    m3 = oracles.read_mef3io(path, password="pass2")
+    m3 = read_mef3io(path, password="pass2")
     assert not m3["errors"]
     assert [r["text"] for r in m3["records"]] == ["SubjectSecretNote"]
     np.testing.assert_array_equal(
@@ -488,7 +467,7 @@ def test_annotations_both_levels(tmp_path, rng):
         ("SyLg", T0 + 2_500_000, "amp reset"),
         ("Seiz", T0 + 3_000_000, "onset"),
     ]
-    pm = oracles.read_pymef(path)
+    pm = read_pymef(path)
     assert not pm["errors"]
     got = [(r["type"], r["time"], r.get("text", r.get("annotation"))) for r in pm["records"]]
     assert got == expect_session
@@ -499,7 +478,7 @@ def test_annotations_both_levels(tmp_path, rng):
         ("Note", T0 + 10, "n1"),
         ("EDFA", T0 + 20, "e1"),
     ]
-    m3 = oracles.read_mef3io(path)
+    m3 = read_mef3io(path)
     assert [(r["type"], r["time"]) for r in m3["records"]] == [(t, tm) for t, tm, _ in expect_session]
     assert [r["text"] for r in m3["records"][:3]] == ["lights off", "arousal", "amp reset"]
     assert [(r["type"], r["time"], r.get("duration")) for r in m3["channels"]["c1"]["records"]] == [
@@ -626,7 +605,7 @@ def test_interrupted_append(tmp_path, rng, monkeypatch, steps_done):
     indexed = steps_done >= 2  # the new index entries were written
     expected = np.concatenate((a, b)) if indexed else a
     # meflib clamps to the declared counts: the previous, consistent state until the metadata lands
-    pm = oracles.read_pymef(path)["channels"]["c"]
+    pm = read_pymef(path)["channels"]["c"]
     np.testing.assert_array_equal(pm["samples"], counts_of(a, 1))
     # our Reader: every indexed block
     with neo_mef3.Reader(path) as r:
@@ -641,7 +620,7 @@ def test_interrupted_append(tmp_path, rng, monkeypatch, steps_done):
         w.write("c", c, t_next, fs)
     assert_valid(path)
     full = np.concatenate((expected, c))
-    m3 = oracles.read_mef3io(path)["channels"]["c"]["read_raw"]
+    m3 = read_mef3io(path)["channels"]["c"]["read_raw"]
     np.testing.assert_array_equal(m3["samples"], counts_of(full, 1).astype(np.int32))
     assert m3["valid"].all()
 
@@ -727,8 +706,8 @@ def test_parse_index_keeps_uncommitted_entries(tmp_path, rng):
 @pytest.mark.parametrize("writer", ["mef_tools", "mef3io"])
 def test_append_to_foreign_session(tmp_path, writer):
     """Our appends extend mef_tools/mef3io segments; every declaration is re-derived."""
-    path = oracles.build_scenario("appends", str(tmp_path / f"{writer}.mefd"), writer)
-    before = oracles.read_mef3io(path)
+    path = build_scenario("appends", str(tmp_path / f"{writer}.mefd"), writer)
+    before = read_mef3io(path)
     with Writer(path) as w:
         for ch, c in before["channels"].items():
             info = c["info"]
@@ -736,8 +715,8 @@ def test_append_to_foreign_session(tmp_path, writer):
                                 info["sampling_frequency"])
             assert res["segment"] == c["segments"][-1]["segment"]
     assert_valid(path)
-    pm = oracles.read_pymef(path)
-    m3 = oracles.read_mef3io(path)
+    pm = read_pymef(path)
+    m3 = read_mef3io(path)
     for ch, c in before["channels"].items():
         old = c["read_raw"]["samples"][c["read_raw"]["valid"] == 1]
         raw = m3["channels"][ch]["read_raw"]

@@ -14,8 +14,11 @@ from neo_mef3.writer import Writer
 
 pytest.importorskip("pymef", exc_type=ImportError)
 mef3io = pytest.importorskip("mef3io", exc_type=ImportError)
-import oracles  # noqa: E402  (tests/ is on sys.path via conftest)
-from test_writer import assert_valid, tree_digest  # noqa: E402
+from support.build_oracles import build_scenario  # noqa: E402
+from support.quiet import quiet  # noqa: E402
+from support.read_oracles import read_mef3io, read_pymef  # noqa: E402
+from support.scenarios import SCENARIOS  # noqa: E402
+from support.session_checks import assert_valid, tree_digest  # noqa: E402
 
 T0 = 1_600_000_000_000_000
 
@@ -62,7 +65,7 @@ def pymef_sections(path, password=None):
     from pymef.mef_session import MefSession
 
     out = {}
-    with oracles._quiet():
+    with quiet():
         s = MefSession(str(path), password)
         try:
             for name, ch in s.session_md["time_series_channels"].items():
@@ -251,8 +254,8 @@ def test_set_metadata_without_updating_existing_segments(tmp_path):
 def test_set_metadata_on_foreign_sessions(tmp_path, writer, scenario):
     """Sessions meflib (mef_tools) and mef3io wrote: only the given fields change, every
     segment's .tmet is rewritten, CRCs and encryption stay valid."""
-    sc = oracles.SCENARIOS[scenario]
-    path = oracles.build_scenario(sc, str(tmp_path / f"{writer}.mefd"), writer)
+    sc = SCENARIOS[scenario]
+    path = build_scenario(sc, str(tmp_path / f"{writer}.mefd"), writer)
     pw = sc.read_password or ""
     with neo_mef3.Reader(path, password=pw) as r:
         ch = r.channels[0]
@@ -310,11 +313,11 @@ def test_truncated_append_times_are_contiguous(tmp_path, fs, n):
         raw = r.read_raw("c")
         assert raw["valid"].all() and np.array_equal(raw["samples"], expected)
         assert r.info("c")["end_time"] == starts[-1] + half_up(n * 1e6 / fs)
-    m3 = oracles.read_mef3io(path)
+    m3 = read_mef3io(path)
     assert not m3["errors"]
     raw = m3["channels"]["c"]["read_raw"]
     assert raw["valid"].all() and np.array_equal(raw["samples"], expected)
-    pm = oracles.read_pymef(path)
+    pm = read_pymef(path)
     assert not pm["errors"]
     c = pm["channels"]["c"]
     assert not np.isnan(c["data"]).any() and np.array_equal(c["data"], expected)
@@ -373,7 +376,7 @@ def test_end_uutc(tmp_path):
             w.write("a", np.ones(10), T0 + 5_999_000, 100.0)
         w.write_int32("b", np.arange(10), 1.0, T0 + 2929686, fs)
     assert_valid(path)
-    pm = oracles.read_pymef(path)
+    pm = read_pymef(path)
     assert pm["channels"]["a"]["end_time"] == T0 + 6_000_000 and not pm["errors"]
 
 
@@ -413,10 +416,10 @@ def test_annotation_order(tmp_path):
     with neo_mef3.Reader(path, password="p2") as r:
         assert [a["text"] for a in r.records()] == ["a", "a2", "b", "c"]  # stable time order
         assert [a["text"] for a in r.records("x") if a.get("level") == "channel"] == ["c", "a", "b", "a2"]
-    pm = oracles.read_pymef(path, password="p2")
+    pm = read_pymef(path, password="p2")
     assert [a["text"] for a in pm["records"]] == ["a", "a2", "b", "c"]
     assert [a["text"] for a in pm["channels"]["x"]["records"]] == ["c", "a", "b", "a2"]
-    m3 = oracles.read_mef3io(path, password="p2")
+    m3 = read_mef3io(path, password="p2")
     assert not m3["errors"]
     # mef3io returns records in time order whatever the file order; all four are read
     assert [(a["time"], a["text"]) for a in m3["channels"]["x"]["records"]] == \
