@@ -23,6 +23,7 @@ Oracle-free fixtures (core tests):
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 

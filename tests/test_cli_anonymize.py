@@ -8,6 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
+from support.compare import same_samples
+from support.read_oracles import read_mef3io, read_pymef
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -192,14 +194,14 @@ def _moved(value, shift):
     return value
 
 
-def _check_times_and_samples(oracles, src, out, password, shift):
-    a, b = oracles.read_pymef(src, password or None), oracles.read_pymef(out, password or None)
+def _check_times_and_samples(src, out, password, shift):
+    a, b = read_pymef(src, password or None), read_pymef(out, password or None)
     assert not b["errors"], b["errors"]
     assert sorted(a["channels"]) == sorted(b["channels"])
     for ch, ca in a["channels"].items():
         cb = b["channels"][ch]
-        assert oracles.same_samples(ca["data"], cb["data"]) and len(ca["data"]) > 0
-        assert oracles.same_samples(ca["samples"], cb["samples"])
+        assert same_samples(ca["data"], cb["data"]) and len(ca["data"]) > 0
+        assert same_samples(ca["samples"], cb["samples"])
         assert cb["start_time"] == ca["start_time"] + shift and cb["end_time"] == ca["end_time"] + shift
         np.testing.assert_array_equal(cb["toc"]["start_time"], ca["toc"]["start_time"] + shift)
         for sa, sb in zip(ca["segments"], cb["segments"]):
@@ -207,11 +209,11 @@ def _check_times_and_samples(oracles, src, out, password, shift):
             assert (sb["start_time"], sb["end_time"]) == (sa["start_time"] + shift, sa["end_time"] + shift)
         assert _moved(cb["records"], 0) == _moved(ca["records"], shift)
     assert _moved(b["records"], 0) == _moved(a["records"], shift)
-    a3, b3 = oracles.read_mef3io(src, password), oracles.read_mef3io(out, password)
+    a3, b3 = read_mef3io(src, password), read_mef3io(out, password)
     assert not b3["errors"], b3["errors"]
     for ch, ca in a3["channels"].items():
         cb = b3["channels"][ch]
-        assert oracles.same_samples(ca["read"], cb["read"])
+        assert same_samples(ca["read"], cb["read"])
         np.testing.assert_array_equal(ca["read_raw"]["samples"], cb["read_raw"]["samples"])
         assert cb["info"]["start_time"] == ca["info"]["start_time"] + shift
         assert [t["start_uutc"] for t in cb["toc"]] == [t["start_uutc"] + shift for t in ca["toc"]]
@@ -219,7 +221,7 @@ def _check_times_and_samples(oracles, src, out, password, shift):
 
 
 @pytest.mark.parametrize("writer", ["mef_tools", "mef3io", "neo_mef3"])
-def test_anonymize_leaves_no_identity_and_shifts_every_time(identity_sessions, run_cli, tmp_path, oracles, writer):
+def test_anonymize_leaves_no_identity_and_shifts_every_time(identity_sessions, run_cli, tmp_path, oracles_installed, writer):
     src, password = identity_sessions[writer]
     # the oracles read the identity in the source (so the checks below can fail)
     assert _found(_pymef_strings(src, password)) and _found(_mef3io_strings(src, password))
@@ -234,21 +236,21 @@ def test_anonymize_leaves_no_identity_and_shifts_every_time(identity_sessions, r
     assert _found(_pymef_strings(out, password)) == []
     assert _found(_mef3io_strings(out, password)) == []
     assert "zbigniew" not in "\n".join(_mef3io_strings(out, password)).lower()
-    _check_times_and_samples(oracles, src, out, password, SHIFT)
+    _check_times_and_samples(src, out, password, SHIFT)
     assert _digest(src) == before  # the source is untouched
     check = run_cli("check", out, "--password-env", "MEF_PW", env={"MEF_PW": password})
     assert "CRC" not in check.stdout.split("result")[-1] and " bad" not in check.stdout.replace(" 0 bad", "")
 
 
-def test_anonymize_keeps_times_without_shift_and_in_place(identity_sessions, run_cli, tmp_path, oracles):
+def test_anonymize_keeps_times_without_shift_and_in_place(identity_sessions, run_cli, tmp_path, oracles_installed):
     src, password = identity_sessions["mef3io"]
     work = tmp_path / os.path.basename(src)
     shutil.copytree(src, work)
     res = run_cli("anonymize", work, "--in-place", "--drop-text")
     assert res.returncode == 0, res.stderr
     assert _raw_hits(work) == [] and _found(_pymef_strings(work, "")) == []
-    _check_times_and_samples(oracles, src, str(work), "", 0)
-    texts = [r.get("text") for r in oracles.read_mef3io(str(work), "")["records_all"]]
+    _check_times_and_samples(src, str(work), "", 0)
+    texts = [r.get("text") for r in read_mef3io(str(work), "")["records_all"]]
     assert texts and all(t == "" for t in texts)  # --drop-text clears record free text
     assert os.listdir(tmp_path) == [os.path.basename(src)]  # nothing left beside it
 
@@ -267,9 +269,9 @@ def test_anonymize_refuses_an_identifying_output_name_and_an_existing_output(ide
     assert "secret random shift" in res.stdout and res.stderr == ""
 
 
-def test_anonymize_moves_the_times_inside_every_record_type(oracle_sessions, oracles, run_cli, tmp_path):
+def test_anonymize_moves_the_times_inside_every_record_type(oracle_sessions, oracles_installed, run_cli, tmp_path):
     """Seiz (onsets, per-channel times), Curs, Epoc bodies and LNTP, written by pymef."""
     src = oracle_sessions("records", "mef_tools")
     res = run_cli("anonymize", src, "R.mefd", "--shift", "+52w")
     assert res.returncode == 0, res.stderr
-    _check_times_and_samples(oracles, src, str(tmp_path / "R.mefd"), "", 52 * 7 * 86_400_000_000)
+    _check_times_and_samples(src, str(tmp_path / "R.mefd"), "", 52 * 7 * 86_400_000_000)

@@ -5,6 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from support.compare import records_summary, same_samples
+from support.read_oracles import read_mef3io, read_pymef
+from support.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -33,16 +36,16 @@ def _read_window(path, password, channel, t0, t1):
     return np.where(raw["valid"] > 0, raw["samples"], np.nan), pm
 
 
-def _same_window(oracles, a, b, password, channel, t0, t1):
+def _same_window(a, b, password, channel, t0, t1):
     a3, ap = _read_window(a, password, channel, t0, t1)
     b3, bp = _read_window(b, password, channel, t0, t1)
     assert np.isfinite(a3).any()
-    assert oracles.same_samples(a3, b3), channel
-    assert oracles.same_samples(ap, bp), channel
+    assert same_samples(a3, b3), channel
+    assert same_samples(ap, bp), channel
 
 
 @pytest.mark.parametrize("writer", ["mef_tools", "mef3io"])
-def test_cut_gives_the_samples_of_the_window(oracle_sessions, oracles, run_cli, tmp_path, writer):
+def test_cut_gives_the_samples_of_the_window(oracle_sessions, oracles_installed, run_cli, tmp_path, writer):
     """'segments': 3 segments of 'seg' with a gap inside one and gaps between them."""
     src = oracle_sessions("segments", writer)
     t0, t1 = T0 + 2_000_000, T0 + 11_000_000  # across segment 0's end, the 6 s gap, segment 1 and its NaN gap
@@ -50,30 +53,30 @@ def test_cut_gives_the_samples_of_the_window(oracle_sessions, oracles, run_cli, 
     assert res.returncode == 0, res.stderr
     out = tmp_path / "win.mefd"
     for ch in ("seg", "ref"):
-        _same_window(oracles, src, out, "", ch, t0, t1)
+        _same_window(src, out, "", ch, t0, t1)
         # read 3 s (1500 samples at 500 Hz) wider: the source's samples inside, nothing outside
         wide3, wide_pymef = _read_window(src, "", ch, t0 - 3_000_000, t1 + 3_000_000)
         got3, got_pymef = _read_window(out, "", ch, t0 - 3_000_000, t1 + 3_000_000)
         for expected in (wide3, wide_pymef):
             expected[:1500] = expected[-1500:] = np.nan
-        assert oracles.same_samples(got3, wide3) and oracles.same_samples(got_pymef, wide_pymef)
-    info = oracles.read_mef3io(str(out), "")["channels"]
+        assert same_samples(got3, wide3) and same_samples(got_pymef, wide_pymef)
+    info = read_mef3io(str(out), "")["channels"]
     assert info["seg"]["info"]["start_time"] == t0 and info["ref"]["info"]["end_time"] == t1
-    assert len(oracles.read_pymef(str(out))["channels"]["seg"]["segments"]) == 2  # the source's two segments
+    assert len(read_pymef(str(out))["channels"]["seg"]["segments"]) == 2  # the source's two segments
 
 
-def test_cut_channels_and_records_of_an_encrypted_session(oracle_sessions, oracles, run_cli, tmp_path):
+def test_cut_channels_and_records_of_an_encrypted_session(oracle_sessions, oracles_installed, run_cli, tmp_path):
     src = oracle_sessions("encrypted", "mef_tools")
     res = run_cli("cut", src, "part.mefd", "--start", str(T0 + 1_500_000), "--duration", "3s", "--channels", "e512",
                   "--password-env", "PW", env={"PW": "pass2"})
     assert res.returncode == 0, res.stderr
     out = tmp_path / "part.mefd"
-    _same_window(oracles, src, out, "pass2", "e512", T0 + 1_500_000, T0 + 4_500_000)
-    back = oracles.read_mef3io(str(out), "pass2")
+    _same_window(src, out, "pass2", "e512", T0 + 1_500_000, T0 + 4_500_000)
+    back = read_mef3io(str(out), "pass2")
     assert list(back["channels"]) == ["e512"]
     assert [(r["type"], r["time"]) for r in back["records_all"]] == [("EDFA", T0 + 2_000_000)]
     with pytest.raises(Exception):  # still encrypted with the source's passwords
-        oracles.read_mef3io(str(out), "wrong")
+        read_mef3io(str(out), "wrong")
 
 
 def test_cut_refuses_an_empty_window(oracle_sessions, run_cli, tmp_path):
@@ -83,7 +86,7 @@ def test_cut_refuses_an_empty_window(oracle_sessions, run_cli, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_merge_puts_cut_pieces_and_channels_back_together(oracle_sessions, oracles, run_cli, tmp_path):
+def test_merge_puts_cut_pieces_and_channels_back_together(oracle_sessions, oracles_installed, run_cli, tmp_path):
     from neo_mef3.tools.cut import cut_session
 
     src = oracle_sessions("segments", "mef3io")
@@ -93,8 +96,8 @@ def test_merge_puts_cut_pieces_and_channels_back_together(oracle_sessions, oracl
     assert res.returncode == 0, res.stderr
     out = tmp_path / "all.mefd"
     for ch in ("seg", "ref"):
-        _same_window(oracles, src, out, "", ch, T0 - 1_000_000, T0 + 16_000_000)
-    segs = oracles.read_pymef(str(out))["channels"]["seg"]["segments"]
+        _same_window(src, out, "", ch, T0 - 1_000_000, T0 + 16_000_000)
+    segs = read_pymef(str(out))["channels"]["seg"]["segments"]
     assert len(segs) == 4  # a: segment 0 and the start of segment 1; b: the rest of 1, and 2
 
 
@@ -116,31 +119,31 @@ def test_merge_refuses_overlaps_and_different_rates(oracle_sessions, run_cli, tm
 
 
 @pytest.mark.parametrize("scenario,writer", [("records", "mef3io"), ("encrypted", "mef_tools")])
-def test_encrypt_passwords_decrypt_keep_everything(oracle_sessions, oracles, run_cli, tmp_path, scenario, writer):
+def test_encrypt_passwords_decrypt_keep_everything(oracle_sessions, oracles_installed, run_cli, tmp_path, scenario, writer):
     src = oracle_sessions(scenario, writer)
-    old = oracles.SCENARIOS[scenario].read_password or ""
+    old = SCENARIOS[scenario].read_password or ""
     env = {"OLD": old, "N1": "level-one", "N2": "level-two", "M1": "other-one", "M2": "other-two"}
     steps = [("encrypt" if not old else "passwords", src, "k1.mefd", "N1", "N2", "OLD", "level-two"),
              ("passwords", "k1.mefd", "k2.mefd", "M1", "M2", "N2", "other-two")]
-    reference_pymef = oracles.read_pymef(src, old or None)
-    reference_m3 = oracles.read_mef3io(src, old)
+    reference_pymef = read_pymef(src, old or None)
+    reference_m3 = read_mef3io(src, old)
     for command, a, b, p1, p2, current, new in steps:
         res = run_cli(command, a, b, "--password-env", current, "--new-password1-env", p1, "--new-password2-env", p2,
                       env=env)
         assert res.returncode == 0, res.stderr
-        back = oracles.read_pymef(str(tmp_path / b), new)
+        back = read_pymef(str(tmp_path / b), new)
         assert not back["errors"], back["errors"]
         for ch, c in reference_pymef["channels"].items():
-            assert oracles.same_samples(c["data"], back["channels"][ch]["data"])
+            assert same_samples(c["data"], back["channels"][ch]["data"])
             assert c["start_time"] == back["channels"][ch]["start_time"]
-        m3 = oracles.read_mef3io(str(tmp_path / b), new)
-        assert oracles.records_summary(m3["records_all"]) == oracles.records_summary(reference_m3["records_all"])
+        m3 = read_mef3io(str(tmp_path / b), new)
+        assert records_summary(m3["records_all"]) == records_summary(reference_m3["records_all"])
         for ch, c in reference_m3["channels"].items():  # every metadata field mef3io reports (sections 2 and 3)
             assert {k: v for k, v in m3["channels"][ch]["info"].items() if k != "session_name"} == \
                 {k: v for k, v in c["info"].items() if k != "session_name"}
         with pytest.raises(Exception):
-            oracles.read_mef3io(str(tmp_path / b), env[current] or "not-the-password")
-        level1 = oracles.read_mef3io(str(tmp_path / b), env[p1], data=False)  # signal yes, records no
+            read_mef3io(str(tmp_path / b), env[current] or "not-the-password")
+        level1 = read_mef3io(str(tmp_path / b), env[p1], data=False)  # signal yes, records no
         assert level1["records"] is None and level1["channels"]
     for root, _dirs, files in os.walk(tmp_path / "k2.mefd"):
         for f in files:
@@ -148,11 +151,11 @@ def test_encrypt_passwords_decrypt_keep_everything(oracle_sessions, oracles, run
                 assert b"Note at session level" not in fh.read() and b"session note" not in fh.read()
     res = run_cli("decrypt", "k2.mefd", "open.mefd", "--password-env", "M2", env=env)
     assert res.returncode == 0, res.stderr
-    plain = oracles.read_pymef(str(tmp_path / "open.mefd"), None)
+    plain = read_pymef(str(tmp_path / "open.mefd"), None)
     for ch, c in reference_pymef["channels"].items():
-        assert oracles.same_samples(c["data"], plain["channels"][ch]["data"])
-    assert oracles.records_summary(oracles.read_mef3io(str(tmp_path / "open.mefd"), "")["records_all"]) == \
-        oracles.records_summary(reference_m3["records_all"])
+        assert same_samples(c["data"], plain["channels"][ch]["data"])
+    assert records_summary(read_mef3io(str(tmp_path / "open.mefd"), "")["records_all"]) == \
+        records_summary(reference_m3["records_all"])
 
 
 def test_rekey_needs_the_level_2_password(oracle_sessions, run_cli, tmp_path):

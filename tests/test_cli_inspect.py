@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from neo_mef3 import cli
+from support.compare import records_summary
+from support.read_oracles import read_mef3io, read_pymef
+from support.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,10 +40,10 @@ def test_version_and_usage_errors(run_cli, capsys):
     assert "error" in capsys.readouterr().err
 
 
-def _gaps_seen_by_mef3io(oracles, path, password=""):
+def _gaps_seen_by_mef3io(path, password=""):
     """Per channel: (number of NaN runs, total NaN time in s) of mef3io's whole-channel read."""
     out = {}
-    for ch, c in oracles.read_mef3io(path, password)["channels"].items():
+    for ch, c in read_mef3io(path, password)["channels"].items():
         nan = np.isnan(c["read"])
         runs = int(np.count_nonzero(np.diff(nan.astype(np.int8)) == 1)) + int(nan[0])
         out[ch] = (runs, nan.sum() / c["info"]["sampling_frequency"])
@@ -49,19 +52,19 @@ def _gaps_seen_by_mef3io(oracles, path, password=""):
 
 @pytest.mark.parametrize("scenario,writer", [("segments", "mef3io"), ("nan_gaps", "mef_tools"),
                                              ("encrypted", "mef_tools")])
-def test_info_gaps_agree_with_what_mef3io_reads_as_nan(oracle_sessions, oracles, run_cli, scenario, writer):
+def test_info_gaps_agree_with_what_mef3io_reads_as_nan(oracle_sessions, oracles_installed, run_cli, scenario, writer):
     path = oracle_sessions(scenario, writer)
-    password = oracles.SCENARIOS[scenario].read_password or ""
+    password = SCENARIOS[scenario].read_password or ""
     res = run_cli("info", path, "--json", "--password-env", "PW", env={"PW": password})
     assert res.returncode == 0, res.stderr
     inv = json.loads(res.stdout)
-    expected = _gaps_seen_by_mef3io(oracles, path, password)
+    expected = _gaps_seen_by_mef3io(path, password)
     assert any(runs for runs, _ in expected.values())
     for row in inv["channels"]:
         runs, total = expected[row["name"]]
         assert row["gaps"]["count"] == runs
         assert row["gaps"]["total_s"] == pytest.approx(total, abs=1.5 / row["sampling_frequency"] * max(runs, 1))
-    records = oracles.read_mef3io(path, password)["records_all"]
+    records = read_mef3io(path, password)["records_all"]
     assert inv["records_total"] == len(records)
     table = run_cli("info", path, "--password-env", "PW", env={"PW": password}).stdout
     assert all(row["name"] in table for row in inv["channels"]) and f"records {len(records)}" in table
@@ -133,17 +136,17 @@ def test_check_reports_what_mef3io_reports_on_a_mef_tools_session(oracle_session
     assert any("[sizing.contiguous]" in p["message"] for p in json.loads(res.stdout)["problems"])
 
 
-def test_records_table_export_and_import(oracle_sessions, oracles, run_cli, tmp_path):
+def test_records_table_export_and_import(oracle_sessions, oracles_installed, run_cli, tmp_path):
     import shutil
 
     src = oracle_sessions("records", "mef3io")
     session = tmp_path / "records.mefd"
     shutil.copytree(src, session)
-    pymef_before = oracles.read_pymef(str(session))
+    pymef_before = read_pymef(str(session))
     res = run_cli("records", session, "--csv", "all.csv")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(open(tmp_path / "all.csv")))
-    m3 = oracles.read_mef3io(str(session), "")["records_all"]
+    m3 = read_mef3io(str(session), "")["records_all"]
     assert sorted((r["type"], int(r["time_uutc"])) for r in rows) == sorted((r["type"], r["time"]) for r in m3)
     assert {r["level"] for r in rows} == {"session", "channel"}
     (tmp_path / "new.csv").write_text("time,type,text,duration,channel\n"
@@ -151,17 +154,17 @@ def test_records_table_export_and_import(oracle_sessions, oracles, run_cli, tmp_
                                       "2.25,EDFA,artifact,0.5,r256\n")
     res = run_cli("records", "add", session, "--csv", "new.csv")
     assert res.returncode == 0, res.stderr
-    after = oracles.read_mef3io(str(session), "")
+    after = read_mef3io(str(session), "")
     added = [(r["type"], r["time"], r.get("text"), r.get("duration")) for r in after["records_all"]
              if r.get("text") in ("spike burst", "artifact")]
     assert sorted(added) == [("EDFA", T0 + 2_250_000, "artifact", 500_000), ("Note", T0 + 1_500_000, "spike burst", None)]
     assert len(after["records_all"]) == len(m3) + 2  # nothing lost
-    pymef = oracles.read_pymef(str(session))
+    pymef = read_pymef(str(session))
     assert ("Note", T0 + 1_500_000) in [(r["type"], r["time"]) for r in pymef["records"]]
     for before, now in ((pymef_before["records"], pymef["records"]),
                         (pymef_before["channels"]["r256"]["records"], pymef["channels"]["r256"]["records"])):
         kept = [r for r in now if r.get("text") not in ("spike burst", "artifact")]
-        assert oracles.records_summary(kept) == oracles.records_summary(before)  # every record as pymef wrote it
+        assert records_summary(kept) == records_summary(before)  # every record as pymef wrote it
     res = run_cli("records", "add", session, "--csv", "bad.csv")
     assert res.returncode == 2
     (tmp_path / "bad.csv").write_text("time,type\n1,Seiz\n")
