@@ -35,34 +35,22 @@ edge blocks clipped; see its docstring)
 -> (data, block_bytes, maxima, minima, difference_bytes)``
 ``encode_block(samples, start_time=0, discontinuity=False) -> bytes``
 
-Per-block status codes (``decode_blocks(..., status=array)``; ``STATUS_NAMES`` maps
-them to names):
-
-====  ===================  =====================================================
- 0    OK                   decoded
- 1    TRUNCATED            fewer than 304 bytes available at the block's offset
-                           (offset outside ``buf``, or ``sizes[i]`` < 304)
- 2    BAD_BLOCK_BYTES      header block_bytes < 304, or larger than ``sizes[i]``
-                           or than what is left of ``buf``
- 3    CRC_MISMATCH         stored block CRC differs from the computed one
- 4    ENCRYPTED            flags mark the statistics encrypted and the caller did
-                           not pass ``allow_encrypted=True``
- 5    SAMPLE_COUNT         number_of_samples differs from ``counts[i]``
- 6    OUTPUT_BOUNDS        the block's samples do not fit ``out`` at ``out_offsets[i]``
- 7    BAD_DIFFERENCE_BYTES difference_bytes > 5 * number_of_samples + 1
- 8    NO_STATISTICS        all 256 statistics are zero but the block holds samples
- 9    SYMBOLS_EXHAUSTED    more coded symbols needed than difference_bytes allows
-                           (including a keysample cut short)
-====  ===================  =====================================================
+Per-block status codes (``decode_blocks(..., status=array)``): the members of
+:class:`BlockStatus`, which lists their meanings; ``STATUS_NAMES`` maps each code to
+its name, and each name is also a module constant (``_red.CRC_MISMATCH == 3``).
 
 Codes 1-8 are found before anything is written: the block's part of ``out`` is left
 untouched. Code 9 is found while decoding: the samples the block had already written
 are reset to 0 and the rest of its part of ``out`` is untouched (so a zero-initialised
 ``out`` holds zeros for the whole block; the work stays bounded by what was decoded,
-whatever number_of_samples claims). The checks run in the order of the codes above,
+whatever number_of_samples claims). The checks run in the order of the codes,
 except that OUTPUT_BOUNDS is checked after 7 and 8. Without ``status`` the first bad block raises
 :class:`~neo_mef3.errors.CrcError` (code 3) or :class:`~neo_mef3.errors.FormatError`
 (every other code); the blocks before it are decoded.
+
+Platforms: the compiler- and CPU-specific primitives live in ``_red_platform.h``, each
+with a plain C path (``_platform()`` says which were built); the module refuses to
+import on a big-endian host.
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
@@ -79,147 +67,100 @@ import numpy as np
 from .errors import CrcError, FormatError
 
 # ---------------------------------------------------------------------------------
-# Constants
+# Platform primitives and constants
 # ---------------------------------------------------------------------------------
+
+cdef extern from "_red_platform.h":
+    uint32_t _crc_clmul "neo_red_crc_clmul"(const uint8_t* buf, size_t n, uint32_t crc) noexcept nogil
+    int _clmul_available "neo_red_clmul_available"() noexcept nogil
+    uint32_t _div_by_magic "neo_red_div_by_magic"(uint32_t n, uint64_t m) noexcept nogil
+    uint32_t _div_by_magic_portable "neo_red_div_by_magic_portable"(uint32_t n, uint64_t m) noexcept nogil
+    uint64_t _magic "neo_red_magic"(uint32_t d) noexcept nogil
+    int _little_endian "neo_red_little_endian"() noexcept nogil
+    const char* _MULHI_NAME "NEO_RED_MULHI_NAME"
+    const char* _CLMUL_NAME "NEO_RED_CLMUL_NAME"
+    const int _PORTABLE_BUILD "NEO_RED_PORTABLE_BUILD"
 
 cdef extern from *:
     """
-    #define NEO_RED_HEADER 304
-    #define NEO_RED_STATS 48
     #define NEO_RED_TOP 0x80000000u
     #define NEO_RED_TOP_MINUS_1 0x7FFFFFFFu
     #define NEO_RED_BOTTOM 0x800000u
     #define NEO_RED_CARRY_CHECK 0x7F800000u
-    #define NEO_RED_SHIFT_BITS 23
-    #define NEO_RED_EXTRA_BITS 7
-    #define NEO_RED_PAD 0x7E
-    #define NEO_RED_GIL_FREE_CRC_BYTES 65536
-    #define NEO_RED_F64_PIECE 4096
-    #define NEO_RED_PAIR_MAX 65536
-    /* floor(n / d) for 32-bit n through a 64x64->128-bit multiply by
-       m = floor(2**64 / d) + 1 (exact for n, d < 2**32, d >= 2) */
-    static inline uint32_t neo_red_div_by_magic(uint32_t n, uint64_t m) {
-        return (uint32_t)(((unsigned __int128)n * m) >> 64);
-    }
-    static inline uint32_t neo_red_load_be32(const uint8_t* p) {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return __builtin_bswap32(v);
-    }
-    /* CRC-32 (reflected Koopman polynomial) by carry-less multiplication: folding 64
-       bytes at a time, then Barrett reduction (Gopal et al., "Fast CRC Computation for
-       Generic Polynomials Using PCLMULQDQ Instruction", Intel 2009; the same scheme as
-       zlib/Chromium's crc32_simd with this polynomial's constants:
-       k1 = x^544, k2 = x^480, k3 = x^160, k4 = x^96, k5 = x^64 (mod P), each
-       bit-reflected and shifted left 1; poly = P and mu = floor(x^64 / P), reflected).
-       Works on the raw CRC register: start 0xFFFFFFFF, no final XOR, as the table code.
-       len must be a multiple of 16 and at least 64. */
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    #include <immintrin.h>
-    __attribute__((target("pclmul,sse4.1")))
-    static uint32_t neo_red_crc_clmul(const uint8_t* buf, size_t len, uint32_t crc) {
-        const __m128i k1k2 = _mm_set_epi64x(0x0be6d8f38LL, 0x1c06a9816LL);
-        const __m128i k3k4 = _mm_set_epi64x(0x14b0602f8LL, 0x07b4bc878LL);
-        const __m128i k5k0 = _mm_set_epi64x(0, 0x018c5564cLL);
-        const __m128i poly = _mm_set_epi64x(0x017d232cdLL, 0x1d663b05dLL);
-        __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
-        x1 = _mm_loadu_si128((const __m128i*)(buf + 0x00));
-        x2 = _mm_loadu_si128((const __m128i*)(buf + 0x10));
-        x3 = _mm_loadu_si128((const __m128i*)(buf + 0x20));
-        x4 = _mm_loadu_si128((const __m128i*)(buf + 0x30));
-        x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
-        x0 = k1k2;
-        buf += 64;
-        len -= 64;
-        while (len >= 64) {
-            x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-            x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
-            x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
-            x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
-            x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-            x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
-            x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
-            x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
-            y5 = _mm_loadu_si128((const __m128i*)(buf + 0x00));
-            y6 = _mm_loadu_si128((const __m128i*)(buf + 0x10));
-            y7 = _mm_loadu_si128((const __m128i*)(buf + 0x20));
-            y8 = _mm_loadu_si128((const __m128i*)(buf + 0x30));
-            x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), y5);
-            x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), y6);
-            x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), y7);
-            x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), y8);
-            buf += 64;
-            len -= 64;
-        }
-        x0 = k3k4;
-        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
-        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
-        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
-        while (len >= 16) {
-            x2 = _mm_loadu_si128((const __m128i*)buf);
-            x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-            x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-            x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
-            buf += 16;
-            len -= 16;
-        }
-        /* 128 -> 64 bits */
-        x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
-        x3 = _mm_setr_epi32(~0, 0, ~0, 0);
-        x1 = _mm_srli_si128(x1, 8);
-        x1 = _mm_xor_si128(x1, x2);
-        x0 = k5k0;
-        x2 = _mm_srli_si128(x1, 4);
-        x1 = _mm_and_si128(x1, x3);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x1 = _mm_xor_si128(x1, x2);
-        /* Barrett reduction to 32 bits */
-        x0 = poly;
-        x2 = _mm_and_si128(x1, x3);
-        x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
-        x2 = _mm_and_si128(x2, x3);
-        x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
-        x1 = _mm_xor_si128(x1, x2);
-        return (uint32_t)_mm_extract_epi32(x1, 1);
-    }
-    static int neo_red_clmul_available(void) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-    }
-    #else
-    static uint32_t neo_red_crc_clmul(const uint8_t* buf, size_t len, uint32_t crc) {
-        (void)buf; (void)len; return crc;
-    }
-    static int neo_red_clmul_available(void) { return 0; }
-    #endif
     """
-    uint32_t _crc_clmul "neo_red_crc_clmul"(const uint8_t* buf, size_t n, uint32_t crc) noexcept nogil
-    int _clmul_available "neo_red_clmul_available"() noexcept nogil
-    uint32_t _div_by_magic "neo_red_div_by_magic"(uint32_t n, uint64_t m) noexcept nogil
-    uint32_t _load_be32 "neo_red_load_be32"(const uint8_t* p) noexcept nogil
-    # header layout
-    const int _HEADER "NEO_RED_HEADER"
-    const int _STATS "NEO_RED_STATS"
     # range coder (32-bit, Schindler style)
     const uint32_t _TOP "NEO_RED_TOP"
     const uint32_t _TOP_MINUS_1 "NEO_RED_TOP_MINUS_1"
     const uint32_t _BOTTOM "NEO_RED_BOTTOM"
     const uint32_t _CARRY_CHECK "NEO_RED_CARRY_CHECK"
-    const int _SHIFT_BITS "NEO_RED_SHIFT_BITS"
-    const int _EXTRA_BITS "NEO_RED_EXTRA_BITS"
-    const uint8_t _PAD "NEO_RED_PAD"
-    # samples per piece of the int32 scratch the float64 decoder goes through
-    const int64_t _F64_PIECE "NEO_RED_F64_PIECE"
-    # float64: blocks of up to this many samples are decoded in pairs (two scratches)
-    const int64_t _PAIR_MAX "NEO_RED_PAIR_MAX"
+
+
+def _require_little_endian(bint little):
+    """Raise ImportError unless ``little``: the codec reads and writes the header's float
+    and int64 fields in place, which gives MEF's little-endian bytes only on a
+    little-endian host."""
+    if not little:
+        raise ImportError(
+            "neo_mef3's RED codec supports little-endian hosts only (x86, ARM, ...): MEF 3.0 "
+            "files are little-endian and the codec reads their fields in place; this host is "
+            "big-endian")
+
+
+_require_little_endian(_little_endian() != 0)
+
+
+cdef enum:
+    # the RED block header: offsets of the fields the codec reads and writes (the same
+    # as format/layout.py's RED_BLOCK_HEADER, which tests/test_red_constants.py checks)
+    _HEADER = 304
+    _OFF_CRC = 0
+    _OFF_FLAGS = 4
+    _OFF_SLOPE = 16
+    _OFF_INTERCEPT = 20
+    _OFF_SCALE = 24
+    _OFF_DIFF_BYTES = 28
+    _OFF_SAMPLES = 32
+    _OFF_BLOCK_BYTES = 36
+    _OFF_START = 40
+    _STATS = 48
+    _N_STATS = 256
+    # flag bits (byte _OFF_FLAGS)
+    _FLAG_DISCONTINUITY = 0x01
+    _FLAG_LEVEL_1 = 0x02
+    _FLAG_LEVEL_2 = 0x04
+    _PAD = 0x7E
+    # range coder shifts
+    _SHIFT_BITS = 23
+    _EXTRA_BITS = 7
     # below this many bytes, releasing the GIL for a CRC costs more than it saves
-    const int64_t _GIL_FREE_CRC_BYTES "NEO_RED_GIL_FREE_CRC_BYTES"
+    _GIL_FREE_CRC_BYTES = 65536
+    # samples per piece of the int32 scratch the float64 decoder goes through
+    _F64_PIECE = 4096
+    # float64: blocks of up to this many samples are decoded in pairs (two scratches)
+    _PAIR_MAX = 65536
+
+
+cpdef enum BlockStatus:
+    # The per-block status codes, defined here only: STATUS_NAMES and the module
+    # constants OK, TRUNCATED, ... are made from this enum.
+    OK = 0                    # decoded
+    TRUNCATED = 1             # fewer than 304 bytes available at the block's offset
+                              # (offset outside ``buf``, or ``sizes[i]`` < 304)
+    BAD_BLOCK_BYTES = 2       # header block_bytes < 304, or larger than ``sizes[i]`` or
+                              # than what is left of ``buf``
+    CRC_MISMATCH = 3          # stored block CRC differs from the computed one
+    ENCRYPTED = 4             # flags mark the statistics encrypted and the caller did
+                              # not pass ``allow_encrypted=True``
+    SAMPLE_COUNT = 5          # number_of_samples differs from ``counts[i]``
+    OUTPUT_BOUNDS = 6         # the block's samples do not fit ``out`` at ``out_offsets[i]``
+    BAD_DIFFERENCE_BYTES = 7  # difference_bytes > 5 * number_of_samples + 1
+    NO_STATISTICS = 8         # all 256 statistics are zero but the block holds samples
+    SYMBOLS_EXHAUSTED = 9     # more coded symbols needed than difference_bytes allows
+                              # (including a keysample cut short)
+
+
+STATUS_NAMES = {int(s): s.name for s in BlockStatus}
+globals().update({s.name: int(s) for s in BlockStatus})    # OK = 0, TRUNCATED = 1, ...
 
 HEADER_BYTES = _HEADER
 STATISTICS_OFFSET = _STATS
@@ -227,9 +168,24 @@ PAD_BYTE = _PAD
 CRC_START = 0xFFFFFFFF
 KOOPMAN32_REFLECTED = 0xEB31D82E     # the Koopman polynomial 0x741B8CD7, bit-reversed
 
-FLAG_DISCONTINUITY = 0x01
-FLAG_LEVEL_1_ENCRYPTED = 0x02
-FLAG_LEVEL_2_ENCRYPTED = 0x04
+FLAG_DISCONTINUITY = _FLAG_DISCONTINUITY
+FLAG_LEVEL_1_ENCRYPTED = _FLAG_LEVEL_1
+FLAG_LEVEL_2_ENCRYPTED = _FLAG_LEVEL_2
+
+# the header fields the codec reads or writes: name (as in format/layout.py) ->
+# (offset, the numpy type of what is stored there)
+HEADER_FIELDS = {
+    "block_crc": (_OFF_CRC, "<u4"),
+    "flags": (_OFF_FLAGS, "u1"),
+    "detrend_slope": (_OFF_SLOPE, "<f4"),
+    "detrend_intercept": (_OFF_INTERCEPT, "<f4"),
+    "scale_factor": (_OFF_SCALE, "<f4"),
+    "difference_bytes": (_OFF_DIFF_BYTES, "<u4"),
+    "number_of_samples": (_OFF_SAMPLES, "<u4"),
+    "block_bytes": (_OFF_BLOCK_BYTES, "<u4"),
+    "start_time": (_OFF_START, "<i8"),
+    "statistics": (_STATS, f"({_N_STATS},)u1"),
+}
 
 RED_NAN = -0x80000000
 RED_NEGATIVE_INFINITY = -0x7FFFFFFF
@@ -237,41 +193,45 @@ RED_POSITIVE_INFINITY = 0x7FFFFFFF
 RED_MINIMUM_SAMPLE_VALUE = -0x7FFFFFFE
 RED_MAXIMUM_SAMPLE_VALUE = 0x7FFFFFFE
 
-OK = 0
-TRUNCATED = 1
-BAD_BLOCK_BYTES = 2
-CRC_MISMATCH = 3
-ENCRYPTED = 4
-SAMPLE_COUNT = 5
-OUTPUT_BOUNDS = 6
-BAD_DIFFERENCE_BYTES = 7
-NO_STATISTICS = 8
-SYMBOLS_EXHAUSTED = 9
 
-STATUS_NAMES = {
-    OK: "OK",
-    TRUNCATED: "TRUNCATED",
-    BAD_BLOCK_BYTES: "BAD_BLOCK_BYTES",
-    CRC_MISMATCH: "CRC_MISMATCH",
-    ENCRYPTED: "ENCRYPTED",
-    SAMPLE_COUNT: "SAMPLE_COUNT",
-    OUTPUT_BOUNDS: "OUTPUT_BOUNDS",
-    BAD_DIFFERENCE_BYTES: "BAD_DIFFERENCE_BYTES",
-    NO_STATISTICS: "NO_STATISTICS",
-    SYMBOLS_EXHAUSTED: "SYMBOLS_EXHAUSTED",
-}
+def _platform():
+    """Which implementation of each platform primitive this build uses: ``mulhi`` (the
+    exact division: "int128", "umulh" or "portable"), ``clmul`` (the CRC's CPU path
+    compiled in: "pclmulqdq" or "none"), ``cpu_clmul`` (the CPU has it), ``crc`` (the
+    CRC engine in use) and ``portable_build`` (built with NEO_RED_PORTABLE)."""
+    return {
+        "mulhi": _MULHI_NAME.decode(),
+        "clmul": _CLMUL_NAME.decode(),
+        "cpu_clmul": _clmul_available() != 0,
+        "crc": _crc_engine(),
+        "portable_build": _PORTABLE_BUILD != 0,
+    }
 
-cdef enum:
-    ST_OK = 0
-    ST_TRUNCATED = 1
-    ST_BAD_BLOCK_BYTES = 2
-    ST_CRC = 3
-    ST_ENCRYPTED = 4
-    ST_SAMPLE_COUNT = 5
-    ST_OUTPUT_BOUNDS = 6
-    ST_BAD_DIFFERENCE_BYTES = 7
-    ST_NO_STATISTICS = 8
-    ST_SYMBOLS_EXHAUSTED = 9
+
+def _divide(n, d, bint portable=False):
+    """floor(n / d) elementwise (uint32 arrays of one shape) the codec's way: by the
+    multiplier ``neo_red_magic(d)`` and the fast (or, ``portable``, the plain C) high
+    product; d == 1 divides by nothing, as the codec does. For tests."""
+    cdef const uint32_t[::1] nv = np.ascontiguousarray(n, dtype=np.uint32).reshape(-1)
+    cdef const uint32_t[::1] dv = np.ascontiguousarray(d, dtype=np.uint32).reshape(-1)
+    if nv.shape[0] != dv.shape[0]:
+        raise ValueError("n and d must have the same number of elements")
+    if nv.shape[0] and np.min(d) == 0:
+        raise ZeroDivisionError("d must be at least 1")
+    q = np.empty(nv.shape[0], np.uint32)
+    cdef uint32_t[::1] qv = q
+    cdef Py_ssize_t i
+    cdef uint64_t m
+    with nogil:
+        for i in range(nv.shape[0]):
+            m = _magic(dv[i])
+            if not m:
+                qv[i] = nv[i]
+            elif portable:
+                qv[i] = _div_by_magic_portable(nv[i], m)
+            else:
+                qv[i] = _div_by_magic(nv[i], m)
+    return q
 
 
 def encode_capacity(int64_t n):
@@ -311,7 +271,8 @@ cdef void _crc_init() noexcept:
 
 _crc_init()
 
-# the CPU has PCLMULQDQ and SSE4.1 (x86 with GCC/Clang builds); else tables only
+# the CPU has PCLMULQDQ and SSE4.1 and the build has the code for them (x86 with GCC,
+# Clang or MSVC, not NEO_RED_PORTABLE); else slicing-by-8 tables only
 cdef bint _use_clmul = _clmul_available() != 0
 
 
@@ -599,24 +560,24 @@ cdef int _prepare(const uint8_t* blk, int64_t avail, int64_t expected, bint chec
     cdef int64_t i, j
     cdef uint32_t e
     if avail < _HEADER:
-        return ST_TRUNCATED
-    block_bytes = _rd32(blk + 36)
+        return TRUNCATED
+    block_bytes = _rd32(blk + _OFF_BLOCK_BYTES)
     if block_bytes < _HEADER or block_bytes > avail:
-        return ST_BAD_BLOCK_BYTES
-    if check_crc and _crc_update(blk + 4, block_bytes - 4, 0xFFFFFFFF) != _rd32(blk):
-        return ST_CRC
-    flags = blk[4]
-    if (flags & 0x06) and not allow_encrypted:
-        return ST_ENCRYPTED
-    n = _rd32(blk + 32)
+        return BAD_BLOCK_BYTES
+    if check_crc and _crc_update(blk + 4, block_bytes - 4, 0xFFFFFFFF) != _rd32(blk + _OFF_CRC):
+        return CRC_MISMATCH
+    flags = blk[_OFF_FLAGS]
+    if (flags & (_FLAG_LEVEL_1 | _FLAG_LEVEL_2)) and not allow_encrypted:
+        return ENCRYPTED
+    n = _rd32(blk + _OFF_SAMPLES)
     n_out[0] = n
     if expected >= 0 and <int64_t>n != expected:
-        return ST_SAMPLE_COUNT
-    db = _rd32(blk + 28)
+        return SAMPLE_COUNT
+    db = _rd32(blk + _OFF_DIFF_BYTES)
     if <uint64_t>db > 5 * <uint64_t>n + 1:
-        return ST_BAD_DIFFERENCE_BYTES
+        return BAD_DIFFERENCE_BYTES
     if n == 0:
-        return ST_OK
+        return OK
     total = 0
     for i in range(256):
         d.cnt[i] = blk[_STATS + i]
@@ -624,7 +585,7 @@ cdef int _prepare(const uint8_t* blk, int64_t avail, int64_t expected, bint chec
         total += d.cnt[i]
     d.cum[256] = <uint32_t>total
     if total == 0:
-        return ST_NO_STATISTICS
+        return NO_STATISTICS
     # cc -> symbol table: each symbol owns its cumulative-count interval
     for i in range(256):
         e = (d.cum[i] << 16) | (d.cnt[i] << 8) | <uint32_t>i
@@ -639,14 +600,14 @@ cdef int _prepare(const uint8_t* blk, int64_t avail, int64_t expected, bint chec
     c.rng = 1 << _EXTRA_BITS
     c.tot = <uint32_t>total
     # floor(2**64 / total) + 1 for the exact division by total; 0 means total == 1
-    c.magic = (<uint64_t>0xFFFFFFFFFFFFFFFFULL) / total + 1 if total > 1 else 0
+    c.magic = _magic(<uint32_t>total)
     # at most difference_bytes symbols are decoded (as meflib)
     c.budget = db
     c.table = table
     c.val = 0
     c.started = 0
     c.done = 0
-    return ST_OK
+    return OK
 
 
 cdef inline void _lossy(const uint8_t* blk, int32_t* out, int64_t first, int64_t m) noexcept nogil:
@@ -655,9 +616,9 @@ cdef inline void _lossy(const uint8_t* blk, int32_t* out, int64_t first, int64_t
     cdef float slope, intercept, scale
     cdef double sf, mm, b
     cdef int64_t i
-    memcpy(&scale, blk + 24, 4)
-    memcpy(&slope, blk + 16, 4)
-    memcpy(&intercept, blk + 20, 4)
+    memcpy(&scale, blk + _OFF_SCALE, 4)
+    memcpy(&slope, blk + _OFF_SLOPE, 4)
+    memcpy(&intercept, blk + _OFF_INTERCEPT, 4)
     if scale > <float>1.0:
         sf = <double>scale
         for i in range(m):
@@ -696,20 +657,20 @@ cdef int _setup(_Job* j, const uint8_t* blk, int64_t avail, int64_t expected,
     j.n = 0
     j.oo = oo
     j.out32 = out
-    if code != ST_OK or n == 0:
+    if code != OK or n == 0:
         return code
     if mode:
         j.a = -oo if oo < 0 else 0
         j.n = out_len - oo if oo + <int64_t>n > out_len else <int64_t>n
         if j.n <= j.a:
             j.n = 0
-        return ST_OK
+        return OK
     # the caller's side last: does the block fit the output?
     if oo < 0 or oo > out_len or <int64_t>n > out_len - oo:
-        return ST_OUTPUT_BOUNDS
+        return OUTPUT_BOUNDS
     j.tgt = out + oo
     j.n = n
-    return ST_OK
+    return OK
 
 
 cdef int _finish(_Job* j, int64_t got, int mode, double* outf) noexcept nogil:
@@ -721,7 +682,7 @@ cdef int _finish(_Job* j, int64_t got, int mode, double* outf) noexcept nogil:
     if got < j.n:
         if mode == 0:
             memset(j.tgt, 0, <size_t>got * sizeof(int32_t))
-        return ST_SYMBOLS_EXHAUSTED
+        return SYMBOLS_EXHAUSTED
     _lossy(j.blk, j.tgt, 0, j.n)
     if mode == 2:
         memcpy(j.out32 + j.oo + j.a, j.tgt + j.a, <size_t>(j.n - j.a) * sizeof(int32_t))
@@ -732,7 +693,7 @@ cdef int _finish(_Job* j, int64_t got, int mode, double* outf) noexcept nogil:
         else:
             for k in range(j.a, j.n):
                 outf[j.oo + k] = <double>j.tgt[k] * f
-    return ST_OK
+    return OK
 
 
 cdef int _single(_Job* j, int mode, double* outf, int32_t* piece) noexcept nogil:
@@ -754,7 +715,7 @@ cdef int _single(_Job* j, int mode, double* outf, int32_t* piece) noexcept nogil
                     outf[j.oo + q] = NAN
                 else:
                     j.out32[j.oo + q] = 0
-            return ST_SYMBOLS_EXHAUSTED
+            return SYMBOLS_EXHAUSTED
         _lossy(j.blk, piece, k, m)
         lo = j.a - k if j.a > k else 0          # first piece sample inside the output
         if lo >= m:
@@ -768,7 +729,7 @@ cdef int _single(_Job* j, int mode, double* outf, int32_t* piece) noexcept nogil
             for q in range(lo, m):
                 outf[j.oo + k + q] = <double>piece[q] * j.factor
         k += m
-    return ST_OK
+    return OK
 
 
 cdef void _pair(_Job* x, _Job* y, int64_t* gx, int64_t* gy) noexcept nogil:
@@ -799,39 +760,39 @@ cdef object _describe(int code, Py_ssize_t i, const uint8_t* buf, int64_t buf_le
         where = f"RED block {i} at byte offset {off}"
     else:  # (the caller read buf from a file: say where the block is in it)
         where = f"RED block at byte {int(file_offset) + off} of the file"
-    if code == ST_TRUNCATED:
+    if code == TRUNCATED:
         if off < 0 or off > buf_len:
             return f"{where}: offset is outside the {buf_len}-byte buffer"
         avail = min(size, buf_len - off)
         return f"{where}: only {avail} bytes available, a RED block header needs {_HEADER}"
     hdr = _parse_header(buf + off)
-    if code == ST_BAD_BLOCK_BYTES:
+    if code == BAD_BLOCK_BYTES:
         bb = hdr["block_bytes"]
         if bb < _HEADER:
             return f"{where}: header block_bytes {bb} is smaller than the {_HEADER}-byte header"
         return (f"{where}: header block_bytes {bb} exceeds the {min(size, buf_len - off)} "
                 f"bytes available for the block")
-    if code == ST_CRC:
+    if code == CRC_MISMATCH:
         bb = hdr["block_bytes"]
         computed = _crc_update(buf + off + 4, bb - 4, 0xFFFFFFFF)
         return (f"{where}: block CRC mismatch (stored 0x{hdr['crc']:08X}, "
                 f"computed 0x{computed:08X})")
-    if code == ST_ENCRYPTED:
-        level = 1 if hdr["flags"] & 0x02 else 2
+    if code == ENCRYPTED:
+        level = 1 if hdr["flags"] & _FLAG_LEVEL_1 else 2
         return (f"{where}: statistics are encrypted (level {level}); decrypt them and "
                 f"pass allow_encrypted=True")
     n = hdr["number_of_samples"]
-    if code == ST_SAMPLE_COUNT:
+    if code == SAMPLE_COUNT:
         return f"{where}: header number_of_samples {n} but the index says {expected}"
-    if code == ST_OUTPUT_BOUNDS:
+    if code == OUTPUT_BOUNDS:
         return (f"{where}: {n} samples at output offset {out_off} do not fit the output "
                 f"array of {out_len} samples")
-    if code == ST_BAD_DIFFERENCE_BYTES:
+    if code == BAD_DIFFERENCE_BYTES:
         return (f"{where}: difference_bytes {hdr['difference_bytes']} is impossible for "
                 f"{n} samples (at most 5 * n + 1)")
-    if code == ST_NO_STATISTICS:
+    if code == NO_STATISTICS:
         return f"{where}: statistics are all zero but the block holds {n} samples"
-    if code == ST_SYMBOLS_EXHAUSTED:
+    if code == SYMBOLS_EXHAUSTED:
         return (f"{where}: the coded differences (difference_bytes "
                 f"{hdr['difference_bytes']}) end before {n} samples are complete")
     return f"{where}: error code {code}"
@@ -840,19 +801,19 @@ cdef object _describe(int code, Py_ssize_t i, const uint8_t* buf, int64_t buf_le
 cdef dict _parse_header(const uint8_t* p):
     cdef float slope, intercept, scale
     cdef int64_t t
-    memcpy(&slope, p + 16, 4)
-    memcpy(&intercept, p + 20, 4)
-    memcpy(&scale, p + 24, 4)
-    memcpy(&t, p + 40, 8)
+    memcpy(&slope, p + _OFF_SLOPE, 4)
+    memcpy(&intercept, p + _OFF_INTERCEPT, 4)
+    memcpy(&scale, p + _OFF_SCALE, 4)
+    memcpy(&t, p + _OFF_START, 8)
     return {
-        "crc": _rd32(p),
-        "flags": p[4],
+        "crc": _rd32(p + _OFF_CRC),
+        "flags": p[_OFF_FLAGS],
         "slope": <double>slope,
         "intercept": <double>intercept,
         "scale_factor": <double>scale,
-        "difference_bytes": _rd32(p + 28),
-        "number_of_samples": _rd32(p + 32),
-        "block_bytes": _rd32(p + 36),
+        "difference_bytes": _rd32(p + _OFF_DIFF_BYTES),
+        "number_of_samples": _rd32(p + _OFF_SAMPLES),
+        "block_bytes": _rd32(p + _OFF_BLOCK_BYTES),
         "start_time": t,
     }
 
@@ -881,7 +842,7 @@ cdef inline bint _note(Py_ssize_t i, int code, int8_t* status, int* first_code) 
     if status != NULL:
         status[i] = <int8_t>code
         return False
-    if code != ST_OK:
+    if code != OK:
         first_code[0] = code
         return True
     return False
@@ -934,7 +895,7 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
         jobs[cur].index = i
         jobs[cur].n = 0
         if off < 0 or off > buf_len:
-            code = ST_TRUNCATED
+            code = TRUNCATED
         else:
             avail = buf_len - off
             if sizes[i] < avail:
@@ -946,13 +907,13 @@ cdef Py_ssize_t _decode_loop(const uint8_t* buf, int64_t buf_len,
                 jobs[cur].factor = factors[i] if mode == 1 else 1.0
                 jobs[cur].tgt = pairbuf + pair_cap * cur
         solo = mode and jobs[cur].n > pair_cap
-        if code != ST_OK or jobs[cur].n == 0 or solo:
+        if code != OK or jobs[cur].n == 0 or solo:
             pend = 0
             if cur == 1:  # the waiting block first (block order)
                 if _note(jobs[0].index, _single(&jobs[0], mode, outf, piece), status, first_code):
                     r = jobs[0].index
                     break
-            if code == ST_OK and jobs[cur].n:
+            if code == OK and jobs[cur].n:
                 code = _single(&jobs[cur], mode, outf, piece)
             if _note(i, code, status, first_code):
                 r = i
@@ -1058,7 +1019,7 @@ cdef object _run_decode(buf, offsets, sizes, counts, out, out_offsets, factors, 
         if bad >= 0:
             msg = _describe(first_code, bad, <const uint8_t*>view.buf, view.len,
                             off_a[bad], size_a[bad], count_a[bad], oo_a[bad], out_len, file_offset)
-            if first_code == ST_CRC:
+            if first_code == CRC_MISMATCH:
                 raise CrcError(msg, path=path)
             raise FormatError(msg, path=path)
     finally:
@@ -1134,7 +1095,7 @@ def decode_block(block, check_crc=True, path=None, allow_encrypted=False):
     PyObject_GetBuffer(block, &view, PyBUF_SIMPLE)
     try:
         size = view.len
-        n = _rd32(<const uint8_t*>view.buf + 32) if size >= _HEADER else 0
+        n = _rd32(<const uint8_t*>view.buf + _OFF_SAMPLES) if size >= _HEADER else 0
     finally:
         PyBuffer_Release(&view)
     # dry run with no output room: a sound header with samples reports OUTPUT_BOUNDS
@@ -1142,9 +1103,9 @@ def decode_block(block, check_crc=True, path=None, allow_encrypted=False):
     empty = np.zeros(0, np.int32)
     decode_blocks(block, [0], [size], [-1], empty, [0], check_crc=check_crc,
                   status=status, allow_encrypted=allow_encrypted)
-    if status[0] == ST_OK:
+    if status[0] == OK:
         return empty
-    if status[0] != ST_OUTPUT_BOUNDS:
+    if status[0] != OUTPUT_BOUNDS:
         decode_blocks(block, [0], [size], [-1], empty, [0], check_crc=check_crc, path=path,
                       allow_encrypted=allow_encrypted)        # raises the right error
     out = np.zeros(n, dtype=np.int32)
@@ -1270,7 +1231,7 @@ cdef int64_t _encode_one(const int32_t* x, int64_t n, int64_t start_time, uint8_
     underflow = 0
     rng = _TOP
     # exact division by the block's constant total through a reciprocal multiply
-    magic = (<uint64_t>0xFFFFFFFFFFFFFFFFULL) / total + 1 if total > 1 else 0
+    magic = _magic(total)
     for k in range(nd):
         _shift_out(&o, &low, &rng, &underflow, &out_byte)
         sym = diff[k]
@@ -1304,17 +1265,17 @@ cdef int64_t _encode_one(const int32_t* x, int64_t n, int64_t start_time, uint8_
     if o.overflow:
         return -1
 
-    dst[4] = flags
+    dst[_OFF_FLAGS] = flags
     f = 0.0
-    memcpy(dst + 16, &f, 4)
-    memcpy(dst + 20, &f, 4)
+    memcpy(dst + _OFF_SLOPE, &f, 4)
+    memcpy(dst + _OFF_INTERCEPT, &f, 4)
     f = 1.0
-    memcpy(dst + 24, &f, 4)
-    _wr32(dst + 28, <uint32_t>(nd + 1))         # +1: the implied first keysample flag
-    _wr32(dst + 32, <uint32_t>n)
-    _wr32(dst + 36, <uint32_t>bb)
-    memcpy(dst + 40, &start_time, 8)
-    _wr32(dst, _crc_update(dst + 4, bb - 4, 0xFFFFFFFF))
+    memcpy(dst + _OFF_SCALE, &f, 4)
+    _wr32(dst + _OFF_DIFF_BYTES, <uint32_t>(nd + 1))         # +1: the implied first keysample flag
+    _wr32(dst + _OFF_SAMPLES, <uint32_t>n)
+    _wr32(dst + _OFF_BLOCK_BYTES, <uint32_t>bb)
+    memcpy(dst + _OFF_START, &start_time, 8)
+    _wr32(dst + _OFF_CRC, _crc_update(dst + 4, bb - 4, 0xFFFFFFFF))
     diff_bytes_out[0] = <uint32_t>(nd + 1)
     return bb
 
@@ -1411,7 +1372,7 @@ def encode_blocks(samples, starts, counts, times, flags, n_threads=1):
             raise ValueError("a RED block holds at most 858993459 samples")
         if starts_a.min() < 0 or (starts_a + counts_a).max() > samples_a.shape[0]:
             raise ValueError("block sample ranges exceed the samples array")
-        if (flags_a & ~np.uint8(1)).any():
+        if (flags_a & ~np.uint8(_FLAG_DISCONTINUITY)).any():
             raise ValueError("only the discontinuity flag (bit 0) may be set when encoding")
     n_threads = max(1, int(n_threads))
 
