@@ -1,15 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""One channel directory listed and its segments' small files read, outside the GIL.
+"""One channel directory listed and its segments' small files read and checked, outside the GIL.
 
 Opening a session costs a few system calls per segment (list the channel, read the
 ``.tmet``, size the ``.tidx``, look for ``.rdat``/``.ridx``); a session of 256 channels x
 20 segments has 5120 of each. Made from Python, every call carries interpreter overhead
 and holds the GIL. :func:`scan_channel` makes them all in C, relative to directory
 descriptors (short path walks), with the GIL released so that several channels can be
-scanned at once by threads. It only gathers bytes and sizes: judging them is the
-Python layer's job (``neo_mef3.reader``), which reports every problem by file.
+scanned at once by threads.
 
-POSIX only (openat/fstatat/faccessat/fdopendir).
+Besides gathering bytes and sizes it judges each ``.tmet`` image while the bytes are in
+cache: it computes the image's two CRC-32s (``_red``'s CRC) and checks that the image is
+an intact, unencrypted MEF 3 ``.tmet`` (:func:`_plain_tmet`, the C twin of
+``session._plain_tmet_py``). Everything else (what a missing or damaged file means) is
+the Python layer's to judge (``neo_mef3.session``, ``neo_mef3.reader``), which reports
+every problem by file.
+
+POSIX only (openat/fstatat/faccessat/fdopendir): setup.py builds it on POSIX systems
+only, and elsewhere ``neo_mef3.session`` scans in Python.
 """
 
 from libc.errno cimport errno, EINTR
@@ -87,6 +94,33 @@ HAS_RIDX = _HAS_RIDX
 cdef enum:
     _NAME_MAX = 255            # a file name (one path component), in bytes
     _SUFFIX = 12               # "-NNNNNN.segd" / "-NNNNNN.tmet": 1 + 6 + 5
+
+cdef enum:
+    # what _plain_tmet reads of a .tmet image (the same as format/layout.py's
+    # UNIVERSAL_HEADER and METADATA_SECTION_1, which tests/test_red_constants.py checks)
+    _UH_HEADER_CRC = 0
+    _UH_BODY_CRC = 4
+    _UH_FILE_TYPE = 8          # 5 bytes: "tmet" and a NUL
+    _UH_VERSION_MAJOR = 13
+    _UH_BYTE_ORDER = 15
+    _S1_SECTION_2_ENCRYPTION = 1024
+    _S1_SECTION_3_ENCRYPTION = 1025
+    _MEF_VERSION_MAJOR = 3
+    _LITTLE_ENDIAN_CODE = 1
+
+# the .tmet fields _plain_tmet reads: name (as in format/layout.py) -> offset in the file
+TMET_FIELDS = {
+    "header_crc": _UH_HEADER_CRC,
+    "body_crc": _UH_BODY_CRC,
+    "file_type": _UH_FILE_TYPE,
+    "mef_version_major": _UH_VERSION_MAJOR,
+    "byte_order_code": _UH_BYTE_ORDER,
+    "section_2_encryption": _S1_SECTION_2_ENCRYPTION,
+    "section_3_encryption": _S1_SECTION_3_ENCRYPTION,
+}
+TMET_FILE_TYPE = b"tmet"
+MEF_VERSION_MAJOR = _MEF_VERSION_MAJOR
+LITTLE_ENDIAN_CODE = _LITTLE_ENDIAN_CODE
 
 
 cdef int _cmp_int64(const void* a, const void* b) noexcept nogil:
@@ -169,15 +203,16 @@ cdef bint _plain_tmet(const uint8_t* p, int64_t got, int64_t size, uint32_t crc_
     "not set"), sections 2 and 3 not encrypted, a rate in (0, 1e9]. Mirrors
     ``session._plain_tmet_py``."""
     cdef double fs
-    if got != size or size < 1026 or fs_offset < 0 or fs_offset + 8 > size:
+    if got != size or size < _S1_SECTION_3_ENCRYPTION + 1 or fs_offset < 0 or fs_offset + 8 > size:
         return False
-    if memcmp(p + 8, b"tmet\0", 5) != 0 or p[13] != 3 or p[15] != 1:
+    if (memcmp(p + _UH_FILE_TYPE, b"tmet\0", 5) != 0 or p[_UH_VERSION_MAJOR] != _MEF_VERSION_MAJOR
+            or p[_UH_BYTE_ORDER] != _LITTLE_ENDIAN_CODE):
         return False
-    if <int8_t>p[1024] > 0 or <int8_t>p[1025] > 0:
+    if <int8_t>p[_S1_SECTION_2_ENCRYPTION] > 0 or <int8_t>p[_S1_SECTION_3_ENCRYPTION] > 0:
         return False
-    if _le32(p) != 0 and _le32(p) != crc_h:
+    if _le32(p + _UH_HEADER_CRC) != 0 and _le32(p + _UH_HEADER_CRC) != crc_h:
         return False
-    if _le32(p + 4) != 0 and _le32(p + 4) != crc_b:
+    if _le32(p + _UH_BODY_CRC) != 0 and _le32(p + _UH_BODY_CRC) != crc_b:
         return False
     memcpy(&fs, p + fs_offset, 8)
     return fs > 0 and fs <= 1e9  # (False for NaN)
