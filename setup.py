@@ -11,18 +11,21 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# optimisation per extension: the codec's loops gain from -O3, the scanner does not
-OPTIMIZE = {"neo_mef3._red": {"unix": "-O3", "msvc": "/O2"},
-            "neo_mef3._scan": {"unix": "-O2", "msvc": "/O2"}}
+# Flags per extension and compiler style. The codec's loops gain from -O3, the scanner
+# does not. -ffp-contract=off: no fused multiply-add where the target has one (ARM64),
+# so the lossy blocks' retrending rounds as meflib's does on x86 (MSVC on x64 has no FMA
+# without /arch:AVX2, and since Visual Studio 2022 does not contract by default).
+FLAGS = {"neo_mef3._red": {"unix": ["-O3", "-ffp-contract=off"], "msvc": ["/O2"]},
+         "neo_mef3._scan": {"unix": ["-O2"], "msvc": ["/O2"]}}
 
 
 class BuildExt(build_ext):
-    """build_ext with optimisation flags in the compiler's own syntax."""
+    """build_ext with the flags in the compiler's own syntax."""
 
     def build_extensions(self):
         style = "msvc" if self.compiler.compiler_type == "msvc" else "unix"  # unix, mingw32, cygwin: GCC-like
         for ext in self.extensions:
-            ext.extra_compile_args = [OPTIMIZE[ext.name][style]]
+            ext.extra_compile_args = FLAGS[ext.name][style]
         super().build_extensions()
 
 
@@ -36,15 +39,17 @@ def _extension(name, depends=()):
     )
 
 
-extensions = [_extension("_red", depends=["neo_mef3/_red_platform.h"])]
-if os.name == "posix":  # openat/fstatat/fdopendir; elsewhere neo_mef3.session scans in Python
-    extensions.append(_extension("_scan"))
-
-setup(
-    cmdclass={"build_ext": BuildExt},
-    ext_modules=cythonize(
+def cythonized():
+    """The extensions, their Cython sources translated to C."""
+    extensions = [_extension("_red", depends=["neo_mef3/_red_platform.h"])]
+    if os.name == "posix":  # openat/fstatat/fdopendir; elsewhere neo_mef3.session scans in Python
+        extensions.append(_extension("_scan", depends=["neo_mef3/_red.pxd"]))
+    return cythonize(
         extensions,
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
-    ),
-)
+    )
+
+
+if __name__ == "__main__":  # (as setuptools runs it; scripts/check_portable_build.py imports it)
+    setup(cmdclass={"build_ext": BuildExt}, ext_modules=cythonized())
