@@ -197,8 +197,9 @@ RED_MAXIMUM_SAMPLE_VALUE = 0x7FFFFFFE
 def _platform():
     """Which implementation of each platform primitive this build uses: ``mulhi`` (the
     exact division: "int128", "umulh" or "portable"), ``clmul`` (the CRC's CPU path
-    compiled in: "pclmulqdq" or "none"), ``cpu_clmul`` (the CPU has it), ``crc`` (the
-    CRC engine in use) and ``portable_build`` (built with NEO_RED_PORTABLE)."""
+    compiled in: "pclmulqdq" or "none"), ``cpu_clmul`` (the CPU can run that path; False
+    where none is compiled in), ``crc`` (the CRC engine in use: "clmul" or "table") and
+    ``portable_build`` (built with NEO_RED_PORTABLE)."""
     return {
         "mulhi": _MULHI_NAME.decode(),
         "clmul": _CLMUL_NAME.decode(),
@@ -278,7 +279,8 @@ cdef bint _use_clmul = _clmul_available() != 0
 
 def _crc_engine(clmul=None):
     """The CRC implementation in use ("clmul" or "table"); ``clmul=False``/``True``
-    switches (True only where the CPU has it). For tests and measurements."""
+    switches (True only where the build has the code and the CPU can run it). For tests
+    and measurements."""
     global _use_clmul
     if clmul is not None:
         _use_clmul = bool(clmul) and _clmul_available() != 0
