@@ -174,7 +174,17 @@ def iso_c99(cc, work):
     return f"_red_platform.h with NEO_RED_PORTABLE is ISO C99 ({cc} -std=c99 -pedantic-errors -Werror)"
 
 
+def need_build_tools():
+    """Cython, numpy and setuptools importable here (setup.py needs them)."""
+    import importlib.util
+
+    missing = [m for m in ("Cython", "numpy", "setuptools") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise Skip(f"{', '.join(missing)} not installed in this environment (pip install Cython)")
+
+
 def step_portable(work, args):
+    need_build_tools()
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if not shutil.which(cc):
         raise Skip(f"no C compiler ({cc})")
@@ -189,6 +199,7 @@ def step_portable(work, args):
 
 
 def step_clang(work, args):
+    need_build_tools()
     if not shutil.which("clang"):
         raise Skip("clang not installed (Debian: apt-get install clang)")
     src = scratch_copy(work, "clang")
@@ -234,6 +245,7 @@ def windows_headers(work, source):
 
 
 def step_mingw(work, args):
+    need_build_tools()
     if not shutil.which(MINGW):
         raise Skip(f"{MINGW} not installed (Debian: apt-get install mingw-w64)")
     inc, release = windows_headers(work, args.windows_python_src)
