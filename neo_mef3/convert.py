@@ -1,0 +1,91 @@
+"""Conversions between MEF 3.0 and other formats, shared by ``neo-mef3 convert`` and scripts.
+
+- anything MNE reads (EDF, BDF, BrainVision, EEGLAB, FIF, ...) to MEF 3.0, through a
+  lazy ``mne.io.read_raw`` and ``write_raw_mef3`` (chunked; resolution inferred per
+  channel, see ``neo_mef3.resolution``); what MNE cannot read but neo can goes through
+  ``neo.io.get_io`` and ``MEF3IO.write_block``;
+- MEF 3.0 to EDF+ / BDF+ (``neo_mef3.edf.write_edf``).
+
+Every output is written under a temporary name and renamed when complete, and an
+existing output is replaced only with ``overwrite=True``.
+"""
+
+import datetime
+import os
+import warnings
+
+from .errors import MefWarning
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_EDF_SUFFIXES = (".edf", ".bdf")
+
+
+def is_mef(path):
+    path = os.fspath(path).rstrip("/\\")
+    return path.endswith(".mefd") or (os.path.isdir(path) and any(e.endswith(".timd") for e in os.listdir(path)))
+
+
+def _read_with_mne(src):
+    import mne
+
+    try:
+        return mne.io.read_raw(src, preload=False, verbose="error")
+    except (ValueError, NotImplementedError, KeyError) as exc:
+        if "supported" in str(exc).lower() or "extension" in str(exc).lower() or "unknown" in str(exc).lower():
+            return None
+        raise
+
+
+def _to_mef_with_neo(src, dst, password1, password2, overwrite):
+    import neo
+
+    from .io import MEF3IO
+
+    try:
+        io = neo.io.get_io(src)
+    except (IOError, ValueError) as exc:
+        raise ValueError(f"neither MNE nor neo reads {src}: {exc}") from None
+    block = io.read_block()
+    if getattr(block, "rec_datetime", None) is None:
+        warnings.warn(f"{src} holds no recording date: the session starts at {EPOCH.isoformat()}",
+                      MefWarning, stacklevel=3)
+    MEF3IO(dst).write_block(block, overwrite=overwrite, password1=password1, password2=password2)
+    return {"path": os.path.abspath(dst), "text": f"{dst}: written from {src} through neo ({type(io).__name__})"}
+
+
+def convert(src, dst, password=None, password1="", password2="", precision=None, overwrite=False, start_uutc=None):
+    """Convert `src` to `dst`; the formats follow from the names (``.mefd``, ``.edf``, ``.bdf``).
+
+    `password` opens an encrypted MEF source; `password1`/`password2` encrypt a MEF
+    output. `precision` (decimal digits, MEF output) overrides the inferred resolution.
+    `start_uutc` dates a source that has no recording date (otherwise such a source is
+    converted with a warning, starting at 1970-01-01 UTC). Returns the writer's summary
+    (a dict whose ``text`` says what was chosen).
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    if os.path.exists(dst) and not overwrite:
+        raise FileExistsError(f"{dst} exists; pass overwrite=True to replace it")
+    if not os.path.exists(src):
+        raise FileNotFoundError(f"{src} does not exist")
+    dst_suffix = os.path.splitext(dst.rstrip("/\\"))[1].lower()
+    if dst_suffix in _EDF_SUFFIXES:
+        if not is_mef(src):
+            raise ValueError(f"EDF/BDF output is written from MEF 3.0 sessions; {src} is not one")
+        from .edf import write_edf
+
+        return write_edf(src, dst, password=password, overwrite=overwrite)
+    if dst_suffix != ".mefd":
+        raise ValueError(f"cannot tell the output format of {dst}: name it .mefd, .edf or .bdf")
+    if is_mef(src):
+        raise ValueError(f"{src} is already a MEF 3.0 session")
+    raw = _read_with_mne(src)
+    if raw is None:
+        return _to_mef_with_neo(src, dst, password1, password2, overwrite)
+    if raw.info["meas_date"] is None and start_uutc is None:
+        warnings.warn(f"{src} holds no recording date: the session starts at {EPOCH.isoformat()} "
+                      "(give a start time to date it)", MefWarning, stacklevel=2)
+        start_uutc = 0
+    from .mne_export import write_raw_mef3
+
+    return write_raw_mef3(raw, dst, precision=precision, password1=password1, password2=password2,
+                          overwrite=overwrite, start_uutc=start_uutc)

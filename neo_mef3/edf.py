@@ -1,0 +1,208 @@
+"""A MEF 3.0 session to EDF+ / BDF+ (through edfio), keeping date, records, units and precision.
+
+Each channel's stored int32 counts become the EDF digital values, with the physical
+range chosen so that a digital value is ``count * conversion factor``: nothing is
+rounded when the counts fit the format (16 bits EDF, 24 bits BDF). When they do not,
+counts are divided by the smallest whole factor that makes them fit, and a warning says
+which channels lost resolution and by how much (never silently).
+
+EDF+ is continuous: gaps are zeros, each a ``BAD_ACQ_SKIP`` annotation (MNE's
+convention; ``write_raw_mef3`` turns them back into gaps), and the last data record is
+completed the same way. Records become annotations: a Note's or EDFA's text as it is,
+other records as "Type: text"; channel records carry ``@@channel`` (as MNE's EDF export
+names channel annotations). Channels of several rates share the file (EDF+ allows it).
+The start is the session start in UTC (MNE reads an EDF start as UTC); subject code and
+name go to the patient field, ``X`` when the session holds none.
+"""
+
+import datetime
+import math
+import os
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+from . import resolution as _resolution
+from .errors import MefWarning
+from .reader import Reader
+from .timeline import GAP_DESCRIPTION, Grid, gaps, rate_groups, record_events
+from .units import short_symbol
+
+_FORMATS = {".edf": ("Edf", "EdfSignal", 32767, np.int16), ".bdf": ("Bdf", "BdfSignal", 8388607, np.int32)}
+
+
+def _record_duration(rates):
+    """Data record duration (s, a Fraction) holding a whole number of samples of every rate."""
+    if all(float(fs).is_integer() for fs in rates):
+        return Fraction(1)
+    return Fraction(math.lcm(*(Fraction(fs).limit_denominator(99999999).denominator for fs in rates)))
+
+
+def _digital(reader, name, t0, t1, limit, dtype):
+    """(digital values, step per digital unit, coarsening factor) of a channel on [t0, t1)."""
+    raw = reader.read_raw(name, t0, t1)
+    step = raw["units_conversion_factor"]
+    valid = raw["valid"].astype(bool)
+    if step is None:  # segments with different factors: their values, at a resolution they hold
+        x = reader.read(name, t0, t1)
+        res = _resolution.infer(x)
+        counts, step = _resolution.counts(x, res), res.step
+    else:
+        counts = raw["samples"].astype(np.int64)
+        step = step or 1.0  # (a factor of 0 is MEF's "no entry": the counts are the values)
+    counts[~valid] = 0
+    peak = int(np.abs(counts).max()) if counts.size else 0
+    k = max(1, -(-peak // limit))
+    if k > 1:
+        counts = np.floor(counts / k + 0.5).astype(np.int64)
+    return counts.astype(dtype), step * k, k
+
+
+def _gap_annotations(reader, groups, t0, lengths, edfio):
+    """BAD_ACQ_SKIP annotations: one per gap that every channel shares, else one per channel."""
+    spans = []  # (start s, stop s, channel or None)
+    for fs, names in groups.items():
+        grid = Grid(t0, fs, lengths[fs])
+        for gap in gaps(reader, names, grid):
+            a, z = gap.start / fs, gap.stop / fs
+            if len(gap.channels) == len(names):
+                spans.append((a, z, tuple(names)))
+            else:
+                spans.extend((a, z, (ch,)) for ch in gap.channels)
+    all_channels = {n for names in groups.values() for n in names}
+    merged = []
+    for a, z, chs in sorted(spans):
+        last = merged[-1] if merged else None
+        if last and abs(last[0] - a) < 1e-3 and abs(last[1] - z) < 1e-3:
+            merged[-1] = (last[0], last[1], last[2] + chs)
+        else:
+            merged.append((a, z, chs))
+    out = []
+    for a, z, chs in merged:
+        if set(chs) == all_channels:
+            out.append(edfio.EdfAnnotation(a, z - a, GAP_DESCRIPTION))
+        else:
+            out.extend(edfio.EdfAnnotation(a, z - a, f"{GAP_DESCRIPTION}@@{ch}") for ch in chs)
+    return out
+
+
+def _record_annotations(reader, names, t0, edfio):
+    events, locked = record_events(reader, names)
+    if locked:
+        warnings.warn(f"records left out: {locked}", MefWarning, stacklevel=3)
+    out, early = [], 0
+    for e in events:
+        onset = (e["time"] - t0) / 1e6
+        if onset < 0:
+            early += 1
+            continue
+        text = e["text"] if e["type"] in ("Note", "EDFA") and e["text"] else e["description"]
+        if e["channel"] is not None:
+            text += f"@@{e['channel']}"
+        out.append(edfio.EdfAnnotation(onset, e["duration"] / 1e6 if e["duration"] else None, text))
+    if early:
+        warnings.warn(f"{early} record(s) before the first sample left out (EDF+ onsets cannot be negative)",
+                      MefWarning, stacklevel=3)
+    return out
+
+
+def _patient(info, edfio):
+    def word(v):
+        return "_".join(str(v).split()) if v and str(v).strip().lower() not in ("none", "") else ""
+
+    code = word(info.get("subject_id")) or "X"
+    name = "_".join(w for w in (word(info.get("subject_name_2")), word(info.get("subject_name_1"))) if w) or "X"
+    return edfio.Patient(code=code, name=name)
+
+
+def _prefiltering(info):
+    parts = []
+    for key, label in (("low_frequency_filter_setting", "HP"), ("high_frequency_filter_setting", "LP"),
+                       ("notch_filter_frequency_setting", "N")):
+        if info[key] and info[key] > 0:
+            parts.append(f"{label}:{info[key]:g}Hz")
+    return " ".join(parts)
+
+
+def _labels(names):
+    labels, taken = [], set()
+    for name in names:
+        label, k = name[:16], 1
+        while label in taken:
+            k += 1
+            label = f"{name[:16 - len(str(k)) - 1]}~{k}"
+        taken.add(label)
+        labels.append(label)
+    return labels
+
+
+def write_edf(source, path, password=None, channels=None, overwrite=False):
+    """Write a MEF 3.0 session (a path or an open Reader) to EDF+ (``.edf``) or BDF+ (``.bdf``).
+
+    Written to a temporary file next to `path` and renamed when complete. Returns a dict:
+    ``path``, ``start_uutc``, ``channels`` (per channel: ``label``, ``units``, ``step``
+    (units per digital value), ``coarsened`` (the factor the counts were divided by, 1 =
+    exact)), ``annotations`` and ``text`` (the same in words).
+    """
+    import edfio
+
+    path = os.path.abspath(os.fspath(path))
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"an EDF/BDF file name ends with .edf or .bdf: {path!r}")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    edf_class, signal_class, limit, dtype = _FORMATS[suffix]
+    reader = source if isinstance(source, Reader) else Reader(source, password=password or "")
+    try:
+        names = list(channels) if channels else reader.channels
+        infos = {n: reader.info(n) for n in names}
+        t0 = min(i["start_time"] for i in infos.values())
+        t_end = max(i["end_time"] for i in infos.values())
+        groups = rate_groups(reader, names)
+        record = _record_duration(groups)
+        n_records = max(1, math.ceil(Fraction(t_end - t0, 1_000_000) / record))
+        t1 = t0 + int(round(n_records * record * 1_000_000))
+        lengths = {fs: int(n_records * record * Fraction(fs).limit_denominator(99999999)) for fs in groups}
+        signals, summary, lossy = [], {}, []
+        for name, label in zip(names, _labels(names)):
+            info = infos[name]
+            digital, step, k = _digital(reader, name, t0, t1, limit, dtype)
+            units = short_symbol(info["units_description"])
+            signals.append(getattr(edfio, signal_class).from_digital(
+                digital, info["sampling_frequency"], label=label, physical_dimension=units[:8],
+                physical_range=(-limit * step, limit * step), digital_range=(-limit, limit),
+                prefiltering=_prefiltering(info)[:80]))
+            summary[name] = {"label": label, "units": units, "step": step, "coarsened": k}
+            if k > 1:
+                lossy.append(f"{name} ({step / k:g} -> {step:g} {units})")
+        if lossy:
+            warnings.warn(f"{suffix[1:].upper()} holds {16 if suffix == '.edf' else 24}-bit values: the counts of "
+                          f"{', '.join(lossy)} were coarsened to fit" + (" (write .bdf for 24 bits)"
+                          if suffix == ".edf" else ""), MefWarning, stacklevel=2)
+        start = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(microseconds=t0)
+        annotations = _gap_annotations(reader, groups, t0, lengths, edfio)
+        annotations += _record_annotations(reader, names, t0, edfio)
+        first = infos[names[0]]
+        edf = getattr(edfio, edf_class)(
+            signals, patient=_patient(first, edfio), recording=edfio.Recording(startdate=start.date()),
+            starttime=start.time().replace(tzinfo=None), data_record_duration=float(record),
+            annotations=sorted(annotations, key=lambda a: a.onset))
+        partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial")
+        try:
+            edf.write(partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+    finally:
+        if reader is not source:
+            reader.close()
+    lines = [f"{path}: {len(names)} channels from {start.isoformat()}, {n_records} data records of "
+             f"{float(record):g} s, {len(annotations)} annotations"]
+    lines += [f"  {n}: {c['step']:.6g} {c['units']} per digital value"
+              + (f" (coarsened {c['coarsened']}x to fit)" if c["coarsened"] > 1 else " (the stored counts)")
+              for n, c in summary.items()]
+    return {"path": path, "start_uutc": t0, "channels": summary, "annotations": len(annotations),
+            "text": "\n".join(lines)}

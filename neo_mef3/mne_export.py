@@ -1,0 +1,341 @@
+"""Any ``mne.io.Raw`` to a MEF 3.0 session: ``write_raw_mef3``.
+
+The Raw is read in chunks of whole RED blocks (memory stays bounded however long it is)
+and each chunk is appended to the channels' segments. What is kept:
+
+- values in their physical units: volts are stored in uV ("uV" units description),
+  other channels in their own SI unit; the resolution per channel is inferred from the
+  source (``neo_mef3.resolution``: an EDF/BDF/BrainVision gain, a decimal grid, or for
+  float data a thousandth of the typical step) unless ``precision`` is given, and the
+  choice is in the returned summary;
+- ``meas_date`` as the session's start (a Raw without one needs ``start_uutc=``);
+- annotations as records: Note, or EDFA when they have a duration; channel annotations
+  at their channels' level. A description "Note: text" / "EDFA: text" / "SyLg: text"
+  (as ``read_raw_mef3`` names records) is stored as that type with that text, so
+  MEF -> Raw -> MEF keeps the records as they were;
+- ``BAD_ACQ_SKIP`` spans as gaps (no samples are stored there);
+- filter settings, line frequency, session description, UTC offset and subject
+  fields (section 3: level-2 encrypted when passwords are given).
+
+The session is written under a temporary directory next to ``path`` and renamed into
+place when complete, so a failed write leaves what was there.
+"""
+
+import datetime
+import os
+import re
+import shutil
+import tempfile
+import warnings
+
+import numpy as np
+
+from . import resolution as _resolution
+from .errors import MefWarning
+from .timeline import GAP_DESCRIPTION
+from .writer import Writer
+
+_TYPED = re.compile(r"^(Note|EDFA|SyLg): (.*)$", re.DOTALL)
+_UNIT_NAME = re.compile(r"FIFF_UNIT_(\w+)")
+_PROBE_WINDOWS = 10
+_PROBE_BYTES = 32 << 20
+_SIGNAL_HEADROOM = 4.0  # a lazily read Raw may hold larger values than its probe
+
+
+def _uutc(when):
+    delta = when - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _block_length(fs):
+    return max(1, int(round(fs)) if fs >= 5000 else int(round(10 * fs)))
+
+
+def _mef_name(name, taken):
+    """A MEF-safe channel name for `name` (path separators, NUL and leading dots replaced)."""
+    safe = re.sub(r"[/\\\x00]", "_", name).strip().lstrip(".") or "channel"
+    base, k = safe, 1
+    while safe in taken:
+        k += 1
+        safe = f"{base}_{k}"
+    taken.add(safe)
+    return safe
+
+
+def _storage(ch, orig_units):
+    """(scale from MNE's SI value, units description) of an MNE channel."""
+    match = _UNIT_NAME.search(repr(ch["unit"]))
+    unit = match.group(1) if match else "NONE"
+    if unit == "V":
+        return 1e6, "uV"
+    if unit == "NONE":
+        return 1.0, orig_units.get(ch["ch_name"], "") or ""
+    return 1.0, {"T_M": "T/m", "AM": "Am", "CEL": "degC"}.get(unit, unit)
+
+
+def _origin(raw, start_uutc):
+    """uUTC of the Raw's first sample."""
+    if start_uutc is not None:
+        return int(start_uutc)
+    if raw.info["meas_date"] is None:
+        raise ValueError("the Raw has no meas_date: MEF needs the recording's start; pass start_uutc= "
+                         "(microseconds since 1970-01-01 UTC)")
+    return _uutc(raw.info["meas_date"]) + int(round(raw.first_samp * 1e6 / raw.info["sfreq"]))
+
+
+def _gap_spans(raw, names):
+    """BAD_ACQ_SKIP annotations as (first, stop, channel names or None) in data samples."""
+    ann = raw.annotations
+    fs = raw.info["sfreq"]
+    spans = []
+    for onset, duration, desc, chs in zip(ann.onset, ann.duration, ann.description, ann.ch_names):
+        if desc != GAP_DESCRIPTION:
+            continue
+        a = int(round((onset - raw.first_time) * fs))
+        z = int(round((onset + duration - raw.first_time) * fs))
+        a, z = max(a, 0), min(z, raw.n_times)
+        if z > a:
+            spans.append((a, z, set(chs) & set(names) if len(chs) else None))
+    return spans
+
+
+def _probe(raw, picks_count):
+    """Windows spread over the Raw (the whole Raw when short) for resolution inference."""
+    n = raw.n_times
+    window = max(1, int(_PROBE_BYTES / 8 / max(picks_count, 1) / _PROBE_WINDOWS))
+    if n <= window * _PROBE_WINDOWS:
+        return [(0, n)]
+    starts = np.linspace(0, n - window, _PROBE_WINDOWS).astype(np.int64)
+    return [(int(a), int(a) + window) for a in starts]
+
+
+def _resolutions(raw, scales, precision, gap_spans):
+    names = raw.ch_names
+    if precision is not None and not isinstance(precision, dict):
+        fixed = _resolution.given(precision)
+        return [fixed] * len(names)
+    chosen = dict(precision or {})
+    values = [[] for _ in names]
+    for a, z in _probe(raw, len(names)):
+        block = raw.get_data(start=a, stop=z)
+        _mask_gaps(block, a, z, gap_spans, names)
+        for i in range(len(names)):
+            values[i].append(block[i] * scales[i])
+    float32 = getattr(raw, "orig_format", None) == "single"
+    headroom = 1.0 if raw.preload else _SIGNAL_HEADROOM
+    out = []
+    for i, name in enumerate(names):
+        if name in chosen:
+            out.append(_resolution.given(chosen[name]))
+        else:
+            x = np.concatenate(values[i])
+            out.append(_resolution.infer(x, float32=float32, headroom=headroom))
+    return out
+
+
+def _mask_gaps(block, a, z, spans, names):
+    for ga, gz, chs in spans:
+        lo, hi = max(ga, a), min(gz, z)
+        if hi <= lo:
+            continue
+        rows = range(len(names)) if chs is None else [names.index(c) for c in chs]
+        for r in rows:
+            block[r, lo - a:hi - a] = np.nan
+
+
+def _metadata(raw):
+    info = raw.info
+    fields = {}
+    if info["highpass"]:
+        fields["low_frequency_filter_setting"] = float(info["highpass"])
+    if info["lowpass"] and info["lowpass"] < info["sfreq"] / 2:
+        fields["high_frequency_filter_setting"] = float(info["lowpass"])
+    if info["line_freq"]:
+        fields["AC_line_frequency"] = float(info["line_freq"])
+    if info["description"]:
+        fields["session_description"] = str(info["description"])[:2000]
+    offset = info.get("utc_offset")
+    if offset and re.fullmatch(r"[+-]\d{4}", offset):
+        sign = -1 if offset[0] == "-" else 1
+        fields["GMT_offset"] = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
+    subject = info.get("subject_info") or {}
+    for key, field in (("his_id", "subject_id"), ("first_name", "subject_name_1"), ("last_name", "subject_name_2")):
+        if subject.get(key) and str(subject[key]).strip() not in ("X", "x"):  # (EDF+'s "unknown")
+            fields[field] = str(subject[key])[:120]
+    return fields
+
+
+def _records(raw, origin, mef_names):
+    """Session-level records and {MEF channel: records} of the Raw's annotations."""
+    session, by_channel = [], {}
+    ann = raw.annotations
+    for onset, duration, desc, chs in zip(ann.onset, ann.duration, ann.description, ann.ch_names):
+        if desc == GAP_DESCRIPTION:
+            continue
+        time = origin + int(round((onset - raw.first_time) * 1e6))
+        dur = int(round(duration * 1e6))
+        match = _TYPED.match(desc)
+        rtype, text = (match.group(1), match.group(2)) if match else ("EDFA" if dur > 0 else "Note", desc)
+        if rtype != "EDFA" and dur > 0:
+            rtype = "EDFA"
+        record = {"time": time, "type": rtype, "text": text}
+        if rtype == "EDFA":
+            record["duration"] = dur
+        if len(chs):
+            for ch in chs:
+                by_channel.setdefault(mef_names[ch], []).append(dict(record))
+        else:
+            session.append(record)
+    return session, by_channel
+
+
+def _fsync_tree(root):
+    for directory, _, files in os.walk(root):
+        for f in files:
+            fd = os.open(os.path.join(directory, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError:  # pragma: no cover - file systems that cannot sync a directory
+            pass
+        finally:
+            os.close(fd)
+
+
+def _install(built, target, scratch):
+    """Rename the finished session `built` to `target`, replacing an old one only now."""
+    old = None
+    if os.path.exists(target):
+        old = os.path.join(scratch, "previous")
+        os.rename(target, old)
+    try:
+        os.rename(built, target)
+    except OSError:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwrite=False, start_uutc=None,
+                   chunk_bytes=64 << 20):
+    """Write `raw` (any ``mne.io.Raw``) to the MEF 3.0 session `path` (``.mefd``).
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        Read in chunks (a lazy Raw is never loaded whole).
+    path : path-like
+        The session directory to create.
+    precision : int | dict | None
+        Decimal digits per count for every channel, or a dict channel -> digits; None
+        infers each channel's resolution from the data (see ``neo_mef3.resolution``).
+    password1, password2 : str
+        Both to encrypt (metadata section 2 at level 1; section 3 and records at level 2).
+    overwrite : bool
+        Replace an existing session (only once the new one is complete).
+    start_uutc : int | None
+        uUTC of the first sample, for a Raw without ``meas_date`` (or to override it).
+    chunk_bytes : int
+        Memory for one chunk of float64 samples of all channels.
+
+    Returns
+    -------
+    summary : dict
+        ``path``, ``start_uutc``, ``sfreq``, ``n_samples``, ``channels`` (per channel:
+        ``name`` in the session, ``units``, ``step`` (units per count), ``precision``
+        (decimal digits or None), ``rule``), ``gaps``, ``records`` and ``text`` (the
+        same in words).
+    """
+    path = os.path.abspath(os.fspath(path).rstrip("/\\"))
+    if not path.endswith(".mefd"):
+        raise ValueError(f"a MEF 3.0 session directory must end with '.mefd': {path!r}")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    fs = float(raw.info["sfreq"])
+    origin = _origin(raw, start_uutc)
+    names = list(raw.ch_names)
+    taken = set()
+    mef_names = {n: _mef_name(n, taken) for n in names}
+    orig_units = getattr(raw, "_orig_units", None) or {}
+    storage = [_storage(ch, orig_units) for ch in raw.info["chs"]]
+    scales = [s for s, _ in storage]
+    spans = _gap_spans(raw, names)
+    resolutions = _resolutions(raw, scales, precision, spans)
+    block = _block_length(fs)
+    chunk = max(1, int(chunk_bytes // (8 * max(len(names), 1)) // block)) * block
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".neo_mef3-write-", dir=os.path.dirname(path))
+    built = os.path.join(scratch, os.path.basename(path))
+    try:
+        writers = {}
+        fields = _metadata(raw)
+
+        def writer_for(units):
+            if units not in writers:
+                w = Writer(built, password1=password1, password2=password2, units=units, block_length=block,
+                           durable=False)
+                w.set_metadata(fields)
+                writers[units] = w
+            return writers[units]
+
+        stored = set()
+        for a in range(0, raw.n_times, chunk):
+            z = min(a + chunk, raw.n_times)
+            data = raw.get_data(start=a, stop=z)
+            _mask_gaps(data, a, z, spans, names)
+            t_a = origin + int(round(a * 1e6 / fs))
+            t_z = origin + int(round(z * 1e6 / fs))
+            for i, name in enumerate(names):
+                x = data[i] * scales[i]
+                valid = ~np.isnan(x)
+                if not valid.any():
+                    continue
+                w = writer_for(storage[i][1])
+                try:
+                    counts = _resolution.counts(x, resolutions[i])
+                except ValueError as exc:
+                    raise ValueError(f"channel {name!r}: {exc}") from None
+                w.write_int32(mef_names[name], counts, resolutions[i].step, t_a, fs, valid=valid, end_uutc=t_z)
+                stored.add(name)
+        empty = [n for n in names if n not in stored]
+        if empty:
+            warnings.warn(f"channels without any sample (all in gaps) are not in the session: {', '.join(empty)}",
+                          MefWarning, stacklevel=2)
+        session_records, channel_records = _records(raw, origin, {n: mef_names[n] for n in stored})
+        first = writer_for(storage[0][1]) if not writers else next(iter(writers.values()))
+        if session_records:
+            first.write_annotations(session_records)
+        units_of = {mef_names[n]: storage[i][1] for i, n in enumerate(names)}
+        for ch, recs in channel_records.items():
+            writer_for(units_of[ch]).write_annotations(recs, channel=ch)
+        for w in writers.values():
+            w.close()
+        _fsync_tree(built)
+        _install(built, path, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _summary(path, origin, fs, raw.n_times, names, mef_names, storage, resolutions, spans,
+                    len(session_records) + sum(map(len, channel_records.values())))
+
+
+def _summary(path, origin, fs, n, names, mef_names, storage, resolutions, spans, n_records):
+    channels = {
+        name: {"name": mef_names[name], "units": units, "step": res.step, "precision": res.precision,
+               "rule": res.rule}
+        for name, (_, units), res in zip(names, storage, resolutions)
+    }
+    lines = [f"{path}: {len(names)} channels at {fs:g} Hz, {n} samples from "
+             f"{datetime.datetime.fromtimestamp(origin / 1e6, datetime.timezone.utc).isoformat()}, "
+             f"{len(spans)} gap(s), {n_records} record(s)"]
+    for name, c in channels.items():
+        renamed = f" (stored as {c['name']!r})" if c["name"] != name else ""
+        lines.append(f"  {name}{renamed}: {_resolution.describe(_resolution.Resolution(c['step'], c['precision'], c['rule']), c['units'])}")
+    return {"path": path, "start_uutc": origin, "sfreq": fs, "n_samples": n, "channels": channels,
+            "gaps": len(spans), "records": n_records, "text": "\n".join(lines)}
