@@ -28,7 +28,7 @@ import warnings
 
 from . import __version__
 from .reader import Reader
-from .timeline import GAP_DESCRIPTION, Grid, choose_rate, gaps, rate_groups, record_events
+from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, choose_rate, gaps, rate_groups, record_events
 from .units import bids_units, volts_per_unit
 
 BIDS_VERSION = "1.10.0"
@@ -195,7 +195,7 @@ def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     notes, files = [], []
     with Reader(src, password=password or "") as reader:
-        names = reader.channels
+        names = acquisition_order(reader, reader.channels)
         infos = {n: reader.info(n) for n in names}
         groups = rate_groups(reader, names)
         fs, main, _ = choose_rate(groups)

@@ -26,7 +26,7 @@ import numpy as np
 from . import resolution as _resolution
 from .errors import MefWarning
 from .reader import Reader
-from .timeline import GAP_DESCRIPTION, Grid, gaps, rate_groups, record_events
+from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, gaps, rate_groups, record_events
 from .units import short_symbol
 
 _FORMATS = {".edf": ("Edf", "EdfSignal", 32767, np.int16), ".bdf": ("Bdf", "BdfSignal", 8388607, np.int32)}
@@ -53,10 +53,45 @@ def _digital(reader, name, t0, t1, limit, dtype):
         step = step or 1.0  # (a factor of 0 is MEF's "no entry": the counts are the values)
     counts[~valid] = 0
     peak = int(np.abs(counts).max()) if counts.size else 0
-    k = max(1, -(-peak // limit))
+    k = max(1, -(-peak // _digital_limit(step, limit)))
+    while -(-peak // k) > _digital_limit(step * k, limit):  # (the coarser step's own exact limit)
+        k += 1
     if k > 1:
         counts = np.floor(counts / k + 0.5).astype(np.int64)
     return counts.astype(dtype), step * k, k
+
+
+def _header_number(value):
+    """The number nearest `value` that an EDF header's 8-character field holds (sign included)."""
+    for decimals in range(7, -1, -1):
+        text = f"{value:.{decimals}f}"
+        if len(text) <= 8:
+            return float(text)
+    return float(f"{value:.0f}")
+
+
+def _digital_limit(step, limit):
+    """The largest L <= limit for which -L * step is exactly an 8-character number, so that
+    digital values -L..L read back as ``d * step`` exactly; `limit` when none is."""
+    m = 1
+    while m <= limit:
+        candidate = limit - limit % m
+        value = -candidate * abs(step)
+        if abs(_header_number(value) - value) <= 1e-12 * abs(value):
+            return candidate
+        m *= 10
+    return limit
+
+
+def _physical_range(step, limit):
+    """(physical min, max) for digital values -limit..limit at `step` units each.
+
+    edfio rounds the minimum down and the maximum up to what 8 characters hold; handed a
+    value a hair inside, that rounding lands on the value itself.
+    """
+    top = -_header_number(-abs(limit * step))
+    low, high = (-top, top) if step > 0 else (top, -top)
+    return low + abs(low) * 1e-12, high - abs(high) * 1e-12
 
 
 def _gap_annotations(reader, groups, t0, lengths, edfio):
@@ -156,7 +191,7 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
     edf_class, signal_class, limit, dtype = _FORMATS[suffix]
     reader = source if isinstance(source, Reader) else Reader(source, password=password or "")
     try:
-        names = list(channels) if channels else reader.channels
+        names = list(channels) if channels else acquisition_order(reader, reader.channels)
         infos = {n: reader.info(n) for n in names}
         t0 = min(i["start_time"] for i in infos.values())
         t_end = max(i["end_time"] for i in infos.values())
@@ -169,10 +204,11 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
         for name, label in zip(names, _labels(names)):
             info = infos[name]
             digital, step, k = _digital(reader, name, t0, t1, limit, dtype)
+            edge = _digital_limit(step, limit)
             units = short_symbol(info["units_description"])
             signals.append(getattr(edfio, signal_class).from_digital(
                 digital, info["sampling_frequency"], label=label, physical_dimension=units[:8],
-                physical_range=(-limit * step, limit * step), digital_range=(-limit, limit),
+                physical_range=_physical_range(step, edge), digital_range=(-edge, edge),
                 prefiltering=_prefiltering(info)[:80]))
             summary[name] = {"label": label, "units": units, "step": step, "coarsened": k}
             if k > 1:

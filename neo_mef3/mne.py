@@ -34,7 +34,7 @@ from mne.utils import verbose
 
 from .errors import MefWarning
 from .reader import Reader
-from .timeline import GAP_DESCRIPTION, choose_rate, gaps, grid_for, rate_groups, record_events
+from .timeline import GAP_DESCRIPTION, acquisition_order, choose_rate, gaps, grid_for, rate_groups, record_events
 from .units import volts_per_unit
 
 __all__ = ["RawMEF3", "read_raw_mef3", "to_mne", "write_raw_mef3"]
@@ -88,7 +88,7 @@ def _datetime(uutc):
 def _pick_names(reader, picks):
     available = reader.channels
     if picks is None:
-        return list(available)
+        return acquisition_order(reader, available)
     if isinstance(picks, (str, int, np.integer)):
         picks = [picks]
     names = []

@@ -298,6 +298,8 @@ def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwr
                 if not valid.any():
                     continue
                 w = writer_for(storage[i][1])
+                if name not in stored:  # (the Raw's channel order, which MEF keeps as acquisition numbers)
+                    w.set_metadata({"acquisition_channel_number": i + 1}, channel=mef_names[name])
                 try:
                     counts = _resolution.counts(x, resolutions[i])
                 except ValueError as exc:

@@ -27,6 +27,15 @@ Gap.__doc__ = """Grid samples ``[start, stop)`` without data on ``channels`` (a 
 of the grid when the gap is common to all)."""
 
 
+def acquisition_order(reader, channels):
+    """`channels` in the order of their acquisition channel numbers when those are distinct
+    and set (the amplifier's order: LA2 before LA10), else as given (sorted by name)."""
+    numbers = [reader.info(name)["acquisition_channel_number"] for name in channels]
+    if all(n > 0 for n in numbers) and len(set(numbers)) == len(numbers):
+        return [name for _, name in sorted(zip(numbers, channels))]
+    return list(channels)
+
+
 def rate_groups(reader, channels):
     """``{rate: [channel, ...]}`` in the order the channels are given."""
     groups = {}
