@@ -44,6 +44,10 @@ open     ``Reader(path)`` + ``info()`` of every channel, ``MEF3RawIO.parse_heade
 memory   peak memory of reading the first hour of the ``ieeg`` channel as float64, in a
          fresh subprocess per library: tracemalloc peak (Python and numpy allocations)
          and the growth of the process's peak RSS, both over the output's size.
+mne      ``neo_mef3.mne.read_raw_mef3`` against ``mne.io.read_raw_mef`` (pymef) on
+         ``--mne-channels`` x ``--minutes`` at 1 kHz: lazy open, random 10 s windows via
+         ``get_data(start, stop)``, and preload time and peak RSS in fresh processes
+         (``benchmarks/mne_speed.py``).
 """
 
 import argparse
@@ -74,7 +78,7 @@ FS = 1000.0
 UFACT = 0.1
 CH = "ch"
 IMPLS = ("neo_mef3", "mef3io", "pymef", "mef_tools")
-TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory")
+TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne")
 
 
 # ------------------------------------------------------------------------------------
@@ -599,6 +603,14 @@ def test_open(res, wl, args):
                m3 / med(times[rk]) if rk in times else None, 1.0)
 
 
+#: a child process's peak RSS (VmHWM; ru_maxrss would start at the parent's, inherited at fork)
+HWM_FUNCTION = r"""def hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0"""
+
 _MEMORY_CHILD = r"""
 import json, sys, tracemalloc, warnings
 warnings.simplefilter("ignore")
@@ -617,13 +629,7 @@ else:
     from pymef.mef_session import MefSession
     r = MefSession(path, "")
     read = lambda a, b: r.read_ts_channels_uutc("ch", [a, b])
-def hwm():
-    # this process's peak RSS (VmHWM; ru_maxrss would start at the parent's, inherited at fork)
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+HWM_FUNCTION
 read(T0, T0 + 1_000_000)  # warm: imports, metadata, index
 rss0 = hwm()
 tracemalloc.start()
@@ -633,6 +639,9 @@ tracemalloc.stop()
 rss1 = hwm()
 print(json.dumps({"out": int(out.nbytes), "traced_peak": int(peak), "rss_growth": int(rss1 - rss0)}))
 """
+
+
+_MEMORY_CHILD = _MEMORY_CHILD.replace("HWM_FUNCTION", HWM_FUNCTION)
 
 
 def test_memory(res, wl, args):
@@ -664,6 +673,12 @@ def test_memory(res, wl, args):
                None if d is None else 1.3 * d["out"] / d["traced_peak"], 1.0,
                "" if d is None else f"peak = {d['traced_peak'] / d['out']:.3f}x output "
                f"(RSS growth {d['rss_growth'] / d['out']:.3f}x)")
+
+
+def test_mne(res, wl, args):
+    from benchmarks import mne_speed
+
+    mne_speed.measure(res, wl.work, args.mne_channels, wl.spec["minutes"], repeats=max(3, args.repeats // 2))
 
 
 # ------------------------------------------------------------------------------------
@@ -776,6 +791,7 @@ def main(argv=None):
     ap.add_argument("--open-channels", type=int, default=256)
     ap.add_argument("--open-segments", type=int, default=20)
     ap.add_argument("--pymef-open", action="store_true", help="also time pymef's MefSession open (slow)")
+    ap.add_argument("--mne-channels", type=int, default=64, help="channels of the MNE workload (default 64)")
     ap.add_argument("--only", default=",".join(TESTS), help=f"comma-separated tests of {', '.join(TESTS)}")
     ap.add_argument("--work", default=os.path.join(HERE, "_work"), help="where the sessions are kept")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="where results are written")
@@ -784,7 +800,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.minutes, args.white_minutes, args.repeats, args.windows = 5.0, 3.0, 3, 50
-        args.open_channels, args.open_segments = 32, 5
+        args.open_channels, args.open_segments, args.mne_channels = 32, 5, 8
     only = [t.strip() for t in args.only.split(",") if t.strip()]
     for t in only:
         if t not in TESTS:

@@ -25,15 +25,42 @@ def is_mef(path):
     return path.endswith(".mefd") or (os.path.isdir(path) and any(e.endswith(".timd") for e in os.listdir(path)))
 
 
+def edf_signal_rates(path):
+    """Sampling rate of each signal of an EDF/BDF file but its annotation signals, from the header."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if len(head) < 256:
+            raise ValueError(f"{path} is too short for an EDF/BDF header")
+        n = int(head[252:256].decode("ascii").strip())
+        record = float(head[244:252].decode("ascii").strip())
+        fields = f.read(256 * n)
+    labels = [fields[16 * i:16 * i + 16].decode("latin-1").strip() for i in range(n)]
+    at = 216 * n  # label 16, transducer 80, dimension 8, four ranges 32, prefiltering 80 bytes each
+    samples = [int(fields[at + 8 * i:at + 8 * i + 8].decode("ascii").strip()) for i in range(n)]
+    return [s / record for label, s in zip(labels, samples) if label not in ("EDF Annotations", "BDF Annotations")]
+
+
 def _read_with_mne(src):
+    """The source as MNE Raws, one per sampling rate (MNE would resample an EDF/BDF's
+    slower channels to the fastest rate), or None when MNE does not read it."""
     import mne
 
     try:
-        return mne.io.read_raw(src, preload=False, verbose="error")
+        raw = mne.io.read_raw(src, preload=False, verbose="error")
     except (ValueError, NotImplementedError, KeyError) as exc:
         if "supported" in str(exc).lower() or "extension" in str(exc).lower() or "unknown" in str(exc).lower():
             return None
         raise
+    if os.path.splitext(src)[1].lower() not in _EDF_SUFFIXES:
+        return [raw]
+    rates = edf_signal_rates(src)
+    if len(set(rates)) < 2 or len(rates) != len(raw.ch_names):
+        return [raw]
+    reader = mne.io.read_raw_bdf if src.lower().endswith(".bdf") else mne.io.read_raw_edf
+    groups = {}
+    for name, fs in zip(raw.ch_names, rates):
+        groups.setdefault(fs, []).append(name)
+    return [reader(src, include=names, preload=False, verbose="error") for names in groups.values()]
 
 
 def _to_mef_with_neo(src, dst, password1, password2, overwrite):
@@ -78,14 +105,14 @@ def convert(src, dst, password=None, password1="", password2="", precision=None,
         raise ValueError(f"cannot tell the output format of {dst}: name it .mefd, .edf or .bdf")
     if is_mef(src):
         raise ValueError(f"{src} is already a MEF 3.0 session")
-    raw = _read_with_mne(src)
-    if raw is None:
+    raws = _read_with_mne(src)
+    if raws is None:
         return _to_mef_with_neo(src, dst, password1, password2, overwrite)
-    if raw.info["meas_date"] is None and start_uutc is None:
+    if raws[0].info["meas_date"] is None and start_uutc is None:
         warnings.warn(f"{src} holds no recording date: the session starts at {EPOCH.isoformat()} "
                       "(give a start time to date it)", MefWarning, stacklevel=2)
         start_uutc = 0
-    from .mne_export import write_raw_mef3
+    from .mne_export import write_raws_mef3
 
-    return write_raw_mef3(raw, dst, precision=precision, password1=password1, password2=password2,
-                          overwrite=overwrite, start_uutc=start_uutc)
+    return write_raws_mef3(raws, dst, precision=precision, password1=password1, password2=password2,
+                           overwrite=overwrite, start_uutc=start_uutc)

@@ -235,7 +235,7 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
     finally:
         if reader is not source:
             reader.close()
-    lines = [f"{path}: {len(names)} channels from {start.isoformat()}, {n_records} data records of "
+    lines = [f"{path}: {len(names)} channel{'' if len(names) == 1 else 's'} from {start.isoformat()}, {n_records} data records of "
              f"{float(record):g} s, {len(annotations)} annotations"]
     lines += [f"  {n}: {c['step']:.6g} {c['units']} per digital value"
               + (f" (coarsened {c['coarsened']}x to fit)" if c["coarsened"] > 1 else " (the stored counts)")

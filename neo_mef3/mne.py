@@ -40,6 +40,9 @@ from .units import volts_per_unit
 __all__ = ["RawMEF3", "read_raw_mef3", "to_mne", "write_raw_mef3"]
 
 _GMT_NO_ENTRY = -86401
+# windows of fewer samples (all channels) are read channel after channel; larger ones, a
+# channel per thread (each channel's blocks are decoded on the Reader's threads as well)
+_PARALLEL_SAMPLES = 1 << 21
 
 
 class _Session:
@@ -194,11 +197,12 @@ class RawMEF3(BaseRaw):
             else:
                 rows[j] = x
 
-        if len(chosen) > 1:
+        if len(chosen) > 1 and (stop - start) * len(chosen) >= _PARALLEL_SAMPLES:
             with ThreadPoolExecutor(min(len(chosen), os.cpu_count() or 1)) as pool:
                 list(pool.map(fill, range(len(chosen))))
-        elif len(chosen):
-            fill(0)
+        else:  # (a short window: starting threads would cost more than they save)
+            for j in range(len(chosen)):
+                fill(j)
         if mult is not None:
             data[:] = mult @ rows
 

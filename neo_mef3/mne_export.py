@@ -35,7 +35,12 @@ from .errors import MefWarning
 from .timeline import GAP_DESCRIPTION
 from .writer import Writer
 
-_TYPED = re.compile(r"^(Note|EDFA|SyLg): (.*)$", re.DOTALL)
+# "Type: detail" descriptions (as read_raw_mef3 names records) go back to their type; the
+# detail into the field read_raw_mef3 takes it from, the duration where the type has one
+_TYPED = re.compile(r"^(Note|SyLg|EDFA|Seiz|Epoc|Curs|CSti|ESti|LNTP)(?:: (.*))?$", re.DOTALL)
+_DETAIL_FIELD = {"Note": "text", "SyLg": "text", "EDFA": "text", "Seiz": "annotation", "Epoc": "text",
+                 "Curs": "name"}
+_WITH_DURATION = ("EDFA", "Seiz", "Epoc")
 _UNIT_NAME = re.compile(r"FIFF_UNIT_(\w+)")
 _PROBE_WINDOWS = 10
 _PROBE_BYTES = 32 << 20
@@ -83,12 +88,21 @@ def _origin(raw, start_uutc):
     return _uutc(raw.info["meas_date"]) + int(round(raw.first_samp * 1e6 / raw.info["sfreq"]))
 
 
-def _gap_spans(raw, names):
-    """BAD_ACQ_SKIP annotations as (first, stop, channel names or None) in data samples."""
+def _annotations(raw, foreign):
+    """The Raw's annotations but those of channels it does not hold: an EDF read one rate at
+    a time (``write_raws_mef3``) leaves "description@@channel" for the others' channels."""
     ann = raw.annotations
+    for onset, duration, desc, chs in zip(ann.onset, ann.duration, ann.description, ann.ch_names):
+        if "@@" in desc and desc.rsplit("@@", 1)[1] in foreign:
+            continue
+        yield onset, duration, desc, chs
+
+
+def _gap_spans(raw, names, foreign=()):
+    """BAD_ACQ_SKIP annotations as (first, stop, channel names or None) in data samples."""
     fs = raw.info["sfreq"]
     spans = []
-    for onset, duration, desc, chs in zip(ann.onset, ann.duration, ann.description, ann.ch_names):
+    for onset, duration, desc, chs in _annotations(raw, foreign):
         if desc != GAP_DESCRIPTION:
             continue
         a = int(round((onset - raw.first_time) * fs))
@@ -165,22 +179,38 @@ def _metadata(raw):
     return fields
 
 
-def _records(raw, origin, mef_names):
+def _record(description, time, duration):
+    """The MEF record of an annotation: its own type when the description is "Type: detail"
+    and that type holds the detail and the duration, else a Note (EDFA with a duration)."""
+    match = _TYPED.match(description)
+    if match:
+        rtype, detail = match.group(1), match.group(2)
+        holds_detail = detail is None or rtype in _DETAIL_FIELD
+        if holds_detail and (duration == 0 or rtype in _WITH_DURATION):
+            record = {"time": time, "type": rtype}
+            if detail is not None:
+                record[_DETAIL_FIELD[rtype]] = detail
+            if rtype == "Seiz":
+                record.update(earliest_onset=time, latest_offset=time + duration)
+            elif rtype == "Epoc":
+                record.update(timestamp=time, end_timestamp=time + duration)
+            if rtype in _WITH_DURATION:
+                record["duration"] = duration
+            return record
+    if duration > 0:
+        return {"time": time, "type": "EDFA", "text": description, "duration": duration}
+    return {"time": time, "type": "Note", "text": description}
+
+
+def _records(raw, origin, mef_names, foreign=()):
     """Session-level records and {MEF channel: records} of the Raw's annotations."""
     session, by_channel = [], {}
-    ann = raw.annotations
-    for onset, duration, desc, chs in zip(ann.onset, ann.duration, ann.description, ann.ch_names):
+    for onset, duration, desc, chs in _annotations(raw, foreign):
         if desc == GAP_DESCRIPTION:
             continue
         time = origin + int(round((onset - raw.first_time) * 1e6))
         dur = int(round(duration * 1e6))
-        match = _TYPED.match(desc)
-        rtype, text = (match.group(1), match.group(2)) if match else ("EDFA" if dur > 0 else "Note", desc)
-        if rtype != "EDFA" and dur > 0:
-            rtype = "EDFA"
-        record = {"time": time, "type": rtype, "text": text}
-        if rtype == "EDFA":
-            record["duration"] = dur
+        record = _record(desc, time, dur)
         if len(chs):
             for ch in chs:
                 by_channel.setdefault(mef_names[ch], []).append(dict(record))
@@ -252,92 +282,121 @@ def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwr
         (decimal digits or None), ``rule``), ``gaps``, ``records`` and ``text`` (the
         same in words).
     """
+    return write_raws_mef3([raw], path, precision=precision, password1=password1, password2=password2,
+                           overwrite=overwrite, start_uutc=start_uutc, chunk_bytes=chunk_bytes)
+
+
+def write_raws_mef3(raws, path, precision=None, password1="", password2="", overwrite=False, start_uutc=None,
+                    chunk_bytes=64 << 20):
+    """Write the channels of one recording, one Raw per sampling rate (an MNE Raw has one
+    rate), to one MEF 3.0 session. Parameters as :func:`write_raw_mef3`; the first Raw's
+    annotations without channels become the session's records (each Raw's channel
+    annotations go to its channels). Returns :func:`write_raw_mef3`'s summary, with
+    ``sfreq`` and ``n_samples`` of the first Raw and ``channels`` of all."""
     path = os.path.abspath(os.fspath(path).rstrip("/\\"))
     if not path.endswith(".mefd"):
         raise ValueError(f"a MEF 3.0 session directory must end with '.mefd': {path!r}")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    fs = float(raw.info["sfreq"])
-    origin = _origin(raw, start_uutc)
-    names = list(raw.ch_names)
-    taken = set()
-    mef_names = {n: _mef_name(n, taken) for n in names}
-    orig_units = getattr(raw, "_orig_units", None) or {}
-    storage = [_storage(ch, orig_units) for ch in raw.info["chs"]]
-    scales = [s for s, _ in storage]
-    spans = _gap_spans(raw, names)
-    resolutions = _resolutions(raw, scales, precision, spans)
-    block = _block_length(fs)
-    chunk = max(1, int(chunk_bytes // (8 * max(len(names), 1)) // block)) * block
-
     os.makedirs(os.path.dirname(path), exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".neo_mef3-write-", dir=os.path.dirname(path))
     built = os.path.join(scratch, os.path.basename(path))
+    parts, taken = [], set()
+    everyone = {name for raw in raws for name in raw.ch_names}
     try:
-        writers = {}
-        fields = _metadata(raw)
-
-        def writer_for(units):
-            if units not in writers:
-                w = Writer(built, password1=password1, password2=password2, units=units, block_length=block,
-                           durable=False)
-                w.set_metadata(fields)
-                writers[units] = w
-            return writers[units]
-
-        stored = set()
-        for a in range(0, raw.n_times, chunk):
-            z = min(a + chunk, raw.n_times)
-            data = raw.get_data(start=a, stop=z)
-            _mask_gaps(data, a, z, spans, names)
-            t_a = origin + int(round(a * 1e6 / fs))
-            t_z = origin + int(round(z * 1e6 / fs))
-            for i, name in enumerate(names):
-                x = data[i] * scales[i]
-                valid = ~np.isnan(x)
-                if not valid.any():
-                    continue
-                w = writer_for(storage[i][1])
-                if name not in stored:  # (the Raw's channel order, which MEF keeps as acquisition numbers)
-                    w.set_metadata({"acquisition_channel_number": i + 1}, channel=mef_names[name])
-                try:
-                    counts = _resolution.counts(x, resolutions[i])
-                except ValueError as exc:
-                    raise ValueError(f"channel {name!r}: {exc}") from None
-                w.write_int32(mef_names[name], counts, resolutions[i].step, t_a, fs, valid=valid, end_uutc=t_z)
-                stored.add(name)
-        empty = [n for n in names if n not in stored]
-        if empty:
-            warnings.warn(f"channels without any sample (all in gaps) are not in the session: {', '.join(empty)}",
-                          MefWarning, stacklevel=2)
-        session_records, channel_records = _records(raw, origin, {n: mef_names[n] for n in stored})
-        first = writer_for(storage[0][1]) if not writers else next(iter(writers.values()))
-        if session_records:
-            first.write_annotations(session_records)
-        units_of = {mef_names[n]: storage[i][1] for i, n in enumerate(names)}
-        for ch, recs in channel_records.items():
-            writer_for(units_of[ch]).write_annotations(recs, channel=ch)
-        for w in writers.values():
-            w.close()
+        for k, raw in enumerate(raws):
+            parts.append(_write_one(raw, built, precision, (password1, password2), start_uutc, chunk_bytes,
+                                    session_records=k == 0, taken=taken, first_number=len(taken) + 1,
+                                    foreign=everyone - set(raw.ch_names)))
         _fsync_tree(built)
         _install(built, path, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return _summary(path, origin, fs, raw.n_times, names, mef_names, storage, resolutions, spans,
-                    len(session_records) + sum(map(len, channel_records.values())))
+    summary = parts[0]
+    for part in parts[1:]:
+        summary["channels"].update(part["channels"])
+        summary["gaps"] += part["gaps"]
+        summary["records"] += part["records"]
+        summary["lines"] += part["lines"]
+    summary["path"] = path
+    summary["text"] = "\n".join([f"{path}: {summary['lines'][0]}"] + summary.pop("lines")[1:])
+    return summary
 
 
-def _summary(path, origin, fs, n, names, mef_names, storage, resolutions, spans, n_records):
+def _write_one(raw, built, precision, passwords, start_uutc, chunk_bytes, session_records, taken, first_number,
+               foreign):
+    """Write one Raw's channels into the session being built; its summary."""
+    fs = float(raw.info["sfreq"])
+    origin = _origin(raw, start_uutc)
+    names = list(raw.ch_names)
+    mef_names = {n: _mef_name(n, taken) for n in names}
+    orig_units = getattr(raw, "_orig_units", None) or {}
+    storage = [_storage(ch, orig_units) for ch in raw.info["chs"]]
+    scales = [s for s, _ in storage]
+    spans = _gap_spans(raw, names, foreign)
+    resolutions = _resolutions(raw, scales, precision, spans)
+    block = _block_length(fs)
+    chunk = max(1, int(chunk_bytes // (8 * max(len(names), 1)) // block)) * block
+    writers = {}
+    fields = _metadata(raw)
+
+    def writer_for(units):
+        if units not in writers:
+            w = Writer(built, password1=passwords[0], password2=passwords[1], units=units, block_length=block,
+                       durable=False)
+            w.set_metadata(fields)
+            writers[units] = w
+        return writers[units]
+
+    stored = set()
+    for a in range(0, raw.n_times, chunk):
+        z = min(a + chunk, raw.n_times)
+        data = raw.get_data(start=a, stop=z)
+        _mask_gaps(data, a, z, spans, names)
+        t_a = origin + int(round(a * 1e6 / fs))
+        t_z = origin + int(round(z * 1e6 / fs))
+        for i, name in enumerate(names):
+            x = data[i] * scales[i]
+            valid = ~np.isnan(x)
+            if not valid.any():
+                continue
+            w = writer_for(storage[i][1])
+            if name not in stored:  # (the Raw's channel order, which MEF keeps as acquisition numbers)
+                w.set_metadata({"acquisition_channel_number": first_number + i}, channel=mef_names[name])
+            try:
+                counts = _resolution.counts(x, resolutions[i])
+            except ValueError as exc:
+                raise ValueError(f"channel {name!r}: {exc}") from None
+            w.write_int32(mef_names[name], counts, resolutions[i].step, t_a, fs, valid=valid, end_uutc=t_z)
+            stored.add(name)
+    empty = [n for n in names if n not in stored]
+    if empty:
+        warnings.warn(f"channels without any sample (all in gaps) are not in the session: {', '.join(empty)}",
+                      MefWarning, stacklevel=3)
+    session, by_channel = _records(raw, origin, {n: mef_names[n] for n in stored}, foreign)
+    if session_records and session:
+        (next(iter(writers.values())) if writers else writer_for(storage[0][1])).write_annotations(session)
+    units_of = {mef_names[n]: storage[i][1] for i, n in enumerate(names)}
+    for ch, recs in by_channel.items():
+        writer_for(units_of[ch]).write_annotations(recs, channel=ch)
+    for w in writers.values():
+        w.close()
+    n_records = (len(session) if session_records else 0) + sum(map(len, by_channel.values()))
+    return _summary(origin, fs, raw.n_times, names, mef_names, storage, resolutions, spans, n_records)
+
+
+def _summary(origin, fs, n, names, mef_names, storage, resolutions, spans, n_records):
     channels = {
         name: {"name": mef_names[name], "units": units, "step": res.step, "precision": res.precision,
                "rule": res.rule}
         for name, (_, units), res in zip(names, storage, resolutions)
     }
-    lines = [f"{path}: {len(names)} channels at {fs:g} Hz, {n} samples from "
+    lines = [f"{len(names)} channel{'' if len(names) == 1 else 's'} at {fs:g} Hz, {n} samples from "
              f"{datetime.datetime.fromtimestamp(origin / 1e6, datetime.timezone.utc).isoformat()}, "
              f"{len(spans)} gap(s), {n_records} record(s)"]
     for name, c in channels.items():
         renamed = f" (stored as {c['name']!r})" if c["name"] != name else ""
-        lines.append(f"  {name}{renamed}: {_resolution.describe(_resolution.Resolution(c['step'], c['precision'], c['rule']), c['units'])}")
-    return {"path": path, "start_uutc": origin, "sfreq": fs, "n_samples": n, "channels": channels,
-            "gaps": len(spans), "records": n_records, "text": "\n".join(lines)}
+        res = _resolution.Resolution(c["step"], c["precision"], c["rule"])
+        lines.append(f"  {name}{renamed}: {_resolution.describe(res, c['units'])}")
+    return {"start_uutc": origin, "sfreq": fs, "n_samples": n, "channels": channels, "gaps": len(spans),
+            "records": n_records, "lines": lines}

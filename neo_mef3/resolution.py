@@ -10,7 +10,8 @@ looks at (a probe of) the values, in the units they will be stored in, and picks
    physical range / digital range, BrainVision's resolution, integer FIF): the factor is
    ``q``, so a count is a source sample (exact when the grid passes through 0, else within
    ``q / 2``, the source's own resolution). A grid counts as real when it has at most
-   2**24 steps over the signal's range (a 24-bit converter);
+   2**24 steps over the signal's range (a 24-bit converter). It wins over a decimal step
+   when it is exact and coarser (values on 0.02 steps are stored at 0.02, not 0.01);
 3. ``signal``: float data on no such grid: ``10**-p`` at most a thousandth of the typical
    sample-to-sample step (quantization error 60 dB below the signal's own changes), and
    never finer than float32 resolves when the source is float32.
@@ -71,8 +72,25 @@ def _uniform_step(x, amax):
             return None
         r = d / q
         if np.all(np.abs(r - np.rint(r)) <= 1e-3):
-            return q
+            return _shortest(u, q)
     return None
+
+
+def _shortest(u, q):
+    """The step with the fewest significant digits that puts every value of `u` on the grid
+    of `q` (a step measured from float differences: 0.19499999999 is 0.195, a stored
+    factor)."""
+    span = float(u[-1] - u[0])
+    q = span / round(span / q)  # the whole range measures the step best
+    offsets = u - u[0]
+    for digits in range(1, 16):
+        candidate = float(f"{q:.{digits}g}")
+        if abs(candidate - q) > q * _TOLERANCE / _GRID_STEPS:  # (off by a step over 2**24 steps)
+            continue
+        r = offsets / candidate
+        if np.all(np.abs(r - np.rint(r)) <= _TOLERANCE):
+            return candidate
+    return q
 
 
 def _decimal_snap(step):
@@ -98,13 +116,17 @@ def infer(values, float32=False, headroom=1.0):
         return Resolution(1.0, 0, "decimal")
     p_fit = largest_precision(amax)
     sample = x[:: max(1, x.size // 4096)]  # a quick look first: most precisions fail on it
-    for p in range(p_fit + 1):
-        if _on_decimal_grid(sample, p) and _on_decimal_grid(x, p):
-            return Resolution(10.0**-p, p, "decimal")
+    decimal = next((p for p in range(p_fit + 1) if _on_decimal_grid(sample, p) and _on_decimal_grid(x, p)), None)
     q = _uniform_step(x, amax)
-    if q is not None and amax / q <= MAX_COUNT:
-        p = _decimal_snap(q)
-        return Resolution(10.0**-p if p is not None else q, p, "grid")
+    if q is not None:
+        through_zero = bool(np.all(np.abs(x / q - np.rint(x / q)) <= _TOLERANCE))
+        # a coarser exact grid than the decimal one (EDF values on a 0.02 uV step: 0.01 would
+        # double every count), or the only grid there is (then within q / 2 when off zero)
+        if decimal is None or (through_zero and q > 10.0**-decimal * (1 + 1e-9)):
+            p = _decimal_snap(q)
+            return Resolution(10.0**-p if p is not None else q, p, "grid")
+    if decimal is not None:
+        return Resolution(10.0**-decimal, decimal, "decimal")
     steps = np.abs(np.diff(x))
     steps = steps[steps > 0]
     typical = float(np.median(steps)) if steps.size else amax

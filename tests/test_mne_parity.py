@@ -110,3 +110,32 @@ def test_level_1_password_mne_fails_read_raw_mef3_reads_the_samples():
     with pytest.warns(neo_mef3.MefWarning, match="level-2"):
         level1 = read_raw_mef3(path, password="pass1")
     np.testing.assert_allclose(level1.get_data(), _mne(path, "pass2").get_data(), rtol=0, atol=1e-12)
+
+
+def test_segments_with_different_factors_mne_scales_by_one(tmp_path):
+    path = str(tmp_path / "factors.mefd")
+    rng = np.random.default_rng(8)
+    with neo_mef3.Writer(path, overwrite=True) as w:
+        w.write("F", ms.ieeg(2000, 1000.0, rng), ms.T0, 1000.0, precision=2)
+        w.write("F", ms.ieeg(2000, 1000.0, rng), ms.T0 + 2 * ms.SECOND, 1000.0, precision=3, new_segment=True)
+    ours, theirs = read_raw_mef3(path), _mne(path)
+    with neo_mef3.Reader(path) as r:
+        counts = r.read_samples("F").astype(float)
+        np.testing.assert_allclose(ours.get_data()[0], r.read("F") * 1e-6, rtol=0, atol=1e-15)
+    # pymef gives the channel the factor 0 ("no entry") when its segments differ, and MNE then
+    # takes 1: counts read as microvolts, 100x (0.01) and 1000x (0.001) too large here
+    np.testing.assert_allclose(theirs.get_data()[0], counts * 1e-6, rtol=1e-12)
+    np.testing.assert_allclose(theirs.get_data()[0, :2000], ours.get_data()[0, :2000] * 100, rtol=1e-9)
+    np.testing.assert_allclose(theirs.get_data()[0, 2000:], ours.get_data()[0, 2000:] * 1000, rtol=1e-9)
+
+
+def test_channels_of_different_lengths_mne_refuses(oracle_sessions):
+    path = oracle_sessions("segments", "mef_tools")  # 'seg' (with gaps) and 'ref', both 500 Hz
+    with pytest.raises(ValueError, match="inconsistent n_samples"):
+        _mne(path)
+    raw = read_raw_mef3(path)
+    assert raw.ch_names == ["ref", "seg"] and raw.n_times == 7250  # T0 .. T0 + 14.5 s at 500 Hz
+    gaps = [(round(a["onset"], 6), round(a["duration"], 6), a["ch_names"]) for a in raw.annotations
+            if a["description"] == "BAD_ACQ_SKIP"]
+    # between the segments, the NaN second inside the second one, and 'ref' ending first
+    assert gaps == [(4.0, 2.0, ("seg",)), (7.2, 1.0, ("seg",)), (9.0, 3.5, ("seg",)), (14.0, 0.5, ("ref",))]
