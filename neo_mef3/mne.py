@@ -32,6 +32,7 @@ import numpy as np
 from mne.io import BaseRaw
 from mne.utils import verbose
 
+from . import forksafe
 from .errors import MefWarning
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, acquisition_order, choose_rate, gaps, grid_for, rate_groups, record_events
@@ -42,7 +43,9 @@ __all__ = ["RawMEF3", "read_raw_mef3", "to_mne", "write_raw_mef3"]
 _GMT_NO_ENTRY = -86401
 # windows of fewer samples (all channels) are read channel after channel; larger ones, a
 # channel per thread (each channel's blocks are decoded on the Reader's threads as well)
-_PARALLEL_SAMPLES = 1 << 21
+_PARALLEL_SAMPLES = 1 << 16
+# a channel is read in windows of at most this many samples (memory: one piece per thread)
+_PIECE_SAMPLES = 1 << 18
 
 
 class _Session:
@@ -54,11 +57,22 @@ class _Session:
         self.path = reader.path
         self._reader = reader
         self._password = password
+        self._pool = None
+        forksafe.register(self)
 
     def reader(self):
         if self._reader is None:
             self._reader = Reader(self.path, password=self._password or "")
         return self._reader
+
+    def pool(self):
+        """Threads that read a channel each (kept: starting them per window costs)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="neo_mef3-mne")
+        return self._pool
+
+    def _after_fork(self):
+        self._pool = None
 
     def __deepcopy__(self, memo):
         return self
@@ -70,6 +84,8 @@ class _Session:
         self.path = state["path"]
         self._reader = None
         self._password = None
+        self._pool = None
+        forksafe.register(self)
 
 
 def _warn(message):
@@ -187,40 +203,36 @@ class RawMEF3(BaseRaw):
         extras = self._raw_extras[fi]
         names = extras["ch_names"]
         chosen = np.arange(len(names))[idx]
-        read = _window_reader(extras["session"].reader(), extras["grid"], start, stop)
+        reader, grid = extras["session"].reader(), extras["grid"]
         rows = data if mult is None else np.empty((len(chosen), stop - start))
+        scale = np.ones(len(chosen)) if mult is not None else cals[:, 0]
 
         def fill(j):
-            x = read(names[chosen[j]])
-            if mult is None:
-                np.multiply(x, cals[j, 0], out=rows[j])
-            else:
-                rows[j] = x
+            _read_channel(reader, grid, names[chosen[j]], start, stop, scale[j], rows[j])
 
         if len(chosen) > 1 and (stop - start) * len(chosen) >= _PARALLEL_SAMPLES:
-            with ThreadPoolExecutor(min(len(chosen), os.cpu_count() or 1)) as pool:
-                list(pool.map(fill, range(len(chosen))))
-        else:  # (a short window: starting threads would cost more than they save)
+            list(extras["session"].pool().map(fill, range(len(chosen))))
+        else:  # (a short window: handing it to threads would cost more than it saves)
             for j in range(len(chosen)):
                 fill(j)
         if mult is not None:
             data[:] = mult @ rows
 
 
-def _window_reader(reader, grid, start, stop):
-    """A function reading one channel's grid samples [start, stop): physical units, 0 in gaps."""
-    t_a = grid.t0 + int(round(start * 1e6 / grid.fs))
-    t_b = grid.t0 + int(round(stop * 1e6 / grid.fs))
-    n = stop - start
-
-    def read(name):
-        x = reader.read(name, t_a, t_b)
-        if len(x) != n:  # (rates above 500 kHz: the window's length is rounded)
-            x = np.concatenate((x, np.full(max(0, n - len(x)), np.nan)))[:n]
-        np.nan_to_num(x, copy=False, nan=0.0)
-        return x
-
-    return read
+def _read_channel(reader, grid, name, start, stop, scale, out):
+    """Grid samples [start, stop) of a channel into `out`: physical units times `scale`, 0 in
+    gaps. Read in pieces, so that a whole-channel read (preload) needs only a piece more
+    memory than its output."""
+    for a in range(start, stop, _PIECE_SAMPLES):
+        z = min(a + _PIECE_SAMPLES, stop)
+        x = reader.read(name, grid.t0 + int(round(a * 1e6 / grid.fs)), grid.t0 + int(round(z * 1e6 / grid.fs)))
+        if len(x) != z - a:  # (rates above 500 kHz: a window's length is rounded)
+            x = np.concatenate((x, np.full(max(0, z - a - len(x)), np.nan)))[: z - a]
+        piece = out[a - start:z - start]
+        np.multiply(x, scale, out=piece)
+        del x
+        if np.isnan(piece).any():
+            np.nan_to_num(piece, copy=False, nan=0.0)
 
 
 def _annotations(reader, names, grid, meas_date):

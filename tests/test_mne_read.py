@@ -78,6 +78,9 @@ def test_preload_equals_lazy_reads_and_windows(clinical):
         np.testing.assert_array_equal(lazy.get_data(start=int(start), stop=int(start) + 777), full[:, start:start + 777])
     picked = lazy.copy().pick(["LA3", "LA1"])
     np.testing.assert_array_equal(picked.get_data(), full[[2, 0]])
+    cropped = lazy.copy().crop(tmin=2.5, tmax=7.0)  # first_samp 2500: reads from the file's sample 2500
+    assert cropped.first_samp == 2500
+    np.testing.assert_array_equal(cropped.get_data(), full[:, 2500:7001])
 
 
 def test_gaps_are_annotated_and_later_annotations_keep_their_times(clinical):
@@ -178,3 +181,28 @@ def test_every_session_in_the_suite_reads(tmp_path, oracle_sessions, oracles):
                 t0 = int(raw.info["meas_date"].timestamp() * 1e6 + 0.5)
                 want = _expected(reader, raw.ch_names, t0, fs, raw.n_times, [ch["cal"] for ch in raw.info["chs"]])
                 np.testing.assert_array_equal(raw.get_data(), want, err_msg=f"{path} at {fs} Hz")
+
+
+_INHERITED = {}
+
+
+def _inherited_window_sum():
+    return float(np.abs(_INHERITED["raw"].get_data(start=0, stop=9000)).sum())
+
+
+@pytest.mark.timeout(60)
+def test_a_forked_child_reads_with_fresh_threads(clinical, monkeypatch):
+    import multiprocessing
+
+    import neo_mef3.mne
+
+    monkeypatch.setattr(neo_mef3.mne, "_PARALLEL_SAMPLES", 1)  # every window on the channel threads
+    raw = _quiet_read(clinical)
+    _INHERITED["raw"] = raw  # inherited by the forked worker, not pickled
+    want = _inherited_window_sum()  # the parent's channel threads exist now
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(_inherited_window_sum).get(timeout=30)
+    finally:
+        _INHERITED.clear()
+    assert got == want
