@@ -27,7 +27,7 @@ from . import resolution as _resolution
 from .errors import MefWarning
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, gaps, rate_groups, record_events
-from .units import short_symbol
+from .units import short_symbol, voltage_symbol_for, volts_per_unit
 
 _FORMATS = {".edf": ("Edf", "EdfSignal", 32767, np.int16), ".bdf": ("Bdf", "BdfSignal", 8388607, np.int32)}
 
@@ -39,26 +39,43 @@ def _record_duration(rates):
     return Fraction(math.lcm(*(Fraction(fs).limit_denominator(99999999).denominator for fs in rates)))
 
 
-def _digital(reader, name, t0, t1, limit, dtype):
-    """(digital values, step per digital unit, coarsening factor) of a channel on [t0, t1)."""
+def _counts(reader, name, t0, t1):
+    """(int64 counts, units per count) of a channel on [t0, t1), 0 in gaps."""
     raw = reader.read_raw(name, t0, t1)
     step = raw["units_conversion_factor"]
-    valid = raw["valid"].astype(bool)
     if step is None:  # segments with different factors: their values, at a resolution they hold
         x = reader.read(name, t0, t1)
         res = _resolution.infer(x)
-        counts, step = _resolution.counts(x, res), res.step
-    else:
-        counts = raw["samples"].astype(np.int64)
-        step = step or 1.0  # (a factor of 0 is MEF's "no entry": the counts are the values)
-    counts[~valid] = 0
+        return _resolution.counts(x, res), res.step
+    counts = raw["samples"].astype(np.int64)
+    counts[raw["valid"] == 0] = 0
+    return counts, step or 1.0  # (a factor of 0 is MEF's "no entry": the counts are the values)
+
+
+def _dimension(units, top):
+    """(scale, dimension) for physical values up to `top` units: a larger voltage prefix when
+    they would not fit EDF's 8-character fields (-2147483648 uV is written as -2147483.6 mV)."""
+    volts = volts_per_unit(units)
+    if volts is None or abs(top) < 1e7:
+        return 1.0, units
+    for target in (1e-6, 1e-3, 1.0, 1e3):
+        if target >= volts and abs(top) * volts / target < 1e7:
+            return volts / target, voltage_symbol_for(target)
+    return volts / 1e3, "kV"
+
+
+def _layout(counts, step, units, limit):
+    """How a channel's counts become digital values: (coarsening factor k, digital limit,
+    physical step, physical dimension). k = 1 keeps every count; otherwise the counts are
+    divided by the smallest whole k that fits the format."""
     peak = int(np.abs(counts).max()) if counts.size else 0
-    k = max(1, -(-peak // _digital_limit(step, limit)))
-    while -(-peak // k) > _digital_limit(step * k, limit):  # (the coarser step's own exact limit)
-        k += 1
-    if k > 1:
-        counts = np.floor(counts / k + 0.5).astype(np.int64)
-    return counts.astype(dtype), step * k, k
+    k = 1
+    while True:
+        scale, dimension = _dimension(units, limit * step * k)
+        edge = _digital_limit(step * k * scale, limit)
+        if -(-peak // k) <= edge:
+            return k, edge, step * k * scale, dimension
+        k = max(k + 1, -(-peak // edge))
 
 
 def _header_number(value):
@@ -203,16 +220,16 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
         signals, summary, lossy = [], {}, []
         for name, label in zip(names, _labels(names)):
             info = infos[name]
-            digital, step, k = _digital(reader, name, t0, t1, limit, dtype)
-            edge = _digital_limit(step, limit)
-            units = short_symbol(info["units_description"])
-            signals.append(getattr(edfio, signal_class).from_digital(
-                digital, info["sampling_frequency"], label=label, physical_dimension=units[:8],
-                physical_range=_physical_range(step, edge), digital_range=(-edge, edge),
-                prefiltering=_prefiltering(info)[:80]))
-            summary[name] = {"label": label, "units": units, "step": step, "coarsened": k}
+            counts, step = _counts(reader, name, t0, t1)
+            k, edge, physical_step, units = _layout(counts, step, short_symbol(info["units_description"]), limit)
             if k > 1:
-                lossy.append(f"{name} ({step / k:g} -> {step:g} {units})")
+                counts = np.floor(counts / k + 0.5).astype(np.int64)
+                lossy.append(f"{name} ({step:g} -> {step * k:g} {short_symbol(info['units_description'])})")
+            signals.append(getattr(edfio, signal_class).from_digital(
+                counts.astype(dtype), info["sampling_frequency"], label=label, physical_dimension=units[:8],
+                physical_range=_physical_range(physical_step, edge), digital_range=(-edge, edge),
+                prefiltering=_prefiltering(info)[:80]))
+            summary[name] = {"label": label, "units": units, "step": physical_step, "coarsened": k}
         if lossy:
             warnings.warn(f"{suffix[1:].upper()} holds {16 if suffix == '.edf' else 24}-bit values: the counts of "
                           f"{', '.join(lossy)} were coarsened to fit" + (" (write .bdf for 24 bits)"
@@ -235,7 +252,8 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
     finally:
         if reader is not source:
             reader.close()
-    lines = [f"{path}: {len(names)} channel{'' if len(names) == 1 else 's'} from {start.isoformat()}, {n_records} data records of "
+    lines = [f"{path}: {len(names)} channel{'' if len(names) == 1 else 's'} from {start.isoformat()}, "
+             f"{n_records} data records of "
              f"{float(record):g} s, {len(annotations)} annotations"]
     lines += [f"  {n}: {c['step']:.6g} {c['units']} per digital value"
               + (f" (coarsened {c['coarsened']}x to fit)" if c["coarsened"] > 1 else " (the stored counts)")

@@ -154,3 +154,21 @@ def test_the_command_line(tmp_path):
         sidecar = json.load(f)
     assert (sidecar["PowerLineFrequency"], sidecar["iEEGReference"]) == (50.0, "Cz")
     assert _validate(tmp_path / "ds") == []
+
+
+@pytest.mark.timeout(180)
+def test_every_session_in_the_suite_becomes_a_valid_recording(tmp_path, oracle_sessions, oracles):
+    paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
+             for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
+    for name, sc in oracles.SCENARIOS.items():
+        paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
+    root = tmp_path / "all"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k, (path, password) in enumerate(paths):
+            result = write_bids(path, root, subject=f"{k:02d}", task="rest", password=password)
+            with neo_mef3.Reader(path, password=password) as a, \
+                    neo_mef3.Reader(result["session_path"], password=password) as b:
+                summary = lambda recs: [(r["type"], r["time"], r.get("text")) for r in recs]  # noqa: E731
+                assert b.channels == a.channels and summary(b.records()) == summary(a.records()), path
+    assert _validate(root) == []

@@ -21,6 +21,7 @@ import neo_mef3  # noqa: E402
 from neo_mef3 import cli  # noqa: E402
 from neo_mef3.convert import convert  # noqa: E402
 from neo_mef3.mne import read_raw_mef3  # noqa: E402
+from neo_mef3.units import volts_per_unit  # noqa: E402
 
 import mne_sessions as ms  # noqa: E402
 
@@ -172,3 +173,24 @@ def test_several_rates_share_one_edf(tmp_path):
         for s in edfio.read_edf(tmp_path / "c.edf").signals:
             want = np.nan_to_num(r.read(s.label, ms.T0, ms.T0 + 10 * ms.SECOND))
             np.testing.assert_allclose(s.data, want, rtol=0, atol=steps[s.label] / 2 + 1e-9, err_msg=s.label)
+
+
+def test_every_session_in_the_suite_becomes_edf(tmp_path, oracle_sessions, oracles):
+    paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
+             for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
+    for name, sc in oracles.SCENARIOS.items():
+        paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
+    for k, (path, password) in enumerate(paths):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary = convert(path, tmp_path / f"s{k}.bdf", password=password)
+        bdf = edfio.read_bdf(tmp_path / f"s{k}.bdf")
+        with neo_mef3.Reader(path, password=password) as r:
+            t0 = min(r.info(c)["start_time"] for c in r.channels)
+            for s in bdf.signals:
+                want = np.nan_to_num(r.read(s.label, t0, t0 + int(round(len(s.data) * 1e6 / s.sampling_frequency))))
+                # (values beyond 8 characters in uV are written in mV: 2**31 counts of 1 uV)
+                want *= volts_per_unit(r.info(s.label)["units_description"]) / volts_per_unit(s.physical_dimension)
+                step = abs(summary["channels"][s.label]["step"])
+                np.testing.assert_allclose(s.data, want, rtol=0, atol=step / 2 + 1e-9 * np.abs(want).max(),
+                                           err_msg=f"{path} {s.label}")

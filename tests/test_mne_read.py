@@ -75,7 +75,8 @@ def test_preload_equals_lazy_reads_and_windows(clinical):
     np.testing.assert_array_equal(loaded.get_data(), full)
     rng = np.random.default_rng(0)
     for start in rng.integers(0, 9000, 5):
-        np.testing.assert_array_equal(lazy.get_data(start=int(start), stop=int(start) + 777), full[:, start:start + 777])
+        window = lazy.get_data(start=int(start), stop=int(start) + 777)
+        np.testing.assert_array_equal(window, full[:, start:start + 777])
     picked = lazy.copy().pick(["LA3", "LA1"])
     np.testing.assert_array_equal(picked.get_data(), full[[2, 0]])
     cropped = lazy.copy().crop(tmin=2.5, tmax=7.0)  # first_samp 2500: reads from the file's sample 2500
