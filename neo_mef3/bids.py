@@ -23,12 +23,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 
 from . import __version__
+from .errors import OutputExistsError
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, choose_rate, gaps, rate_groups, record_events
+from .tools.atomic import atomic_output
 from .units import bids_units, volts_per_unit
 
 BIDS_VERSION = "1.10.0"
@@ -191,8 +192,8 @@ def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_
     ieeg_dir = os.path.join(subject_dir, "ieeg")
     stem = "_".join(entities)
     target = os.path.join(ieeg_dir, f"{stem}_ieeg.mefd")
-    if os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    if os.path.lexists(target) and not overwrite:
+        raise OutputExistsError("the output exists; pass --overwrite (overwrite=True) to replace it", target)
     notes, files = [], []
     with Reader(src, password=password or "") as reader:
         names = acquisition_order(reader, reader.channels)
@@ -217,15 +218,8 @@ def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_
     types = _types(names, infos, ch_types)
 
     os.makedirs(ieeg_dir, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".neo_mef3-bids-", dir=ieeg_dir)
-    try:
-        built = os.path.join(scratch, os.path.basename(target))
+    with atomic_output(target, overwrite=overwrite) as built:
         _place(src, built, os.path.basename(target)[: -len(".mefd")], link)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.rename(built, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     files.append(target)
 
     sidecar = _sidecar(task, fs, power_line_frequency, reference, infos, names, types, (t_end - t0) / 1e6,

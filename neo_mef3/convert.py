@@ -14,7 +14,7 @@ import datetime
 import os
 import warnings
 
-from .errors import MefWarning
+from .errors import MefWarning, OutputExistsError
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _EDF_SUFFIXES = (".edf", ".bdf")
@@ -90,8 +90,8 @@ def convert(src, dst, password=None, password1="", password2="", precision=None,
     (a dict whose ``text`` says what was chosen).
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    if os.path.exists(dst) and not overwrite:
-        raise FileExistsError(f"{dst} exists; pass overwrite=True to replace it")
+    if os.path.lexists(dst) and not overwrite:
+        raise OutputExistsError("the output exists; pass --overwrite (overwrite=True) to replace it", dst)
     if not os.path.exists(src):
         raise FileNotFoundError(f"{src} does not exist")
     dst_suffix = os.path.splitext(dst.rstrip("/\\"))[1].lower()

@@ -24,9 +24,10 @@ from fractions import Fraction
 import numpy as np
 
 from . import resolution as _resolution
-from .errors import MefWarning
+from .errors import MefWarning, OutputExistsError
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, gaps, rate_groups, record_events
+from .tools.atomic import atomic_output
 from .units import short_symbol, voltage_symbol_for, volts_per_unit
 
 _FORMATS = {".edf": ("Edf", "EdfSignal", 32767, np.int16), ".bdf": ("Bdf", "BdfSignal", 8388607, np.int32)}
@@ -192,7 +193,8 @@ def _labels(names):
 def write_edf(source, path, password=None, channels=None, overwrite=False):
     """Write a MEF 3.0 session (a path or an open Reader) to EDF+ (``.edf``) or BDF+ (``.bdf``).
 
-    Written to a temporary file next to `path` and renamed when complete. Returns a dict:
+    Written under a temporary name next to `path` and renamed when complete
+    (``neo_mef3.tools.atomic``). Returns a dict:
     ``path``, ``start_uutc``, ``channels`` (per channel: ``label``, ``units``, ``step``
     (units per digital value), ``coarsened`` (the factor the counts were divided by, 1 =
     exact)), ``annotations`` and ``text`` (the same in words).
@@ -203,8 +205,8 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in _FORMATS:
         raise ValueError(f"an EDF/BDF file name ends with .edf or .bdf: {path!r}")
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError("the output exists; pass --overwrite (overwrite=True) to replace it", path)
     edf_class, signal_class, limit, dtype = _FORMATS[suffix]
     reader = source if isinstance(source, Reader) else Reader(source, password=password or "")
     try:
@@ -242,13 +244,8 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
             signals, patient=_patient(first, edfio), recording=edfio.Recording(startdate=start.date()),
             starttime=start.time().replace(tzinfo=None), data_record_duration=float(record),
             annotations=sorted(annotations, key=lambda a: a.onset))
-        partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial")
-        try:
+        with atomic_output(path, overwrite=overwrite) as partial:
             edf.write(partial)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
     finally:
         if reader is not source:
             reader.close()

@@ -18,21 +18,20 @@ and each chunk is appended to the channels' segments. What is kept:
   fields (section 3: level-2 encrypted when passwords are given).
 
 The session is written under a temporary directory next to ``path`` and renamed into
-place when complete, so a failed write leaves what was there.
+place when complete (``neo_mef3.tools.atomic``), so a failed write leaves what was there.
 """
 
 import datetime
 import os
 import re
-import shutil
-import tempfile
 import warnings
 
 import numpy as np
 
 from . import resolution as _resolution
-from .errors import MefWarning
+from .errors import MefWarning, OutputExistsError
 from .timeline import GAP_DESCRIPTION
+from .tools.atomic import atomic_output
 from .writer import Writer
 
 # "Type: detail" descriptions (as read_raw_mef3 names records) go back to their type; the
@@ -236,22 +235,6 @@ def _fsync_tree(root):
             os.close(fd)
 
 
-def _install(built, target, scratch):
-    """Rename the finished session `built` to `target`, replacing an old one only now."""
-    old = None
-    if os.path.exists(target):
-        old = os.path.join(scratch, "previous")
-        os.rename(target, old)
-    try:
-        os.rename(built, target)
-    except OSError:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwrite=False, start_uutc=None,
                    chunk_bytes=64 << 20):
     """Write `raw` (any ``mne.io.Raw``) to the MEF 3.0 session `path` (``.mefd``).
@@ -296,22 +279,17 @@ def write_raws_mef3(raws, path, precision=None, password1="", password2="", over
     path = os.path.abspath(os.fspath(path).rstrip("/\\"))
     if not path.endswith(".mefd"):
         raise ValueError(f"a MEF 3.0 session directory must end with '.mefd': {path!r}")
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputExistsError("the output exists; pass --overwrite (overwrite=True) to replace it", path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".neo_mef3-write-", dir=os.path.dirname(path))
-    built = os.path.join(scratch, os.path.basename(path))
     parts, taken = [], set()
     everyone = {name for raw in raws for name in raw.ch_names}
-    try:
+    with atomic_output(path, overwrite=overwrite) as built:
         for k, raw in enumerate(raws):
             parts.append(_write_one(raw, built, precision, (password1, password2), start_uutc, chunk_bytes,
                                     session_records=k == 0, taken=taken, first_number=len(taken) + 1,
                                     foreign=everyone - set(raw.ch_names)))
         _fsync_tree(built)
-        _install(built, path, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     summary = parts[0]
     for part in parts[1:]:
         summary["channels"].update(part["channels"])

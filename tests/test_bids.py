@@ -22,7 +22,8 @@ import neo_mef3  # noqa: E402
 from neo_mef3.bids import write_bids  # noqa: E402
 from neo_mef3.mne import read_raw_mef3  # noqa: E402
 
-import mne_sessions as ms  # noqa: E402
+from support import mne_sessions as ms  # noqa: E402
+from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 VALIDATOR = shutil.which("bids-validator-deno") or os.path.join(os.path.dirname(sys.executable),
@@ -157,10 +158,10 @@ def test_the_command_line(tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_every_session_in_the_suite_becomes_a_valid_recording(tmp_path, oracle_sessions, oracles):
+def test_every_session_in_the_suite_becomes_a_valid_recording(tmp_path, oracle_sessions):
     paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
              for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
-    for name, sc in oracles.SCENARIOS.items():
+    for name, sc in SCENARIOS.items():
         paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
     root = tmp_path / "all"
     with warnings.catch_warnings():

@@ -23,7 +23,8 @@ from neo_mef3.convert import convert  # noqa: E402
 from neo_mef3.mne import read_raw_mef3  # noqa: E402
 from neo_mef3.units import volts_per_unit  # noqa: E402
 
-import mne_sessions as ms  # noqa: E402
+from support import mne_sessions as ms  # noqa: E402
+from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 START = datetime.datetime(2022, 2, 3, 4, 5, 6)
@@ -82,14 +83,14 @@ def test_existing_outputs_help_and_passwords(tmp_path, capsys, monkeypatch):
     assert "neo-mef3 convert recording.edf recording.mefd" in capsys.readouterr().out
     encrypted, edf_out = os.path.join(DATA, "encrypted.mefd"), str(tmp_path / "e.edf")
     assert cli.main(["convert", encrypted, edf_out]) == 2  # no terminal to ask for the password on
-    assert "--password-env" in capsys.readouterr().err and not os.path.exists(edf_out)
+    assert "password" in capsys.readouterr().err and not os.path.exists(edf_out)
     monkeypatch.setenv("MEF_PW", "pass2")
-    monkeypatch.setenv("OUT1", "first")
-    monkeypatch.setenv("OUT2", "second")
+    monkeypatch.setenv("NEW1", "first")
+    monkeypatch.setenv("NEW2", "second")
     assert cli.main(["convert", encrypted, edf_out, "--password-env", "MEF_PW"]) == 0
     assert "stimulus" in [a.text for a in edfio.read_edf(edf_out).annotations]
     sealed = str(tmp_path / "s.mefd")
-    assert cli.main(["convert", src, sealed, "--password1-env", "OUT1", "--password2-env", "OUT2"]) == 0
+    assert cli.main(["convert", src, sealed, "--new-password1-env", "NEW1", "--new-password2-env", "NEW2"]) == 0
     with pytest.raises(neo_mef3.PasswordError):
         neo_mef3.Reader(sealed)
     with neo_mef3.Reader(sealed, password="second") as r:  # the one annotation within the 3 s
@@ -175,10 +176,10 @@ def test_several_rates_share_one_edf(tmp_path):
             np.testing.assert_allclose(s.data, want, rtol=0, atol=steps[s.label] / 2 + 1e-9, err_msg=s.label)
 
 
-def test_every_session_in_the_suite_becomes_edf(tmp_path, oracle_sessions, oracles):
+def test_every_session_in_the_suite_becomes_edf(tmp_path, oracle_sessions):
     paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
              for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
-    for name, sc in oracles.SCENARIOS.items():
+    for name, sc in SCENARIOS.items():
         paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
     for k, (path, password) in enumerate(paths):
         with warnings.catch_warnings():

@@ -23,7 +23,7 @@ pytest.importorskip("pymef")
 import neo_mef3  # noqa: E402
 from neo_mef3.mne import read_raw_mef3  # noqa: E402
 
-import mne_sessions as ms  # noqa: E402
+from support import mne_sessions as ms  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 

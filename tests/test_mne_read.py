@@ -18,7 +18,8 @@ mne = pytest.importorskip("mne")
 import neo_mef3  # noqa: E402
 from neo_mef3.mne import read_raw_mef3, to_mne  # noqa: E402
 
-import mne_sessions as ms  # noqa: E402
+from support import mne_sessions as ms  # noqa: E402
+from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -163,13 +164,13 @@ def test_encrypted_passwords_levels_and_pickles():
         pickle.loads(blob).get_data()
 
 
-def test_every_session_in_the_suite_reads(tmp_path, oracle_sessions, oracles):
+def test_every_session_in_the_suite_reads(tmp_path, oracle_sessions):
     """Fixtures, our Writer's sessions and every oracle scenario: each rate group reads,
     and its samples are the Reader's (gaps as zeros)."""
     paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
              for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
     paths.append((ms.build_clean(str(tmp_path / "clean.mefd")), ""))
-    for name, sc in oracles.SCENARIOS.items():
+    for name, sc in SCENARIOS.items():
         for writer in sc.writers:
             paths.append((oracle_sessions(name, writer), sc.read_password or ""))
     for path, password in paths:

@@ -18,7 +18,8 @@ edfio = pytest.importorskip("edfio")
 import neo_mef3  # noqa: E402
 from neo_mef3.mne import read_raw_mef3, write_raw_mef3  # noqa: E402
 
-import mne_sessions as ms  # noqa: E402
+from support import mne_sessions as ms  # noqa: E402
+from support.scenarios import SCENARIOS  # noqa: E402
 
 UTC = datetime.timezone.utc
 DATE = datetime.datetime(2024, 5, 1, 8, 30, 0, 250_000, tzinfo=UTC)
@@ -209,14 +210,14 @@ def test_mne_reads_what_we_exported(tmp_path):
     assert theirs.info["meas_date"] == DATE
 
 
-def test_every_session_in_the_suite_round_trips(tmp_path, oracle_sessions, oracles):
+def test_every_session_in_the_suite_round_trips(tmp_path, oracle_sessions):
     """Fixtures, our Writer's sessions and every oracle scenario, each rate as its own Raw:
     Raw -> MEF -> Raw gives the same samples, annotations and meas_date."""
     data = os.path.join(os.path.dirname(__file__), "data")
     paths = [(os.path.join(data, f), "pass2" if "encrypted" in f else "")
              for f in sorted(os.listdir(data)) if f.endswith(".mefd")]
     paths += [(ms.build_clean(str(tmp_path / "clean.mefd")), ""), (ms.build_clinical(str(tmp_path / "c.mefd")), "")]
-    for name, sc in oracles.SCENARIOS.items():
+    for name, sc in SCENARIOS.items():
         paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
     k = 0
     for path, password in paths:

@@ -1,25 +1,17 @@
 """``neo-mef3 bids SESSION.mefd BIDS_ROOT --subject S --task T``: a session into a BIDS-iEEG dataset."""
 
-import argparse
-
-from .passwords import add_arguments, for_session
-from .report import run_reporting
-
-EXAMPLES = """examples:
-  neo-mef3 bids recording.mefd /data/bids --subject 01 --session 01 --task rest --line-freq 60 \\
-      --reference "common average"
-  neo-mef3 bids recording.mefd /data/bids --subject 01 --task rest --electrodes contacts.tsv --space ACPC
-
-The session is copied (or hard-linked with --link) to
-sub-S[/ses-L]/ieeg/sub-S[_ses-L]_task-T[_run-R]_ieeg.mefd with its sidecars (_ieeg.json,
-_channels.tsv, _events.tsv from the records, _scans.tsv, dataset_description.json, and
-_electrodes.tsv/_coordsystem.json). --electrodes is a TSV with columns name, x, y, z[, size].
-"""
+from .common import add_command, add_overwrite, add_password, session_password
+from .warned import run_warned
 
 
 def register(sub):
-    p = sub.add_parser("bids", help="place a session in a BIDS-iEEG dataset with its sidecars",
-                       description=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "bids", "place a session in a BIDS-iEEG dataset with its sidecars", [
+        "neo-mef3 bids recording.mefd /data/bids --subject 01 --session 01 --task rest --line-freq 60",
+        "neo-mef3 bids recording.mefd /data/bids --subject 01 --task rest --electrodes contacts.tsv --space ACPC",
+    ], description="The session is copied (or hard-linked with --link) to sub-S[/ses-L]/ieeg/"
+                   "sub-S[_ses-L]_task-T[_run-R]_ieeg.mefd with its sidecars: _ieeg.json, _channels.tsv, "
+                   "_events.tsv from the records, _scans.tsv, participants.tsv, dataset_description.json, and "
+                   "_electrodes.tsv/_coordsystem.json (from --electrodes: a TSV with columns name, x, y, z[, size]).")
     p.add_argument("mefd", metavar="SESSION.mefd", help="the MEF 3.0 session")
     p.add_argument("bids_root", help="the BIDS dataset's root directory")
     p.add_argument("--subject", required=True, help="subject label (letters and digits)")
@@ -33,8 +25,8 @@ def register(sub):
     p.add_argument("--space", metavar="SYSTEM", help="their coordinate system (ACPC, Other, ...)")
     p.add_argument("--units", default="mm", help="their units (default mm)")
     p.add_argument("--link", action="store_true", help="hard-link the session's files instead of copying them")
-    p.add_argument("--overwrite", action="store_true", help="replace this recording's files in the dataset")
-    add_arguments(p, reading=True)
+    add_overwrite(p)
+    add_password(p)
     p.set_defaults(func=run)
 
 
@@ -45,9 +37,8 @@ def run(args):
         result = write_bids(
             args.mefd, args.bids_root, subject=args.subject, task=args.task, session=args.session,
             run=args.run, power_line_frequency=args.line_freq, reference=args.reference,
-            password=for_session(args.mefd, args.password_env), ch_types=args.ch_type,
-            electrodes=args.electrodes, coordinate_system=args.space, coordinate_units=args.units,
-            link=args.link, overwrite=args.overwrite)
+            password=session_password(args, args.mefd), ch_types=args.ch_type, electrodes=args.electrodes,
+            coordinate_system=args.space, coordinate_units=args.units, link=args.link, overwrite=args.overwrite)
         return {"text": "\n".join([f"written: {result['session_path']}"] + [f"  {f}" for f in result["files"][1:]])}
 
-    return run_reporting(action)
+    return run_warned(args, action)

@@ -4,7 +4,8 @@ expected values, and the machinery of the damage, fuzz and kill-point runs.
 Scenarios and signals
     ``scenarios`` (the named fixture sessions as data: ``SCENARIOS``, ``Channel``,
     ``Write``, ``T0``), ``signals`` (iEEG-like data both reference writers store
-    alike), ``neo_sessions`` (the extra sessions of the neo / SpikeInterface tests).
+    alike), ``neo_sessions`` (the extra sessions of the neo / SpikeInterface tests),
+    ``mne_sessions`` (the MNE, EDF, BIDS and convert tests' sessions).
 Building sessions
     ``build_oracles`` (mef_tools, mef3io, pymef records), ``build_ours`` (our Writer).
 Reading and comparing
