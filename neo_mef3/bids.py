@@ -27,6 +27,7 @@ import warnings
 
 from . import __version__
 from .errors import OutputExistsError
+from .progress import Tracker
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, choose_rate, gaps, rate_groups, record_events
 from .tools.atomic import atomic_output
@@ -76,7 +77,7 @@ def _types(names, infos, ch_types):
     return out
 
 
-def _place(src, dst, name, link):
+def _place(src, dst, name, link, tracker):
     """Copy (or hard-link) the session tree `src` to `dst`, renaming its session-level
     record files from the old session name to `name`."""
     old = os.path.basename(src)[: -len(".mefd")]
@@ -93,6 +94,7 @@ def _place(src, dst, name, link):
                 os.link(s, d)
             else:
                 shutil.copy2(s, d)
+            tracker.advance(os.path.getsize(d))
 
 
 def _coordinates(electrodes):
@@ -142,7 +144,7 @@ def _sidecar(task, fs, power_line_frequency, reference, infos, names, types, dur
 
 def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_line_frequency=None,
                reference=None, password=None, ch_types=None, electrodes=None, coordinate_system=None,
-               coordinate_units="mm", link=False, overwrite=False):
+               coordinate_units="mm", link=False, overwrite=False, progress=None, cancel=None):
     """Place the MEF 3.0 session `path` in the BIDS dataset `bids_root` with its sidecars.
 
     Parameters
@@ -172,6 +174,8 @@ def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_
         copy then changes if the original is appended to in place).
     overwrite : bool
         Replace this recording's files if they exist.
+    progress, cancel
+        As in ``neo_mef3.progress`` (the copy, in bytes).
 
     Returns
     -------
@@ -218,8 +222,10 @@ def write_bids(path, bids_root, *, subject, task, session=None, run=None, power_
     types = _types(names, infos, ch_types)
 
     os.makedirs(ieeg_dir, exist_ok=True)
-    with atomic_output(target, overwrite=overwrite) as built:
-        _place(src, built, os.path.basename(target)[: -len(".mefd")], link)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(src) for f in fs)
+    with atomic_output(target, overwrite=overwrite) as built, \
+            Tracker(size, os.path.basename(target), progress=progress, cancel=cancel) as tracker:
+        _place(src, built, os.path.basename(target)[: -len(".mefd")], link, tracker)
     files.append(target)
 
     sidecar = _sidecar(task, fs, power_line_frequency, reference, infos, names, types, (t_end - t0) / 1e6,

@@ -80,14 +80,16 @@ def _to_mef_with_neo(src, dst, password1, password2, overwrite):
     return {"path": os.path.abspath(dst), "text": f"{dst}: written from {src} through neo ({type(io).__name__})"}
 
 
-def convert(src, dst, password=None, password1="", password2="", precision=None, overwrite=False, start_uutc=None):
+def convert(src, dst, password=None, password1="", password2="", precision=None, overwrite=False, start_uutc=None,
+            progress=None, cancel=None):
     """Convert `src` to `dst`; the formats follow from the names (``.mefd``, ``.edf``, ``.bdf``).
 
     `password` opens an encrypted MEF source; `password1`/`password2` encrypt a MEF
     output. `precision` (decimal digits, MEF output) overrides the inferred resolution.
     `start_uutc` dates a source that has no recording date (otherwise such a source is
-    converted with a warning, starting at 1970-01-01 UTC). Returns the writer's summary
-    (a dict whose ``text`` says what was chosen).
+    converted with a warning, starting at 1970-01-01 UTC). ``progress`` and ``cancel`` as
+    in ``neo_mef3.progress``. Returns the writer's summary (a dict whose ``text`` says what
+    was chosen).
     """
     src, dst = os.fspath(src), os.fspath(dst)
     if os.path.lexists(dst) and not overwrite:
@@ -100,7 +102,7 @@ def convert(src, dst, password=None, password1="", password2="", precision=None,
             raise ValueError(f"EDF/BDF output is written from MEF 3.0 sessions; {src} is not one")
         from .edf import write_edf
 
-        return write_edf(src, dst, password=password, overwrite=overwrite)
+        return write_edf(src, dst, password=password, overwrite=overwrite, progress=progress, cancel=cancel)
     if dst_suffix != ".mefd":
         raise ValueError(f"cannot tell the output format of {dst}: name it .mefd, .edf or .bdf")
     if is_mef(src):
@@ -115,4 +117,4 @@ def convert(src, dst, password=None, password1="", password2="", precision=None,
     from .mne_export import write_raws_mef3
 
     return write_raws_mef3(raws, dst, precision=precision, password1=password1, password2=password2,
-                           overwrite=overwrite, start_uutc=start_uutc)
+                           overwrite=overwrite, start_uutc=start_uutc, progress=progress, cancel=cancel)

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import resolution as _resolution
 from .errors import MefWarning, OutputExistsError
+from .progress import Tracker
 from .reader import Reader
 from .timeline import GAP_DESCRIPTION, Grid, acquisition_order, gaps, rate_groups, record_events
 from .tools.atomic import atomic_output
@@ -190,11 +191,12 @@ def _labels(names):
     return labels
 
 
-def write_edf(source, path, password=None, channels=None, overwrite=False):
+def write_edf(source, path, password=None, channels=None, overwrite=False, progress=None, cancel=None):
     """Write a MEF 3.0 session (a path or an open Reader) to EDF+ (``.edf``) or BDF+ (``.bdf``).
 
     Written under a temporary name next to `path` and renamed when complete
-    (``neo_mef3.tools.atomic``). Returns a dict:
+    (``neo_mef3.tools.atomic``); ``progress`` and ``cancel`` as in ``neo_mef3.progress``
+    (counted in channels). Returns a dict:
     ``path``, ``start_uutc``, ``channels`` (per channel: ``label``, ``units``, ``step``
     (units per digital value), ``coarsened`` (the factor the counts were divided by, 1 =
     exact)), ``annotations`` and ``text`` (the same in words).
@@ -220,18 +222,21 @@ def write_edf(source, path, password=None, channels=None, overwrite=False):
         t1 = t0 + int(round(n_records * record * 1_000_000))
         lengths = {fs: int(n_records * record * Fraction(fs).limit_denominator(99999999)) for fs in groups}
         signals, summary, lossy = [], {}, []
-        for name, label in zip(names, _labels(names)):
-            info = infos[name]
-            counts, step = _counts(reader, name, t0, t1)
-            k, edge, physical_step, units = _layout(counts, step, short_symbol(info["units_description"]), limit)
-            if k > 1:
-                counts = np.floor(counts / k + 0.5).astype(np.int64)
-                lossy.append(f"{name} ({step:g} -> {step * k:g} {short_symbol(info['units_description'])})")
-            signals.append(getattr(edfio, signal_class).from_digital(
-                counts.astype(dtype), info["sampling_frequency"], label=label, physical_dimension=units[:8],
-                physical_range=_physical_range(physical_step, edge), digital_range=(-edge, edge),
-                prefiltering=_prefiltering(info)[:80]))
-            summary[name] = {"label": label, "units": units, "step": physical_step, "coarsened": k}
+        with Tracker(len(names), os.path.basename(path), unit="channels", progress=progress,
+                     cancel=cancel) as tracker:
+            for name, label in zip(names, _labels(names)):
+                info = infos[name]
+                counts, step = _counts(reader, name, t0, t1)
+                k, edge, physical_step, units = _layout(counts, step, short_symbol(info["units_description"]), limit)
+                if k > 1:
+                    counts = np.floor(counts / k + 0.5).astype(np.int64)
+                    lossy.append(f"{name} ({step:g} -> {step * k:g} {short_symbol(info['units_description'])})")
+                signals.append(getattr(edfio, signal_class).from_digital(
+                    counts.astype(dtype), info["sampling_frequency"], label=label, physical_dimension=units[:8],
+                    physical_range=_physical_range(physical_step, edge), digital_range=(-edge, edge),
+                    prefiltering=_prefiltering(info)[:80]))
+                summary[name] = {"label": label, "units": units, "step": physical_step, "coarsened": k}
+                tracker.advance()
         if lossy:
             warnings.warn(f"{suffix[1:].upper()} holds {16 if suffix == '.edf' else 24}-bit values: the counts of "
                           f"{', '.join(lossy)} were coarsened to fit" + (" (write .bdf for 24 bits)"

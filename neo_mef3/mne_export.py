@@ -30,6 +30,7 @@ import numpy as np
 
 from . import resolution as _resolution
 from .errors import MefWarning, OutputExistsError
+from .progress import Tracker
 from .timeline import GAP_DESCRIPTION
 from .tools.atomic import atomic_output
 from .writer import Writer
@@ -236,7 +237,7 @@ def _fsync_tree(root):
 
 
 def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwrite=False, start_uutc=None,
-                   chunk_bytes=64 << 20):
+                   chunk_bytes=64 << 20, progress=None, cancel=None):
     """Write `raw` (any ``mne.io.Raw``) to the MEF 3.0 session `path` (``.mefd``).
 
     Parameters
@@ -256,6 +257,10 @@ def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwr
         uUTC of the first sample, for a Raw without ``meas_date`` (or to override it).
     chunk_bytes : int
         Memory for one chunk of float64 samples of all channels.
+    progress, cancel
+        As everywhere in the package (``neo_mef3.progress``): a bar (True) or a callable
+        ``(samples done, total)``; a callable or Event that stops the write (CancelledError,
+        nothing left under ``path``).
 
     Returns
     -------
@@ -266,11 +271,12 @@ def write_raw_mef3(raw, path, precision=None, password1="", password2="", overwr
         same in words).
     """
     return write_raws_mef3([raw], path, precision=precision, password1=password1, password2=password2,
-                           overwrite=overwrite, start_uutc=start_uutc, chunk_bytes=chunk_bytes)
+                           overwrite=overwrite, start_uutc=start_uutc, chunk_bytes=chunk_bytes, progress=progress,
+                           cancel=cancel)
 
 
 def write_raws_mef3(raws, path, precision=None, password1="", password2="", overwrite=False, start_uutc=None,
-                    chunk_bytes=64 << 20):
+                    chunk_bytes=64 << 20, progress=None, cancel=None):
     """Write the channels of one recording, one Raw per sampling rate (an MNE Raw has one
     rate), to one MEF 3.0 session. Parameters as :func:`write_raw_mef3`; the first Raw's
     annotations without channels become the session's records (each Raw's channel
@@ -284,11 +290,13 @@ def write_raws_mef3(raws, path, precision=None, password1="", password2="", over
     os.makedirs(os.path.dirname(path), exist_ok=True)
     parts, taken = [], set()
     everyone = {name for raw in raws for name in raw.ch_names}
-    with atomic_output(path, overwrite=overwrite) as built:
+    total = sum(raw.n_times * len(raw.ch_names) for raw in raws)
+    with atomic_output(path, overwrite=overwrite) as built, \
+            Tracker(total, os.path.basename(path), unit="samples", progress=progress, cancel=cancel) as tracker:
         for k, raw in enumerate(raws):
             parts.append(_write_one(raw, built, precision, (password1, password2), start_uutc, chunk_bytes,
                                     session_records=k == 0, taken=taken, first_number=len(taken) + 1,
-                                    foreign=everyone - set(raw.ch_names)))
+                                    foreign=everyone - set(raw.ch_names), tracker=tracker))
         _fsync_tree(built)
     summary = parts[0]
     for part in parts[1:]:
@@ -302,7 +310,7 @@ def write_raws_mef3(raws, path, precision=None, password1="", password2="", over
 
 
 def _write_one(raw, built, precision, passwords, start_uutc, chunk_bytes, session_records, taken, first_number,
-               foreign):
+               foreign, tracker):
     """Write one Raw's channels into the session being built; its summary."""
     fs = float(raw.info["sfreq"])
     origin = _origin(raw, start_uutc)
@@ -347,6 +355,7 @@ def _write_one(raw, built, precision, passwords, start_uutc, chunk_bytes, sessio
                 raise ValueError(f"channel {name!r}: {exc}") from None
             w.write_int32(mef_names[name], counts, resolutions[i].step, t_a, fs, valid=valid, end_uutc=t_z)
             stored.add(name)
+        tracker.advance((z - a) * len(names))
     empty = [n for n in names if n not in stored]
     if empty:
         warnings.warn(f"channels without any sample (all in gaps) are not in the session: {', '.join(empty)}",

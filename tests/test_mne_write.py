@@ -16,6 +16,7 @@ mne = pytest.importorskip("mne")
 edfio = pytest.importorskip("edfio")
 
 import neo_mef3  # noqa: E402
+from neo_mef3.errors import CancelledError  # noqa: E402
 from neo_mef3.mne import read_raw_mef3, write_raw_mef3  # noqa: E402
 
 from support import mne_sessions as ms  # noqa: E402
@@ -236,3 +237,16 @@ def test_every_session_in_the_suite_round_trips(tmp_path, oracle_sessions):
             assert back.info["meas_date"] == raw.info["meas_date"], where
             np.testing.assert_array_equal(back.get_data(), raw.get_data(), err_msg=where)
             assert _ann(back) == _ann(raw), where
+
+
+def test_progress_and_cancel(tmp_path):
+    raw = _float_raw(n=25_000)
+    seen = []
+    write_raw_mef3(raw, tmp_path / "p.mefd", precision=3, chunk_bytes=3 * 8 * 5000,
+                   progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (75_000, 75_000) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) == 5
+    stop = []
+    with pytest.raises(CancelledError):
+        write_raw_mef3(raw, tmp_path / "c.mefd", precision=3, chunk_bytes=3 * 8 * 5000,
+                       progress=lambda done, total: stop.append(done), cancel=lambda: len(stop) >= 2)
+    assert sorted(os.listdir(tmp_path)) == ["p.mefd"]  # nothing under the name, no temporary left

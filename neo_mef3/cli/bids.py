@@ -1,6 +1,6 @@
 """``neo-mef3 bids SESSION.mefd BIDS_ROOT --subject S --task T``: a session into a BIDS-iEEG dataset."""
 
-from .common import add_command, add_overwrite, add_password, session_password
+from .common import add_command, add_overwrite, add_password, progress, session_password
 from .warned import run_warned
 
 
@@ -38,7 +38,8 @@ def run(args):
             args.mefd, args.bids_root, subject=args.subject, task=args.task, session=args.session,
             run=args.run, power_line_frequency=args.line_freq, reference=args.reference,
             password=session_password(args, args.mefd), ch_types=args.ch_type, electrodes=args.electrodes,
-            coordinate_system=args.space, coordinate_units=args.units, link=args.link, overwrite=args.overwrite)
+            coordinate_system=args.space, coordinate_units=args.units, link=args.link, overwrite=args.overwrite,
+            progress=progress(args))
         return {"text": "\n".join([f"written: {result['session_path']}"] + [f"  {f}" for f in result["files"][1:]])}
 
     return run_warned(args, action)

@@ -3,7 +3,7 @@
 import datetime
 
 from .common import UsageError, add_command, add_new_passwords, add_overwrite, add_password, new_passwords
-from .common import session_password
+from .common import progress, session_password
 from .warned import run_warned
 
 
@@ -52,4 +52,5 @@ def run(args):
     password1, password2 = new_passwords(args) if encrypt else ("", "")
     return run_warned(args, lambda: convert(
         args.input, args.output, password=password, password1=password1, password2=password2,
-        precision=args.precision, overwrite=args.overwrite, start_uutc=_start_uutc(args.start)))
+        precision=args.precision, overwrite=args.overwrite, start_uutc=_start_uutc(args.start),
+        progress=progress(args)))
