@@ -45,7 +45,7 @@ _GMT_NO_ENTRY = -86401
 # channel per thread (each channel's blocks are decoded on the Reader's threads as well)
 _PARALLEL_SAMPLES = 1 << 16
 # a channel is read in windows of at most this many samples (memory: one piece per thread)
-_PIECE_SAMPLES = 1 << 18
+_PIECE_SAMPLES = 1 << 17
 
 
 class _Session:
