@@ -23,7 +23,6 @@ from neo_mef3.bids import write_bids  # noqa: E402
 from neo_mef3.mne import read_raw_mef3  # noqa: E402
 
 from support import mne_sessions as ms  # noqa: E402
-from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 VALIDATOR = shutil.which("bids-validator-deno") or os.path.join(os.path.dirname(sys.executable),
@@ -159,14 +158,10 @@ def test_the_command_line(tmp_path):
 
 @pytest.mark.timeout(180)
 def test_every_session_in_the_suite_becomes_a_valid_recording(tmp_path, oracle_sessions):
-    paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
-             for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
-    for name, sc in SCENARIOS.items():
-        paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
     root = tmp_path / "all"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for k, (path, password) in enumerate(paths):
+        for k, (path, password) in enumerate(ms.suite_sessions(oracle_sessions, tmp_path)):
             result = write_bids(path, root, subject=f"{k:02d}", task="rest", password=password)
             with neo_mef3.Reader(path, password=password) as a, \
                     neo_mef3.Reader(result["session_path"], password=password) as b:

@@ -24,7 +24,6 @@ from neo_mef3.mne import read_raw_mef3  # noqa: E402
 from neo_mef3.units import volts_per_unit  # noqa: E402
 
 from support import mne_sessions as ms  # noqa: E402
-from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 START = datetime.datetime(2022, 2, 3, 4, 5, 6)
@@ -177,11 +176,7 @@ def test_several_rates_share_one_edf(tmp_path):
 
 
 def test_every_session_in_the_suite_becomes_edf(tmp_path, oracle_sessions):
-    paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
-             for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
-    for name, sc in SCENARIOS.items():
-        paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
-    for k, (path, password) in enumerate(paths):
+    for k, (path, password) in enumerate(ms.suite_sessions(oracle_sessions, tmp_path)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             summary = convert(path, tmp_path / f"s{k}.bdf", password=password)

@@ -19,7 +19,6 @@ import neo_mef3  # noqa: E402
 from neo_mef3.mne import read_raw_mef3, to_mne  # noqa: E402
 
 from support import mne_sessions as ms  # noqa: E402
-from support.scenarios import SCENARIOS  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -167,22 +166,13 @@ def test_encrypted_passwords_levels_and_pickles():
 def test_every_session_in_the_suite_reads(tmp_path, oracle_sessions):
     """Fixtures, our Writer's sessions and every oracle scenario: each rate group reads,
     and its samples are the Reader's (gaps as zeros)."""
-    paths = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
-             for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
-    paths.append((ms.build_clean(str(tmp_path / "clean.mefd")), ""))
-    for name, sc in SCENARIOS.items():
-        for writer in sc.writers:
-            paths.append((oracle_sessions(name, writer), sc.read_password or ""))
-    for path, password in paths:
-        with neo_mef3.Reader(path, password=password) as reader:
-            rates = sorted({reader.info(c)["sampling_frequency"] for c in reader.channels})
-            for fs in rates:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    raw = to_mne(reader, sfreq=fs)
-                t0 = int(raw.info["meas_date"].timestamp() * 1e6 + 0.5)
-                want = _expected(reader, raw.ch_names, t0, fs, raw.n_times, [ch["cal"] for ch in raw.info["chs"]])
-                np.testing.assert_array_equal(raw.get_data(), want, err_msg=f"{path} at {fs} Hz")
+    for path, password, fs in ms.suite_rate_groups(oracle_sessions, tmp_path):
+        with neo_mef3.Reader(path, password=password) as reader, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = to_mne(reader, sfreq=fs)
+            t0 = int(raw.info["meas_date"].timestamp() * 1e6 + 0.5)
+            want = _expected(reader, raw.ch_names, t0, fs, raw.n_times, [ch["cal"] for ch in raw.info["chs"]])
+            np.testing.assert_array_equal(raw.get_data(), want, err_msg=f"{path} at {fs} Hz")
 
 
 _INHERITED = {}

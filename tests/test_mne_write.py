@@ -20,7 +20,6 @@ from neo_mef3.errors import CancelledError  # noqa: E402
 from neo_mef3.mne import read_raw_mef3, write_raw_mef3  # noqa: E402
 
 from support import mne_sessions as ms  # noqa: E402
-from support.scenarios import SCENARIOS  # noqa: E402
 
 UTC = datetime.timezone.utc
 DATE = datetime.datetime(2024, 5, 1, 8, 30, 0, 250_000, tzinfo=UTC)
@@ -214,29 +213,17 @@ def test_mne_reads_what_we_exported(tmp_path):
 def test_every_session_in_the_suite_round_trips(tmp_path, oracle_sessions):
     """Fixtures, our Writer's sessions and every oracle scenario, each rate as its own Raw:
     Raw -> MEF -> Raw gives the same samples, annotations and meas_date."""
-    data = os.path.join(os.path.dirname(__file__), "data")
-    paths = [(os.path.join(data, f), "pass2" if "encrypted" in f else "")
-             for f in sorted(os.listdir(data)) if f.endswith(".mefd")]
-    paths += [(ms.build_clean(str(tmp_path / "clean.mefd")), ""), (ms.build_clinical(str(tmp_path / "c.mefd")), "")]
-    for name, sc in SCENARIOS.items():
-        paths += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
-    k = 0
-    for path, password in paths:
-        with neo_mef3.Reader(path, password=password) as reader:
-            rates = sorted({reader.info(c)["sampling_frequency"] for c in reader.channels})
-        for fs in rates:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                raw = read_raw_mef3(path, password=password, sfreq=fs)
-                k += 1
-                out = tmp_path / f"rt{k}.mefd"
-                write_raw_mef3(raw, out)
-                back = read_raw_mef3(out, sfreq=fs)
-            where = f"{path} at {fs} Hz"
-            assert back.ch_names == raw.ch_names, where
-            assert back.info["meas_date"] == raw.info["meas_date"], where
-            np.testing.assert_array_equal(back.get_data(), raw.get_data(), err_msg=where)
-            assert _ann(back) == _ann(raw), where
+    for k, (path, password, fs) in enumerate(ms.suite_rate_groups(oracle_sessions, tmp_path)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = read_raw_mef3(path, password=password, sfreq=fs)
+            write_raw_mef3(raw, tmp_path / f"rt{k}.mefd")
+            back = read_raw_mef3(tmp_path / f"rt{k}.mefd", sfreq=fs)
+        where = f"{path} at {fs} Hz"
+        assert back.ch_names == raw.ch_names, where
+        assert back.info["meas_date"] == raw.info["meas_date"], where
+        np.testing.assert_array_equal(back.get_data(), raw.get_data(), err_msg=where)
+        assert _ann(back) == _ann(raw), where
 
 
 def test_progress_and_cancel(tmp_path):

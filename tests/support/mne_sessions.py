@@ -74,3 +74,32 @@ def build_clean(path, password1="", password2=""):
         ])
         w.write_annotations([{"time": T0 + 4 * SECOND, "type": "Note", "text": "A2 loose"}], channel="A2")
     return path
+
+
+def suite_sessions(oracle_sessions, directory):
+    """``[(path, password)]`` of every session of the suite: the committed fixtures, our
+    Writer's (``build_clean``, ``build_clinical`` in `directory`) and every oracle
+    scenario with each writer that can build it (full-access passwords)."""
+    import os
+
+    from .paths import DATA_DIR as DATA
+    from .scenarios import SCENARIOS
+
+    out = [(os.path.join(DATA, f), "pass2" if "encrypted" in f else "")
+           for f in sorted(os.listdir(DATA)) if f.endswith(".mefd")]
+    out += [(build_clean(os.path.join(str(directory), "clean.mefd")), ""),
+            (build_clinical(os.path.join(str(directory), "clinical.mefd")), "")]
+    for name, sc in SCENARIOS.items():
+        out += [(oracle_sessions(name, writer), sc.read_password or "") for writer in sc.writers]
+    return out
+
+
+def suite_rate_groups(oracle_sessions, directory):
+    """``(path, password, rate)`` for each rate of each session of :func:`suite_sessions`."""
+    import neo_mef3
+
+    for path, password in suite_sessions(oracle_sessions, directory):
+        with neo_mef3.Reader(path, password=password) as reader:
+            rates = sorted({reader.info(c)["sampling_frequency"] for c in reader.channels})
+        for fs in rates:
+            yield path, password, fs
