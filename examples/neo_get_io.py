@@ -10,7 +10,7 @@ import sys
 import neo
 
 import neo_mef3  # noqa: F401  (registers MEF3IO / MEF3RawIO with neo)
-from neo_mef3.cli import EXAMPLE_SESSION
+from neo_mef3 import EXAMPLE_SESSION
 
 path = sys.argv[1] if len(sys.argv) > 1 else EXAMPLE_SESSION
 password = sys.argv[2] if len(sys.argv) > 2 else None

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 import neo_mef3
-from neo_mef3.cli import EXAMPLE_SESSION
+from neo_mef3 import EXAMPLE_SESSION
 
 path = sys.argv[1] if len(sys.argv) > 1 else EXAMPLE_SESSION
 password = sys.argv[2] if len(sys.argv) > 2 else ""

@@ -6,7 +6,7 @@ Needs spikeinterface (pip install spikeinterface); `import neo_mef3` alone never
 import sys
 import tempfile
 
-from neo_mef3.cli import EXAMPLE_SESSION
+from neo_mef3 import EXAMPLE_SESSION
 from neo_mef3.spikeinterface import get_streams, read_mef3
 
 path = sys.argv[1] if len(sys.argv) > 1 else EXAMPLE_SESSION

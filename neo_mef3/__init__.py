@@ -2,6 +2,12 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+
+#: A small session shipped inside the package (written by meflib): three channels,
+#: a gap and records, for trying things before you have a recording of your own.
+EXAMPLE_SESSION = _os.path.join(_os.path.dirname(__file__), "data", "example.mefd")
+
 from .errors import (  # noqa: F401
     CrcError,
     FormatError,

@@ -11,7 +11,7 @@ from ..reader import Reader
 from .common import add_command
 from .summary import summarize
 
-EXAMPLE_SESSION = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "example.mefd")
+from .. import EXAMPLE_SESSION  # noqa: E402
 
 
 def register(sub):
