@@ -31,27 +31,30 @@ import warnings
 
 import numpy as np
 
-from . import _red
-from .errors import MefError, PasswordError
-from .format import headers
+from . import _red, fileio
+from .errors import FormatError, MefError, PasswordError
+from .format import crypto, headers, metadata
 from .format import records as _records
 from .format.layout import (
     METADATA_FILE_BYTES,
     RED_BLOCK_HEADER_BYTES,
+    RED_DIFFERENCE_BYTES,
     RED_DISCONTINUITY,
+    RED_FLAGS,
     RED_LEVEL_1_ENCRYPTED,
     RED_LEVEL_2_ENCRYPTED,
+    RED_START_TIME,
     TIME_SERIES_INDEX_BYTES,
     UNIVERSAL_HEADER_BYTES,
-    text,
 )
 from .format.times import to_uutc, to_uutc_array
 from .progress import Tracker
-from .reader import Reader, _read_file, _Segment
+from .reader import Reader
 from .session import SessionTree
 
 _ENCRYPTED = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
-_TMP_SUFFIX = ".neo_mef3-tmp"
+_INT64 = struct.Struct("<q")
+_UINT32 = struct.Struct("<I")
 #: blocks are decoded in batches of at most this many samples / bytes
 _BATCH_SAMPLES = 1 << 22
 _BATCH_BYTES = 64 << 20
@@ -220,27 +223,28 @@ def check_session(path, password="", progress=None, cancel=None):
             total += len(tree.segments(name))
         except MefError:
             pass
+    # (the Reader was opened to validate the password as it does)
     with reader, Tracker(total, "check", unit="segments", progress=progress, cancel=cancel) as tracker:
         try:
-            _check_tree(reader, tree, report, tracker)
+            _check_tree(crypto.KeyRing(password), tree, report, tracker)
         except PasswordError as exc:
             report.usable, report.fatal = False, _safe(exc)
     return report
 
 
-def _check_tree(reader, tree, report, tracker=None):
+def _check_tree(keyring, tree, report, tracker=None):
     for e in sorted(os.listdir(tree.path)):
-        if e.endswith(_TMP_SUFFIX):
+        if fileio.is_temporary(e):
             report.note(os.path.join(tree.path, e), "temporary directory of an interrupted write "
                         "(readers ignore it; the next Writer on the session removes it)")
     if not tree.channels:
         report.note(tree.path, "the session has no channels")
     for name in tree.channels:
-        report.channels.append(_check_channel(reader, tree, name, report, tracker))
-    _check_records(reader, tree, report)
+        report.channels.append(_check_channel(keyring, tree, name, report, tracker))
+    _check_records(keyring, tree, report)
 
 
-def _check_channel(reader, tree, name, report, tracker=None):
+def _check_channel(keyring, tree, name, report, tracker=None):
     d = tree.channel_dirs[name]
     out = {"name": _safe(name), "path": _safe(d), "segments": [], "sampling_frequency": None}
     first_problem = len(report.problems)
@@ -251,7 +255,7 @@ def _check_channel(reader, tree, name, report, tracker=None):
         out["verdict"] = "UNREADABLE"
         return out
     for e in entries:
-        if e.endswith(_TMP_SUFFIX):
+        if fileio.is_temporary(e):
             report.note(os.path.join(d, e), "temporary directory of an interrupted write "
                         "(readers ignore it; the next Writer on the session removes it)")
     files = tree.segments(name)
@@ -267,7 +271,7 @@ def _check_channel(reader, tree, name, report, tracker=None):
     fs_seen = set()
     prev = None
     for sf in files:
-        seg = _check_segment(reader, name, sf, report)
+        seg = _check_segment(keyring, sf, report)
         out["segments"].append(seg)
         if tracker is not None:
             tracker.advance(1)
@@ -304,7 +308,7 @@ def _declared(meta, fs):
     }
 
 
-def _check_segment(reader, name, sf, report):
+def _check_segment(keyring, sf, report):
     out = {"number": sf.number, "path": _safe(sf.directory)}
     first_problem = len(report.problems)
     crc = {"headers": "ok", "bodies": "ok", "blocks": "-"}
@@ -316,32 +320,30 @@ def _check_segment(reader, name, sf, report):
 
     try:
         for e in sorted(os.listdir(sf.directory)):
-            if e.endswith(_TMP_SUFFIX):
+            if fileio.is_temporary(e):
                 report.note(os.path.join(sf.directory, e), "temporary file of an interrupted write (ignored)")
     except OSError:
         pass
     # metadata
     try:
-        raw = _read_file(sf.tmet, "metadata")
+        raw = fileio.read_file(sf.tmet, "metadata")
         uh = headers.parse_universal_header(raw, sf.tmet, "tmet")
-        keys = reader._keys_for(uh, sf.tmet)
-        meta = headers.parse_metadata(raw, sf.tmet, keys=keys)
+        meta = headers.parse_metadata(raw, sf.tmet, keys=keyring.for_header(uh, sf.tmet))
     except PasswordError:
         raise
     except MefError as exc:
         _crc_failed(crc, exc)
         report.problem(sf.tmet, f"{_plain(exc, sf.tmet)} -- the segment cannot be read")
         return done("UNREADABLE")
-    seg = _Segment(sf, meta, True)
-    fs = seg.fs
+    fs = meta.fs
     out["sampling_frequency"] = fs
     out["declared"] = dec = _declared(meta, fs)
 
     # index
     try:
-        raw_idx = _read_file(sf.tidx, "block index")
+        raw_idx = fileio.read_file(sf.tidx, "block index")
         uh_idx, entries = headers.parse_index(raw_idx, sf.tidx)
-        seg.check_same_segment(uh_idx, sf.tidx)
+        headers.check_same_segment(raw_idx, meta.head, sf.tidx, sf.tmet)
     except MefError as exc:
         _crc_failed(crc, exc)
         report.problem(sf.tidx, f"{_plain(exc, sf.tidx)} -- the segment's blocks cannot be located")
@@ -357,10 +359,9 @@ def _check_segment(reader, name, sf, report):
     tdat_size = None
     try:
         tdat_size = os.path.getsize(sf.tdat)
-        with open(sf.tdat, "rb") as f:
-            head = f.read(UNIVERSAL_HEADER_BYTES)
+        head = fileio.pread(sf.tdat, UNIVERSAL_HEADER_BYTES)
         uh_dat = headers.parse_universal_header(head, sf.tdat, "tdat")
-        seg.check_same_segment(uh_dat, sf.tdat)
+        headers.check_same_segment(head, meta.head, sf.tdat, sf.tmet)
     except OSError:
         report.problem(sf.tdat, "the data file is missing or unreadable")
         return done("UNREADABLE")
@@ -369,7 +370,7 @@ def _check_segment(reader, name, sf, report):
         report.problem(sf.tdat, _plain(exc, sf.tdat))
         return done("UNREADABLE")
 
-    blocks = _check_blocks(reader, seg, entries, tdat_size, report, crc)
+    blocks = _check_blocks(sf, meta.keys, entries, tdat_size, report, crc)
     rto = meta.recording_time_offset
     good = blocks["good"]
     times = to_uutc_array(entries["start_time"], rto)
@@ -500,12 +501,8 @@ def _check_sizing(report, sf, meta, entries, committed, blocks, fs):
     elif declared_diff == 0 or declared_diff < found_diff:
         report.problem(sf.tmet, f"metadata declares {declared_diff} maximum difference bytes, a block needs "
                        f"{found_diff} (meflib sizes its decoding buffer from it) [sizing.difference-bytes]")
-    starts = (entries["RED_block_flags"][:k] & RED_DISCONTINUITY) != 0
-    starts[0] = True
-    run = np.cumsum(starts) - 1
-    found = {"maximum_contiguous_blocks": int(np.bincount(run).max()),
-             "maximum_contiguous_block_bytes": int(np.bincount(run, weights=nbytes).max()),
-             "maximum_contiguous_samples": int(np.bincount(run, weights=n).max())}
+    found = dict(zip(("maximum_contiguous_blocks", "maximum_contiguous_block_bytes", "maximum_contiguous_samples"),
+                     metadata.contiguous_stats(entries["RED_block_flags"][:k].astype(np.uint8), nbytes, n)))
     for field, value in found.items():
         declared = int(s2[field])
         if declared <= 0:  # meflib-based writers (pymef, mef_tools) leave some of these at 0
@@ -550,19 +547,11 @@ def _check_data_crc(path, uh, entries, declared, crc, report):
         return
     k = declared if 0 <= declared <= len(entries) else len(entries)
     stop = int(entries[k - 1]["file_offset"]) + int(entries[k - 1]["block_bytes"]) if k else UNIVERSAL_HEADER_BYTES
-    crcs = []
-    with open(path, "rb") as f:
-        f.seek(UNIVERSAL_HEADER_BYTES)
-        c, pos = 0xFFFFFFFF, UNIVERSAL_HEADER_BYTES
-        while True:
-            if pos == stop:
-                crcs.append(c)
-            chunk = f.read(min(1 << 24, stop - pos) if pos < stop else 1 << 24)
-            if not chunk:
-                break
-            c = _red.crc32(chunk, crc=c)
-            pos += len(chunk)
-        crcs.append(c)
+    try:  # (the CRC up to the declared blocks, then on to the end of the file)
+        at_stop = fileio.file_crc(path, UNIVERSAL_HEADER_BYTES, stop)
+        crcs = [at_stop, fileio.file_crc(path, stop, None, crc=at_stop)]
+    except FormatError:  # the file ends before the declared blocks do
+        crcs = [fileio.file_crc(path, UNIVERSAL_HEADER_BYTES)]
     if stored not in crcs:  # the blocks carry their own CRCs, checked one by one
         crc["bodies"] = "data body CRC differs"
         report.note(path, f"the data file's body CRC ({stored:#010x}) is not that of its blocks; files from "
@@ -584,9 +573,8 @@ def _crc_failed(crc, exc):
         crc["bodies"] = "MISMATCH"
 
 
-def _check_blocks(reader, seg, entries, tdat_size, report, crc):
+def _check_blocks(sf, keys, entries, tdat_size, report, crc):
     """Decode every indexed block (status mode) and compare its header with its entry."""
-    sf = seg.files
     nb = len(entries)
     good = np.zeros(nb, bool)
     codes = {}
@@ -630,16 +618,16 @@ def _check_blocks(reader, seg, entries, tdat_size, report, crc):
                 r = int(r)
                 if r + RED_BLOCK_HEADER_BYTES > len(buf):
                     continue
-                bt = struct.unpack_from("<q", buf, r + 40)[0]
+                bt = _INT64.unpack_from(buf, r + RED_START_TIME)[0]
                 if bt != stored_times[k]:
                     time_mismatch += 1
-                if (buf[r + 4] & RED_DISCONTINUITY) != (iflags[k] & RED_DISCONTINUITY):
+                if (buf[r + RED_FLAGS] & RED_DISCONTINUITY) != (iflags[k] & RED_DISCONTINUITY):
                     flag_mismatch += 1
-                max_difference_bytes = max(max_difference_bytes, struct.unpack_from("<I", buf, r + 28)[0])
+                max_difference_bytes = max(max_difference_bytes, _UINT32.unpack_from(buf, r + RED_DIFFERENCE_BYTES)[0])
             enc = (iflags[ids] & _ENCRYPTED) != 0
             status = np.zeros(len(ids), np.int8)
             if enc.any():
-                bad = reader._decrypt_block_stats(seg, buf, rel[enc], skip=True)
+                bad = crypto.decrypt_block_statistics(buf, rel[enc], keys, True, sf.tdat, skip=True)
                 status[np.flatnonzero(enc)[bad]] = _red.CRC_MISMATCH
             out = np.zeros(max(samples, 0), np.int32)
             out_off = np.concatenate(([0], np.cumsum(n[ids])[:-1])).astype(np.int64)
@@ -671,7 +659,7 @@ def _check_blocks(reader, seg, entries, tdat_size, report, crc):
     return {"good": good, "status": codes, "max_difference_bytes": max_difference_bytes}
 
 
-def _check_records(reader, tree, report):
+def _check_records(keyring, tree, report):
     levels = [("session", tree.rdat, tree.ridx, None)]
     for name in tree.channels:
         rdat, ridx = tree.channel_records(name)
@@ -687,7 +675,8 @@ def _check_records(reader, tree, report):
                 report.problem(ridx, "record index without its record data file")
             continue
         try:
-            n = _count_records(reader, rdat, channel)
+            n = len(_records.parse_records_file(fileio.read_file(rdat, "record data"), rdat, keyring=keyring,
+                                                owner=channel or ""))
         except PasswordError as exc:
             report.note(rdat, f"records locked: {_plain(exc, rdat)}")
             report.records[label] = "locked"
@@ -699,7 +688,7 @@ def _check_records(reader, tree, report):
         report.records[label] = n
         if os.path.exists(ridx):
             try:
-                raw = _read_file(ridx, "record index")
+                raw = fileio.read_file(ridx, "record index")
                 uh = headers.parse_universal_header(raw, ridx, "ridx")
                 headers.check_body_crc(raw, uh, ridx)
                 k = int(uh["number_of_entries"])
@@ -709,26 +698,6 @@ def _check_records(reader, tree, report):
                 report.problem(ridx, _plain(exc, ridx))
         else:
             report.note(rdat, "no record index (.ridx) next to the records (readers walk the data file)")
-
-
-def _count_records(reader, rdat, channel):
-    raw = _read_file(rdat, "record data")
-    uh = headers.parse_universal_header(raw, rdat, "rdat")
-    headers.check_body_crc(raw, uh, rdat)
-    keys = reader._keys_for(uh, rdat)
-    if keys.access_level < 2:  # as the Reader: records may identify the subject
-        raise PasswordError("records of an encrypted session need the level-2 password", rdat)
-    expected = int(uh["number_of_entries"])
-    recs = _records.parse_records(
-        memoryview(raw)[UNIVERSAL_HEADER_BYTES:], keys, 0, rdat, check_crc=True,
-        expected=expected if expected >= 0 else None,
-    )
-    named = text(uh["channel_name"])
-    if channel is None and named:
-        raise MefError(f"these records are of channel {named!r}, found at the session level", rdat)
-    if channel is not None and named and named != channel:
-        raise MefError(f"these records are of channel {named!r}, found in channel {channel!r}", rdat)
-    return len(recs)
 
 
 __all__ = ["check_session", "Report", "CHECKS"]

@@ -36,6 +36,7 @@ from neo.io.baseio import BaseIO
 from neo.io.basefromrawio import BaseFromRaw
 
 from .rawio import MEF3RawIO
+from .writer import Writer as NativeWriter
 
 __all__ = ["MEF3IO", "DEFAULT_REC_DATETIME", "choose_conversion_factor"]
 
@@ -46,21 +47,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _RED_MAX = 2**31 - 2  # the largest magnitude a RED sample may hold
 _WRITABLE_EVENT_TYPES = ("Note", "SyLg")
 _WRITABLE_EPOCH_TYPES = ("EDFA",)
-
-
-def _get_writer_class():
-    try:
-        from .writer import Writer  # the native writer
-
-        return Writer
-    except ImportError:
-        pass
-    try:
-        from mef3io import Writer  # same API; used until the native writer is available
-
-        return Writer
-    except ImportError:  # pragma: no cover
-        raise ImportError("writing MEF needs neo_mef3.writer (or mef3io as a stand-in)") from None
 
 
 def _uutc(dt):
@@ -256,7 +242,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             ``channels`` (MEF name -> factor, units, rate), ``segment_shifts_s`` and
             ``inexact`` (channels quantized coarser than their precision).
         """
-        Writer = self.writer_class or _get_writer_class()
+        Writer = self.writer_class or NativeWriter
         path = self.dirname
         if os.path.exists(path) and not overwrite:
             if not os.path.isdir(path) or os.listdir(path):

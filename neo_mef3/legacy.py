@@ -28,8 +28,10 @@ from copy import copy, deepcopy
 import numpy as np
 
 from .errors import PasswordError, WriteConflictError
+from .format import fields as metadata_fields
 from .format.layout import RED_NAN
 from .reader import Reader
+from .writer import Writer
 from .session import SessionTree
 
 __all__ = ["MefReader", "MefWriter", "LegacyWarning"]
@@ -519,32 +521,6 @@ def _find_intervals(valid, fs, start_uutc, samples_of_nans_allowed=None):
     )
 
 
-#: (section, mef_tools dict key, set_metadata name, kind, field bytes) of the descriptive
-#: metadata mef_tools writes into every new segment from section2_ts_dict / section3_dict
-_DESCRIPTIVE_FIELDS = (
-    (2, "channel_description", "channel_description", "text", 2048),
-    (2, "session_description", "session_description", "text", 2048),
-    (2, "reference_description", "reference_description", "text", 2048),
-    (2, "acquisition_channel_number", "acquisition_channel_number", "int", None),
-    (2, "low_frequency_filter_setting", "low_frequency_filter_setting", "float", None),
-    (2, "high_frequency_filter_setting", "high_frequency_filter_setting", "float", None),
-    (2, "notch_filter_frequency_setting", "notch_filter_frequency_setting", "float", None),
-    (2, "AC_line_frequency", "AC_line_frequency", "float", None),
-    (3, "subject_name_1", "subject_name_1", "text", 128),
-    (3, "subject_name_2", "subject_name_2", "text", 128),
-    (3, "subject_ID", "subject_id", "text", 128),
-    (3, "recording_location", "recording_location", "text", 512),
-    (3, "GMT_offset", "GMT_offset", "int", None),
-)
-
-
-def _writer_class():
-    """The native Writer (imported late: the writer module is optional at import time)."""
-    from .writer import Writer
-
-    return Writer
-
-
 def _native_value(v):
     """numpy scalars -> Python scalars (record fields handed to the native Writer)."""
     if isinstance(v, np.generic):
@@ -689,7 +665,7 @@ class MefWriter:
         if self._writer is not None and self._writer_conf != conf:
             self._close_writer()
         if self._writer is None:
-            self._writer = _writer_class()(
+            self._writer = Writer(
                 self._path,
                 overwrite=False,
                 password1=conf[2],
@@ -921,23 +897,23 @@ class MefWriter:
     def _segment_metadata(self):
         """set_metadata fields from section2_ts_dict / section3_dict (mef_tools' values)."""
         out = {}
-        for section, key, name, kind, size in _DESCRIPTIVE_FIELDS:
-            source = self.section2_ts_dict if section == 2 else self.section3_dict
-            if key not in source:
+        for field in metadata_fields.FIELDS:  # (mef_tools' dict keys are the stored field names)
+            source = self.section2_ts_dict if field.section == 2 else self.section3_dict
+            if field.stored not in source:
                 continue
-            value = source[key]
+            value = source[field.stored]
             try:
-                if kind == "text":
+                if field.kind == "text":
                     raw = value if isinstance(value, (bytes, bytearray, np.bytes_)) else str(value).encode("utf-8")
                     # numpy (pymef) cuts a too-long value to the field; keep room for a NUL
-                    value = bytes(raw)[: size - 1].split(b"\x00")[0].decode("utf-8", "ignore")
-                elif kind == "int":
-                    value = int(value)
-                else:
+                    value = bytes(raw)[: field.size - 1].split(b"\x00")[0].decode("utf-8", "ignore")
+                elif field.kind == "float":
                     value = float(value)
+                else:
+                    value = int(value)
             except (TypeError, ValueError, OverflowError):
                 pass  # the native Writer reports it
-            out[name] = value
+            out[field.name] = value
         return out
 
     # --- annotations -----------------------------------------------------------------

@@ -40,6 +40,7 @@ from neo.rawio.baserawio import (
 )
 
 from .errors import FormatError, MefError, PasswordError
+from .format import fields as metadata_fields
 from .reader import Reader
 
 __all__ = ["MEF3RawIO", "EPOCH_RECORD_TYPES"]
@@ -589,24 +590,16 @@ class MEF3RawIO(BaseRawIO):
             bl["session_description"] = first.get("session_description", "")
             bl["anonymized_name"] = first.get("anonymized_name", "")
             if first.get("section3_available"):
-                for key in ("subject_name_1", "subject_name_2", "subject_id", "recording_location"):
-                    if first.get(key) is not None:
-                        bl[key] = first[key]
-                if first.get("GMT_offset") is not None:
-                    bl["GMT_offset"] = first["GMT_offset"]
+                for field in metadata_fields.SECTION_3:
+                    if first.get(field.name) is not None:
+                        bl[field.name] = first[field.name]
         bl["mef_channels"] = list(reader.channels)
         bl["keep_original_times"] = self.keep_original_times
         if self.records_error:
             bl["mef_records_error"] = self.records_error
 
-        keys_str = ("units_description", "channel_description", "reference_description")
-        keys_num = (
-            "acquisition_channel_number",
-            "low_frequency_filter_setting",
-            "high_frequency_filter_setting",
-            "notch_filter_frequency_setting",
-            "AC_line_frequency",
-        )
+        keys_str = ("units_description",) + tuple(f.name for f in metadata_fields.CHANNEL if f.kind == "text")
+        keys_num = tuple(f.name for f in metadata_fields.CHANNEL if f.kind != "text")
         for g, seg in enumerate(bl["segments"]):
             seg["name"] = f"segment {g}"
             seg_uutc = self._session_start + int(math.floor(self._seg_start[g]))

@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _red, forksafe
+from . import _red, fileio, forksafe
 from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError, UnknownChannelError
 from .format import crypto, headers, records as _records
+from .format import fields as metadata_fields
 from .format.layout import (
     METADATA_FILE_BYTES,
     RED_BLOCK_HEADER_BYTES,
@@ -32,7 +33,7 @@ from .format.layout import (
     UUTC_NO_ENTRY,
     text,
 )
-from .format.times import to_uutc
+from .format.times import effective_rto, to_uutc, to_uutc_array
 from .session import SegmentFiles, SessionTree, scan_channel
 
 _ENCRYPTED_FLAGS = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
@@ -45,42 +46,9 @@ _BATCH_BYTES = 4 << 20
 # then holds back at most a small piece)
 _PIECE_MIN_BYTES = 64 << 10
 _PIECES_PER_THREAD = 16
-# where a universal header keeps the password validation fields (the key cache's key)
-_L1_FIELD = slice(UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1],
-                  UNIVERSAL_HEADER.fields["level_1_password_validation_field"][1] + 16)
-_L2_FIELD = slice(UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1],
-                  UNIVERSAL_HEADER.fields["level_2_password_validation_field"][1] + 16)
-
-
-def _field_slice(name):
-    off = UNIVERSAL_HEADER.fields[name][1]
-    return slice(off, off + UNIVERSAL_HEADER.fields[name][0].itemsize)
-
-
-_SEG_NUMBER = _field_slice("segment_number")
-_CH_NAME = _field_slice("channel_name")
-_UUID = _field_slice("level_uuid")
-_NO_UUID = bytes(_UUID.stop - _UUID.start)
 _OFF_ENTRIES = UNIVERSAL_HEADER.fields["number_of_entries"][1]
 _ENTRY_BYTES = TIME_SERIES_INDEX.itemsize
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-
-
-def _foreign_segment(head, meta_head):
-    """Why a .tidx/.tdat header (raw bytes) does not belong with a segment's .tmet header,
-    or None. A segment's three files share channel name, segment number and level UUID."""
-    if head[_SEG_NUMBER] != meta_head[_SEG_NUMBER] or (
-        head[_CH_NAME].rstrip(b"\0") != meta_head[_CH_NAME].rstrip(b"\0")
-    ):
-        return (
-            f"this file is of channel {text(head[_CH_NAME])!r} segment "
-            f"{int.from_bytes(head[_SEG_NUMBER], 'little', signed=True)}, the metadata of channel "
-            f"{text(meta_head[_CH_NAME])!r} segment {int.from_bytes(meta_head[_SEG_NUMBER], 'little', signed=True)}"
-        )
-    mine, theirs = head[_UUID], meta_head[_UUID]
-    if mine != theirs and mine != _NO_UUID and theirs != _NO_UUID:
-        return "this file's level UUID differs from that of the metadata"
-    return None
 
 
 def _outside(offsets, nbytes, size):
@@ -93,10 +61,9 @@ def _outside(offsets, nbytes, size):
 def _block_arrays(entries, segment, rto):
     """The block table (dict of arrays, time order) of index entries; `segment` and `rto`
     give each entry's segment position and recording time offset."""
-    stored = entries["start_time"].astype(np.int64)
     blocks = {
         "segment": segment,
-        "time": np.where(stored < 0, rto - stored, stored),
+        "time": to_uutc_array(entries["start_time"], rto),
         "n": entries["number_of_samples"].astype(np.int64),
         "offset": entries["file_offset"].astype(np.int64),
         "nbytes": entries["block_bytes"].astype(np.int64),
@@ -111,35 +78,6 @@ def _block_arrays(entries, segment, rto):
     return blocks
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
-
-
-def _read_file(path, what, expected=None):
-    # os.open/os.read: about half the cost of open().read() for the small metadata and
-    # index files a session has thousands of (Reader open time). With `expected` (the
-    # size such a file has) no fstat: a read of expected + 1 bytes that comes back short
-    # is the whole file, one that does not is followed by more reads.
-    try:
-        fd = os.open(path, _O_READ)
-    except FileNotFoundError:
-        raise FormatError(f"{what} file is missing", path) from None
-    except OSError as exc:
-        raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
-    try:
-        want = (os.fstat(fd).st_size if expected is None else expected) + 1  # one read normally; more if the file grew
-        chunk = os.read(fd, want)
-        if len(chunk) < want:  # a short read of a regular file: its end
-            return chunk
-        chunks = [chunk]
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise FormatError(f"cannot read {what} file ({exc.strerror})", path) from None
-    finally:
-        os.close(fd)
 
 
 def _grid_positions(times, t0, fs, rounding="nearest"):
@@ -223,7 +161,7 @@ class _Segment:
         """TIME_SERIES_INDEX entries (validated against the data file's size)."""
         if self._index is None:
             uh, entries = headers.parse_stable(
-                lambda: _read_file(self.files.tidx, "block index"),
+                lambda: fileio.read_file(self.files.tidx, "block index"),
                 lambda raw: headers.parse_index(raw, self.files.tidx, check_crc=True),
             )
             self.check_same_segment(uh, self.files.tidx)
@@ -268,7 +206,7 @@ class _Segment:
         """
         files = self.files
         try:
-            raw = _read_file(files.tidx, "block index")
+            raw = fileio.read_file(files.tidx, "block index")
             size = os.stat(files.tdat).st_size
             headers.check_universal_header(raw, files.tidx, "tidx")
         except (MefError, OSError):
@@ -279,7 +217,7 @@ class _Segment:
         stored = _U32.unpack_from(raw, 4)[0]
         if stored != _red.crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:]):
             return None
-        if _foreign_segment(raw, self.meta.head) is not None:
+        if headers.segment_mismatch(raw, self.meta.head) is not None:
             return None
         return raw, n, size
 
@@ -287,9 +225,7 @@ class _Segment:
         """FormatError unless a .tidx/.tdat header (a UNIVERSAL_HEADER record) belongs with
         this segment's metadata: a file copied over from another channel or segment would
         otherwise be read as this segment's."""
-        problem = _foreign_segment(uh.tobytes(), self.meta.head)
-        if problem is not None:
-            raise FormatError(f"{problem} ({self.files.tmet}): files of different segments are mixed", path)
+        headers.check_same_segment(uh.tobytes(), self.meta.head, path, self.files.tmet)
 
     def data_size(self):
         try:
@@ -387,7 +323,7 @@ class _Channel:
 
     def _rto(self):
         """Recording time offset per segment (0 for "no entry")."""
-        return np.array([0 if seg.rto == UUTC_NO_ENTRY else seg.rto for seg in self.segments], np.int64)
+        return np.array([effective_rto(seg.rto) for seg in self.segments], np.int64)
 
 
 class Reader:
@@ -436,13 +372,12 @@ class Reader:
         self._lock = threading.RLock()
         self._tree = SessionTree(path)
         self.path = self._tree.path
-        self._password = password or ""
+        self._keyring = crypto.KeyRing(password)
         self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
         if self.n_threads < 0:
             raise ValueError("n_threads must be >= 0")
         self.check_crc = bool(check_crc)
         self._channels = {}
-        self._keys_cache = {}
         self._pool = None
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -531,20 +466,14 @@ class Reader:
                 stacklevel=3,
             )
 
-    def _keys_for(self, uh, path):
-        key = (bytes(uh["level_1_password_validation_field"]), bytes(uh["level_2_password_validation_field"]))
-        if key not in self._keys_cache:
-            self._keys_cache[key] = crypto.unlock(self._password, key[0], key[1], path)
-        return self._keys_cache[key]
-
     def _keys_for_raw(self, raw, path=None):
         """Keys for a .tmet image: the session's keys are usually known after its first
         file, so they are looked up by the raw validation fields (parse_metadata
         validates the header anyway)."""
-        keys = self._keys_cache.get((raw[_L1_FIELD], raw[_L2_FIELD])) if len(raw) >= UNIVERSAL_HEADER_BYTES else None
+        keys = self._keyring.known(raw)
         if keys is None:
             uh = headers.parse_universal_header(raw, path, "tmet")
-            keys = self._keys_for(uh, path)
+            keys = self._keyring.for_header(uh, path)
         return keys
 
     def _channel(self, name):
@@ -635,7 +564,7 @@ class Reader:
                 meta = plain[i]
                 if meta is None:  # read again: the exact error, or the image to decrypt
                     meta = headers.parse_stable(
-                        lambda: _read_file(files.tmet, "metadata", METADATA_FILE_BYTES),
+                        lambda: fileio.read_file(files.tmet, "metadata", METADATA_FILE_BYTES),
                         lambda raw: headers.parse_metadata(raw, files.tmet, keys=self._keys_for_raw(raw, files.tmet)),
                     )
                 seg = _Segment(files, meta, self.check_crc, self._skip if skip else None,
@@ -696,19 +625,8 @@ class Reader:
             "recording_time_offset": int(s3["recording_time_offset"]) if s3 is not None else None,
             "n_segments": len(ch.segments),
             "section3_available": s3 is not None,
-            "subject_name_1": text(s3["subject_name_1"]) if s3 is not None else None,
-            "subject_name_2": text(s3["subject_name_2"]) if s3 is not None else None,
-            "subject_id": text(s3["subject_ID"]) if s3 is not None else None,
-            "recording_location": text(s3["recording_location"]) if s3 is not None else None,
-            "GMT_offset": int(s3["GMT_offset"]) if s3 is not None else None,
-            "channel_description": text(s2["channel_description"]),
-            "session_description": text(s2["session_description"]),
-            "reference_description": text(s2["reference_description"]),
-            "acquisition_channel_number": int(s2["acquisition_channel_number"]),
-            "low_frequency_filter_setting": float(s2["low_frequency_filter_setting"]),
-            "high_frequency_filter_setting": float(s2["high_frequency_filter_setting"]),
-            "notch_filter_frequency_setting": float(s2["notch_filter_frequency_setting"]),
-            "AC_line_frequency": float(s2["AC_line_frequency"]),
+            **{f.name: metadata_fields.value(f, s2, s3) for f in metadata_fields.SECTION_3},
+            **{f.name: metadata_fields.value(f, s2, s3) for f in metadata_fields.SECTION_2},
             "number_of_blocks": int(sum(m.number_of_blocks for m in metas)),
             "session_name": text(first.meta.uh["session_name"]),
             "anonymized_name": text(first.meta.uh["anonymized_name"]),
@@ -878,7 +796,8 @@ class Reader:
             enc = (b["flags"][ids] & _ENCRYPTED_FLAGS) != 0
             if enc.any():
                 buf = bytearray(buf)
-                bad = self._decrypt_block_stats(seg, buf, b["offset"][ids[enc]] - lo, skip)
+                bad = crypto.decrypt_block_statistics(buf, b["offset"][ids[enc]] - lo, seg.meta.keys, self.check_crc,
+                                                     seg.files.tdat, skip)
                 if bad:
                     drop = ids[enc][bad]
                     failed += [(seg, int(i), "CRC_MISMATCH") for i in drop]
@@ -969,29 +888,6 @@ class Reader:
             for f in [self._executor().submit(run, job) for job in chunks]:
                 failed += f.result()
         return failed
-
-    def _decrypt_block_stats(self, seg, buf, rel_offsets, skip=False):
-        """Decrypt the statistics of encrypted RED blocks in `buf` (CRC checked first).
-
-        With `skip`, a block failing its CRC is left encrypted and its position in
-        `rel_offsets` returned (a list) instead of raising.
-        """
-        keys = seg.meta.keys
-        bad = []
-        for k, off in enumerate(rel_offsets):
-            off = int(off)
-            head = _red.block_header(bytes(buf[off : off + RED_BLOCK_HEADER_BYTES]))
-            end = off + int(head["block_bytes"])
-            if self.check_crc and _red.crc32(bytes(buf[off + 4 : end])) != int(head["crc"]):
-                if skip:
-                    bad.append(k)
-                    continue
-                raise FormatError(f"encrypted RED block at byte {off} fails its CRC", seg.files.tdat)
-            level = 1 if head["flags"] & RED_LEVEL_1_ENCRYPTED else 2
-            if not keys.can(level):
-                raise PasswordError(f"RED blocks are level-{level} encrypted; this password does not unlock them", seg.files.tdat)
-            buf[off + 48 : off + 304] = crypto.decrypt(bytes(buf[off + 48 : off + 304]), keys.key(level))
-        return bad
 
     def read_raw(self, channel, t0=None, t1=None):
         """Stored int32 counts on the sampling grid of [t0, t1) with a validity mask.
@@ -1164,23 +1060,8 @@ class Reader:
             if os.access(ridx, os.F_OK):
                 raise FormatError("record index exists but its record data file is missing", rdat)
             return []
-        raw = _read_file(rdat, "record data")
-        uh = headers.parse_universal_header(raw, rdat, "rdat")
-        headers.check_body_crc(raw, uh, rdat)
-        if keys is None:
-            keys = self._keys_for(uh, rdat)
-            if keys.access_level < crypto.LEVEL_2_ACCESS:
-                raise PasswordError("records of an encrypted session need the level-2 password", self.path)
-        named = text(uh["channel_name"])
-        if named != owner:  # session-level records name no channel, a channel's name it
-            whose = f"channel {named!r}" if named else "the session level"
-            where = f"channel {owner!r}" if owner else "the session level"
-            raise FormatError(f"these records are of {whose}, found at {where}: a records file was mixed up", rdat)
-        expected = int(uh["number_of_entries"])
-        return _records.parse_records(
-            memoryview(raw)[UNIVERSAL_HEADER_BYTES:], keys, rto, rdat, check_crc=True,
-            expected=expected if expected >= 0 else None,
-        )
+        raw = fileio.read_file(rdat, "record data")
+        return _records.parse_records_file(raw, rdat, keys, self._keyring, owner, rto)
 
     def records(self, channel=None):
         """Records (annotations) as dicts: session level (channel None) or a channel's.

@@ -14,7 +14,25 @@ import numpy as np
 
 from .errors import FormatError
 from ._red import crc32
-from .format.layout import RDAT, RIDX, SEGMENT_EXT, SESSION_EXT, TDAT, TIDX, TMET, TS_CHANNEL_EXT, UNIVERSAL_HEADER_BYTES
+from .format.layout import (
+    LITTLE_ENDIAN_CODE,
+    MEF_VERSION,
+    RDAT,
+    RIDX,
+    SEGMENT_EXT,
+    SESSION_EXT,
+    TDAT,
+    TIDX,
+    TMET,
+    TMET_SECTION_LEVELS,
+    TS_CHANNEL_EXT,
+    UH_BODY_CRC,
+    UH_BYTE_ORDER,
+    UH_FILE_TYPE,
+    UH_HEADER_CRC,
+    UH_VERSION_MAJOR,
+    UNIVERSAL_HEADER_BYTES,
+)
 
 try:  # the system calls of a channel scan made in C, outside the GIL (POSIX)
     from . import _scan
@@ -190,14 +208,15 @@ def _plain_tmet_py(image, size, fs_offset):
     to decrypt): whole, type "tmet", version 3, little-endian, both stored CRCs right (or
     0, "not set"), sections 2 and 3 not encrypted, a rate in (0, 1e9]. The reference for
     the C scan's check (``_scan._plain_tmet``)."""
-    if len(image) != size or size < UNIVERSAL_HEADER_BYTES + 2 or not 0 <= fs_offset <= size - 8:
+    if len(image) != size or size < TMET_SECTION_LEVELS + 2 or not 0 <= fs_offset <= size - 8:
         return False
-    header_crc, body_crc = struct.unpack_from("<II", image, 0)
-    if image[8:13] != b"tmet\0" or image[13] != 3 or image[15] != 1:
+    header_crc, body_crc = struct.unpack_from("<II", image, UH_HEADER_CRC)
+    if (image[UH_FILE_TYPE] != TMET.encode() + b"\0" or image[UH_VERSION_MAJOR] != MEF_VERSION[0]
+            or image[UH_BYTE_ORDER] != LITTLE_ENDIAN_CODE):
         return False
-    if max(struct.unpack_from("bb", image, UNIVERSAL_HEADER_BYTES)) > 0:
+    if max(struct.unpack_from("bb", image, TMET_SECTION_LEVELS)) > 0:
         return False
-    if header_crc not in (0, crc32(image[4:UNIVERSAL_HEADER_BYTES])):
+    if header_crc not in (0, crc32(image[UH_BODY_CRC:UNIVERSAL_HEADER_BYTES])):
         return False
     if body_crc not in (0, crc32(image[UNIVERSAL_HEADER_BYTES:])):
         return False

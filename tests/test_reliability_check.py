@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import neo_mef3
-import neo_mef3.writer as wmod
+import neo_mef3.fileio as fileio_mod
 from neo_mef3 import cli
 from neo_mef3.check import check_session
 from support.damage import fix_crcs
@@ -41,7 +41,7 @@ def _interrupted(path, rng, steps_done):
     """A session whose append to channel c died after `steps_done` flushed steps."""
     _session(path, rng)
     calls = {"n": 0}
-    real = wmod._fsync_fd
+    real = fileio_mod.fsync
 
     def crashing(fd, durable):
         real(fd, durable)
@@ -49,12 +49,12 @@ def _interrupted(path, rng, steps_done):
         if calls["n"] == steps_done:
             raise _Crash
 
-    wmod._fsync_fd = crashing
+    fileio_mod.fsync = crashing
     try:
         with pytest.raises(_Crash):
             neo_mef3.Writer(path).write("c", np.round(rng.normal(0, 10, 1000), 2), T0 + 10_000_000, 100.0)
     finally:
-        wmod._fsync_fd = real
+        fileio_mod.fsync = real
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_new_segment_after_an_interrupted_append_completes_the_previous_one(tmp_
     import numpy as np
 
     import neo_mef3
-    import neo_mef3.writer as wmod
+    import neo_mef3.fileio as fileio_mod
     from neo_mef3.check import check_session
 
     path = str(tmp_path / "s.mefd")
@@ -45,7 +45,7 @@ def test_new_segment_after_an_interrupted_append_completes_the_previous_one(tmp_
     x = np.round(np.linspace(-5, 5, 1000), 2)
     with neo_mef3.Writer(path, overwrite=True, block_length=300) as w:
         w.write("c", x, t0, 100.0)
-    real = wmod._fsync_fd
+    real = fileio_mod.fsync
     calls = {"n": 0}
 
     def crashing(fd, durable):
@@ -54,12 +54,12 @@ def test_new_segment_after_an_interrupted_append_completes_the_previous_one(tmp_
         if calls["n"] == 3:  # after the index header, before the data header and metadata
             raise _Crash
 
-    wmod._fsync_fd = crashing
+    fileio_mod.fsync = crashing
     try:
         with pytest.raises(_Crash):
             neo_mef3.Writer(path).write("c", x, t0 + 10_000_000, 100.0)
     finally:
-        wmod._fsync_fd = real
+        fileio_mod.fsync = real
     with neo_mef3.Writer(path) as w:
         w.write("c", x, t0 + 30_000_000, 100.0, new_segment=True)
     report = check_session(path)

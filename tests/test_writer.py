@@ -581,7 +581,7 @@ class _Crash(Exception):
 def test_interrupted_append(tmp_path, rng, monkeypatch, steps_done):
     """Kill an append after each of its flushed steps; the session still opens, every
     block whose index entry was written reads back, and the next Writer completes it."""
-    import neo_mef3.writer as wmod
+    import neo_mef3.fileio as fileio_mod
 
     path = tmp_path / "crash.mefd"
     fs = 100.0
@@ -589,7 +589,7 @@ def test_interrupted_append(tmp_path, rng, monkeypatch, steps_done):
     with Writer(path, overwrite=True, block_length=300) as w:
         w.write("c", a, T0, fs)
     calls = {"n": 0}
-    real = wmod._fsync_fd
+    real = fileio_mod.fsync
 
     def crashing_fsync(fd, durable):
         real(fd, durable)
@@ -597,10 +597,10 @@ def test_interrupted_append(tmp_path, rng, monkeypatch, steps_done):
         if calls["n"] == steps_done:
             raise _Crash
 
-    monkeypatch.setattr(wmod, "_fsync_fd", crashing_fsync)
+    monkeypatch.setattr(fileio_mod, "fsync", crashing_fsync)
     with pytest.raises(_Crash):
         Writer(path).write("c", b, T0 + 10_000_000, fs)
-    monkeypatch.setattr(wmod, "_fsync_fd", real)
+    monkeypatch.setattr(fileio_mod, "fsync", real)
 
     indexed = steps_done >= 2  # the new index entries were written
     expected = np.concatenate((a, b)) if indexed else a
@@ -729,13 +729,13 @@ def test_append_to_foreign_session(tmp_path, writer):
 
 def test_chunked_encoding_is_invisible(tmp_path, rng, monkeypatch):
     """Large writes are encoded a chunk of blocks at a time; the files do not show it."""
-    import neo_mef3.writer as wmod
+    import neo_mef3.writer.encode as encode_mod
 
     x = decimal_signal(20_000, rng)
     x[7_000:7_300] = np.nan
     outs = []
     for chunk in (1 << 22, 2_500, 1):
-        monkeypatch.setattr(wmod, "_CHUNK_SAMPLES", chunk)
+        monkeypatch.setattr(encode_mod, "CHUNK_SAMPLES", chunk)
         p = tmp_path / f"c{chunk}.mefd"
         with Writer(p, overwrite=True, block_length=1000, n_threads=2) as w:
             w.write("c", x, T0, 1000.0)

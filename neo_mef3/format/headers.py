@@ -11,10 +11,12 @@ import uuid as _uuid
 
 import numpy as np
 
+from .. import fileio
 from .._red import crc32
 from ..errors import CrcError, FormatError, MefError, PasswordError
 from . import crypto
 from .layout import (
+    BASE_NAME_BYTES,
     LITTLE_ENDIAN_CODE,
     MEF_VERSION,
     METADATA_FILE_BYTES,
@@ -25,39 +27,38 @@ from .layout import (
     RED_BLOCK_HEADER_BYTES,
     TIME_SERIES_INDEX,
     TIME_SERIES_METADATA,
+    TMET_RECORDING_TIME_OFFSET,
+    TMET_SAMPLING_FREQUENCY,
+    TMET_SECTION_LEVELS,
+    TMET_START_SAMPLE,
+    TMET_UNITS_CONVERSION_FACTOR,
+    UH_BODY_CRC,
+    UH_BYTE_ORDER,
+    UH_CHANNEL_NAME,
+    UH_HEADER_CRC,
+    UH_LEVEL_UUID,
+    UH_NUMBER_OF_ENTRIES,
+    UH_PASSWORD_FIELDS,
+    UH_SEGMENT_NUMBER,
+    UH_START_TIME,
     UNIVERSAL_HEADER,
     UNIVERSAL_HEADER_BYTES,
+    encode_text,
+    text,
 )
 
 
 # header_crc, body_crc, file_type, mef_version_major, mef_version_minor, byte_order_code
 _UH_HEAD = struct.Struct("<II5sBBB")
+assert _UH_HEAD.size == UH_BYTE_ORDER + 1
 _INT64 = struct.Struct("<q")
+_UINT32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
 # fields read by plain offsets (numpy record field access costs ~100s of ns per field)
-_UH_TIMES = struct.Struct("<qq")  # start_time, end_time at 16
-_S2_FS = struct.Struct("<d")  # sampling_frequency at 8720
-_S2_UFACT = struct.Struct("<d")  # units_conversion_factor at 8760
-_S2_COUNTS = struct.Struct("<qqq")  # start_sample, number_of_samples, number_of_blocks at 8912
-
-
-def _offset(dtype, *names):
-    off = 0
-    for name in names:
-        dtype, o = dtype.fields[name][:2]
-        off += o
-    return off
-
-
-_OFF_S2_FS = _offset(TIME_SERIES_METADATA, "section_2", "sampling_frequency")
-_OFF_S2_UFACT = _offset(TIME_SERIES_METADATA, "section_2", "units_conversion_factor")
-_OFF_S2_START_SAMPLE = _offset(TIME_SERIES_METADATA, "section_2", "start_sample")
-assert _offset(TIME_SERIES_METADATA, "section_2", "number_of_blocks") == _OFF_S2_START_SAMPLE + 16
-_OFF_S3_RTO = _offset(TIME_SERIES_METADATA, "section_3", "recording_time_offset")
-_OFF_UH_START = _offset(UNIVERSAL_HEADER, "start_time")
-assert _offset(UNIVERSAL_HEADER, "end_time") == _OFF_UH_START + 8
-assert _offset(UNIVERSAL_HEADER, "byte_order_code") == 15
-_OFF_UH_NUMBER_OF_ENTRIES = _offset(UNIVERSAL_HEADER, "number_of_entries")
+_UH_TIMES = struct.Struct("<qq")  # start_time, end_time
+_S2_COUNTS = struct.Struct("<qqq")  # start_sample, number_of_samples, number_of_blocks
+_LEVELS = struct.Struct("bb")  # section 2 and 3 encryption levels
+_NO_UUID = bytes(UH_LEVEL_UUID.stop - UH_LEVEL_UUID.start)
 
 
 def check_universal_header(raw, path=None, file_type=None, check_crc=True):
@@ -77,7 +78,7 @@ def check_universal_header(raw, path=None, file_type=None, check_crc=True):
     if order != LITTLE_ENDIAN_CODE:
         raise FormatError("big-endian MEF files are not supported (byte order code is not 1)", path)
     if check_crc and header_crc != 0:  # 0 is MEF's "no entry"
-        actual = crc32(memoryview(raw)[4:UNIVERSAL_HEADER_BYTES])
+        actual = crc32(memoryview(raw)[UH_BODY_CRC:UNIVERSAL_HEADER_BYTES])
         if header_crc != actual:
             raise CrcError(f"universal header CRC mismatch (stored {header_crc:#010x}, computed {actual:#010x})", path)
     return header_crc, body_crc
@@ -108,15 +109,16 @@ class TimeSeriesMetadata:
     ``number_of_samples``, ``number_of_blocks``, ``rto`` (see recording_time_offset).
     ``head`` is the universal header's 1024 bytes. ``raw``, the whole decrypted image,
     may be None (:func:`plain_metadata` keeps only the fields of a channel's later
-    segments): sections 1-3 are then read from ``path`` again, validated and decrypted
-    with ``keys``, when first asked for.
+    segments): sections 1-3 are then read from ``path`` again (with ``read_file(path)``,
+    the session's byte source), validated and decrypted with ``keys``, when first asked for.
     """
 
     __slots__ = ("path", "_record", "raw", "head", "keys", "_s3_available", "fs", "ufact", "start_stored",
-                 "end_stored", "start_sample", "number_of_samples", "number_of_blocks", "rto")
+                 "end_stored", "start_sample", "number_of_samples", "number_of_blocks", "rto", "read_file")
 
     def __init__(self, path, record, keys, s3_available, raw=None):
         self.path = path
+        self.read_file = None
         self._record = record  # (None: made from raw when first asked for)
         self.keys = keys
         self._s3_available = bool(s3_available)
@@ -124,19 +126,22 @@ class TimeSeriesMetadata:
             raw = record.tobytes()
         self.raw = raw  # the decrypted file image (the record's bytes)
         self.head = raw[:UNIVERSAL_HEADER_BYTES]
-        self.fs = _F64.unpack_from(raw, _OFF_S2_FS)[0]
-        self.ufact = _F64.unpack_from(raw, _OFF_S2_UFACT)[0]
-        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(raw, _OFF_UH_START)
+        self.fs = _F64.unpack_from(raw, TMET_SAMPLING_FREQUENCY)[0]
+        self.ufact = _F64.unpack_from(raw, TMET_UNITS_CONVERSION_FACTOR)[0]
+        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(raw, UH_START_TIME)
         self.start_sample, self.number_of_samples, self.number_of_blocks = _S2_COUNTS.unpack_from(
-            raw, _OFF_S2_START_SAMPLE
+            raw, TMET_START_SAMPLE
         )
-        self.rto = _INT64.unpack_from(raw, _OFF_S3_RTO)[0] if self._s3_available else 0
+        self.rto = _INT64.unpack_from(raw, TMET_RECORDING_TIME_OFFSET)[0] if self._s3_available else 0
 
     @classmethod
-    def from_fields(cls, path, head, keys, fs, ufact, start_sample, number_of_samples, number_of_blocks, rto):
-        """An unencrypted file's metadata from its header and fields, without its image."""
+    def from_fields(cls, path, head, keys, fs, ufact, start_sample, number_of_samples, number_of_blocks, rto,
+                    read_file=None):
+        """An unencrypted file's metadata from its header and fields, without its image
+        (`read_file(path)` reads it again when asked for; default: the local file)."""
         self = cls.__new__(cls)
         self.path = path
+        self.read_file = read_file
         self._record = None
         self.raw = None
         self.head = head
@@ -144,7 +149,7 @@ class TimeSeriesMetadata:
         self._s3_available = True
         self.fs = fs
         self.ufact = ufact
-        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(head, _OFF_UH_START)
+        self.start_stored, self.end_stored = _UH_TIMES.unpack_from(head, UH_START_TIME)
         self.start_sample = start_sample
         self.number_of_samples = number_of_samples
         self.number_of_blocks = number_of_blocks
@@ -156,7 +161,7 @@ class TimeSeriesMetadata:
         """The whole file image as a TIME_SERIES_METADATA record."""
         if self._record is None:
             if self.raw is None:
-                self.raw = _read_image(self.path, self.keys)
+                self.raw = _read_image(self.path, self.keys, self.read_file)
             self._record = np.frombuffer(self.raw, TIME_SERIES_METADATA, 1, 0)[0]
         return self._record
 
@@ -186,18 +191,15 @@ class TimeSeriesMetadata:
         return self.rto
 
 
-def _read_image(path, keys):
+def _read_image(path, keys, read_file=None):
     """A metadata file read again for its sections (validated and decrypted as at first;
     a read torn by a Writer rewriting the file is read again, as ``parse_stable`` does)."""
+    if read_file is None:
 
-    def read():
-        try:
-            with open(path, "rb") as f:
-                return f.read(METADATA_FILE_BYTES + 1)
-        except OSError as exc:
-            raise FormatError(f"cannot read metadata file again ({exc.strerror})", path) from None
+        def read_file(p):
+            return fileio.read_file(p, "metadata", METADATA_FILE_BYTES)
 
-    return parse_stable(read, lambda raw: parse_metadata(raw, path, keys=keys)).raw
+    return parse_stable(lambda: read_file(path), lambda raw: parse_metadata(raw, path, keys=keys)).raw
 
 
 def parse_stable(read, parse, attempts=5):
@@ -225,15 +227,13 @@ def parse_stable(read, parse, attempts=5):
 #: start sample, samples, blocks, recording time offset), and its judgement of the image
 #: (``session.scan_channel(..., fs_offset=SCAN_FS_OFFSET)``)
 SCAN_KEEP = UNIVERSAL_HEADER_BYTES + 2
-SCAN_FIELDS = (_OFF_S2_FS, _OFF_S2_UFACT, _OFF_S2_START_SAMPLE, _OFF_S2_START_SAMPLE + 8,
-               _OFF_S2_START_SAMPLE + 16, _OFF_S3_RTO)
-SCAN_FS_OFFSET = _OFF_S2_FS
-_VALIDATION = slice(_offset(UNIVERSAL_HEADER, "level_1_password_validation_field"),
-                    _offset(UNIVERSAL_HEADER, "level_2_password_validation_field") + 16)
-assert _VALIDATION.stop - _VALIDATION.start == 32
+SCAN_FIELDS = (TMET_SAMPLING_FREQUENCY, TMET_UNITS_CONVERSION_FACTOR, TMET_START_SAMPLE, TMET_START_SAMPLE + 8,
+               TMET_START_SAMPLE + 16, TMET_RECORDING_TIME_OFFSET)
+SCAN_FS_OFFSET = TMET_SAMPLING_FREQUENCY
+_VALIDATION = UH_PASSWORD_FIELDS
 
 
-def plain_metadata(scans, paths, keys_for):
+def plain_metadata(scans, paths, keys_for, read_file=None):
     """parse_metadata for the ``.tmet`` files of channel scans, where the scan found it simple.
 
     ``scans``: ``session.ChannelScan`` s made with ``keep=SCAN_KEEP,
@@ -245,8 +245,8 @@ def plain_metadata(scans, paths, keys_for):
     (``keys_for(head, path)`` gives its keys, called once); None for every other file:
     the caller parses those one by one (parse_metadata then raises, or decrypts). Only a
     channel's first segment keeps its whole image; the others keep their header and
-    fields (their sections are read again if asked for). No per-file parsing: about 2 us
-    per segment.
+    fields (their sections are read again, with ``read_file(path)``, if asked for). No
+    per-file parsing: about 2 us per segment.
     """
     out = []
     keys = validation = None
@@ -270,7 +270,7 @@ def plain_metadata(scans, paths, keys_for):
             if i == 0 and scan.first is not None:  # a channel's first segment keeps its whole image
                 metas[i] = TimeSeriesMetadata(ps[i], None, keys, True, scan.first)
             else:
-                metas[i] = TimeSeriesMetadata.from_fields(ps[i], head, keys, *floats[i], *ints[i])
+                metas[i] = TimeSeriesMetadata.from_fields(ps[i], head, keys, *floats[i], *ints[i], read_file)
     return out
 
 
@@ -293,7 +293,7 @@ def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
         keys = crypto.unlock(
             password, uh["level_1_password_validation_field"], uh["level_2_password_validation_field"], path
         )
-    s2_level, s3_level = struct.unpack_from("bb", raw, 1024)
+    s2_level, s3_level = _LEVELS.unpack_from(raw, TMET_SECTION_LEVELS)
     s3_available = True
     if s2_level > 0 or s3_level > 0:
         buf = bytearray(raw)
@@ -337,7 +337,7 @@ def parse_index(raw, path=None, check_crc=True):
     esize = TIME_SERIES_INDEX.itemsize
     body = len(raw) - UNIVERSAL_HEADER_BYTES
     whole = body // esize
-    declared = _INT64.unpack_from(raw, _OFF_UH_NUMBER_OF_ENTRIES)[0]
+    declared = _INT64.unpack_from(raw, UH_NUMBER_OF_ENTRIES)[0]
     if declared < 0:  # "no entry": the file itself is all there is
         if body % esize:
             raise FormatError(
@@ -388,6 +388,36 @@ def count_continuing_entries(entries, committed):
     return n
 
 
+# --- the three files of a segment belong together ---------------------------------------
+
+
+def segment_mismatch(head, meta_head):
+    """Why a ``.tidx``/``.tdat`` header (raw bytes) does not belong with a segment's ``.tmet``
+    header, or None. A segment's three files share channel name, segment number and level
+    UUID (an unset UUID matches any)."""
+    if head[UH_SEGMENT_NUMBER] != meta_head[UH_SEGMENT_NUMBER] or (
+        head[UH_CHANNEL_NAME].rstrip(b"\0") != meta_head[UH_CHANNEL_NAME].rstrip(b"\0")
+    ):
+        return (
+            f"this file is of channel {text(head[UH_CHANNEL_NAME])!r} segment "
+            f"{int.from_bytes(head[UH_SEGMENT_NUMBER], 'little', signed=True)}, the metadata of channel "
+            f"{text(meta_head[UH_CHANNEL_NAME])!r} segment "
+            f"{int.from_bytes(meta_head[UH_SEGMENT_NUMBER], 'little', signed=True)}"
+        )
+    mine, theirs = head[UH_LEVEL_UUID], meta_head[UH_LEVEL_UUID]
+    if mine != theirs and mine != _NO_UUID and theirs != _NO_UUID:
+        return "this file's level UUID differs from that of the metadata"
+    return None
+
+
+def check_same_segment(head, meta_head, path=None, meta_path=None):
+    """FormatError (naming `path`) unless :func:`segment_mismatch` finds nothing: a file
+    copied over from another channel or segment would otherwise be read as this one's."""
+    problem = segment_mismatch(head, meta_head)
+    if problem is not None:
+        raise FormatError(f"{problem} ({meta_path}): files of different segments are mixed", path)
+
+
 # --- building -------------------------------------------------------------------------
 
 
@@ -396,10 +426,51 @@ def new_uuid():
     return _uuid.uuid4().bytes
 
 
+def build_universal_header(file_type, *, start, end, n_entries, max_entry, segment_number, channel,
+                           session, level_uuid, file_uuid, provenance_uuid, fields):
+    """A 1024-byte universal header (bytearray; CRCs left zero, see :func:`seal`).
+
+    Times are stored times; `fields` the two password validation fields, or None for an
+    unencrypted file.
+    """
+    uh = np.zeros((), UNIVERSAL_HEADER)
+    uh["file_type"] = file_type.encode("ascii")
+    uh["mef_version_major"] = MEF_VERSION[0]
+    uh["mef_version_minor"] = MEF_VERSION[1]
+    uh["byte_order_code"] = LITTLE_ENDIAN_CODE
+    uh["start_time"] = start
+    uh["end_time"] = end
+    uh["number_of_entries"] = n_entries
+    uh["maximum_entry_size"] = max_entry
+    uh["segment_number"] = segment_number
+    uh["channel_name"] = encode_text(channel, BASE_NAME_BYTES, "channel name")
+    uh["session_name"] = encode_text(session, BASE_NAME_BYTES, "session name")
+    uh["level_uuid"] = np.frombuffer(level_uuid, np.uint8)
+    uh["file_uuid"] = np.frombuffer(file_uuid, np.uint8)
+    uh["provenance_uuid"] = np.frombuffer(provenance_uuid, np.uint8)
+    if fields is not None:
+        uh["level_1_password_validation_field"] = np.frombuffer(fields[0], np.uint8)
+        uh["level_2_password_validation_field"] = np.frombuffer(fields[1], np.uint8)
+    return bytearray(uh.tobytes())
+
+
+def patch_header(header, **values):
+    """Copy (bytearray) of a 1024-byte header with some UNIVERSAL_HEADER fields replaced."""
+    uh = np.frombuffer(bytes(header[:UNIVERSAL_HEADER_BYTES]), UNIVERSAL_HEADER, 1)[0].copy()
+    for k, v in values.items():
+        uh[k] = v
+    return bytearray(uh.tobytes())
+
+
+def header_entries(header):
+    """The ``number_of_entries`` of a universal header (raw bytes)."""
+    return _INT64.unpack_from(header, UH_NUMBER_OF_ENTRIES)[0]
+
+
 def seal(header, body_crc):
     """Set the body CRC, then the header CRC, of a universal header (bytearray), in place."""
-    struct.pack_into("<I", header, 4, body_crc)
-    struct.pack_into("<I", header, 0, crc32(memoryview(header)[4:UNIVERSAL_HEADER_BYTES]))
+    _UINT32.pack_into(header, UH_BODY_CRC, body_crc)
+    _UINT32.pack_into(header, UH_HEADER_CRC, crc32(memoryview(header)[UH_BODY_CRC:UNIVERSAL_HEADER_BYTES]))
     return header
 
 

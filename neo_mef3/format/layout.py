@@ -237,6 +237,69 @@ RECORD_INDEX = _check(
 )
 
 
+# --- byte offsets by name -----------------------------------------------------------
+def offset_of(dtype, *names):
+    """Byte offset of a (nested) field: ``offset_of(TIME_SERIES_METADATA, "section_2", "sampling_frequency")``."""
+    off = 0
+    for name in names:
+        dtype, o = dtype.fields[name][:2]
+        off += o
+    return off
+
+
+def field_slice(dtype, *names):
+    """The bytes of a (nested) field as a slice of the enclosing image."""
+    start = offset_of(dtype, *names)
+    sub = dtype
+    for name in names:
+        sub = sub.fields[name][0]
+    return slice(start, start + sub.itemsize)
+
+
+# universal header: the header CRC covers everything after itself, from the body CRC on
+UH_HEADER_CRC = offset_of(UNIVERSAL_HEADER, "header_crc")
+UH_BODY_CRC = offset_of(UNIVERSAL_HEADER, "body_crc")
+UH_FILE_TYPE = field_slice(UNIVERSAL_HEADER, "file_type")
+UH_VERSION_MAJOR = offset_of(UNIVERSAL_HEADER, "mef_version_major")
+UH_BYTE_ORDER = offset_of(UNIVERSAL_HEADER, "byte_order_code")
+UH_START_TIME = offset_of(UNIVERSAL_HEADER, "start_time")
+UH_END_TIME = offset_of(UNIVERSAL_HEADER, "end_time")
+UH_NUMBER_OF_ENTRIES = offset_of(UNIVERSAL_HEADER, "number_of_entries")
+UH_SEGMENT_NUMBER = field_slice(UNIVERSAL_HEADER, "segment_number")
+UH_CHANNEL_NAME = field_slice(UNIVERSAL_HEADER, "channel_name")
+UH_LEVEL_UUID = field_slice(UNIVERSAL_HEADER, "level_uuid")
+UH_LEVEL_1_FIELD = field_slice(UNIVERSAL_HEADER, "level_1_password_validation_field")
+UH_LEVEL_2_FIELD = field_slice(UNIVERSAL_HEADER, "level_2_password_validation_field")
+#: both password validation fields, which are adjacent (the key ring's cache key)
+UH_PASSWORD_FIELDS = slice(UH_LEVEL_1_FIELD.start, UH_LEVEL_2_FIELD.stop)
+assert UH_END_TIME == UH_START_TIME + 8 and UH_LEVEL_2_FIELD.start == UH_LEVEL_1_FIELD.stop
+
+# metadata file (.tmet): the two section encryption levels of section 1 (adjacent int8s)
+# and the fields every segment's opening reads
+TMET_SECTION_LEVELS = offset_of(TIME_SERIES_METADATA, "section_1", "section_2_encryption")
+assert offset_of(TIME_SERIES_METADATA, "section_1", "section_3_encryption") == TMET_SECTION_LEVELS + 1
+TMET_SAMPLING_FREQUENCY = offset_of(TIME_SERIES_METADATA, "section_2", "sampling_frequency")
+TMET_UNITS_CONVERSION_FACTOR = offset_of(TIME_SERIES_METADATA, "section_2", "units_conversion_factor")
+#: start_sample, number_of_samples and number_of_blocks follow each other (three int64s)
+TMET_START_SAMPLE = offset_of(TIME_SERIES_METADATA, "section_2", "start_sample")
+assert offset_of(TIME_SERIES_METADATA, "section_2", "number_of_blocks") == TMET_START_SAMPLE + 16
+TMET_RECORDING_TIME_OFFSET = offset_of(TIME_SERIES_METADATA, "section_3", "recording_time_offset")
+
+# RED block header
+RED_BLOCK_CRC = offset_of(RED_BLOCK_HEADER, "block_crc")
+RED_CRC_START = offset_of(RED_BLOCK_HEADER, "flags")  # the block CRC covers the block from here
+RED_FLAGS = offset_of(RED_BLOCK_HEADER, "flags")
+RED_DIFFERENCE_BYTES = offset_of(RED_BLOCK_HEADER, "difference_bytes")
+RED_NUMBER_OF_SAMPLES = offset_of(RED_BLOCK_HEADER, "number_of_samples")
+RED_START_TIME = offset_of(RED_BLOCK_HEADER, "start_time")
+#: the part of a RED block header that block encryption covers
+RED_STATISTICS = field_slice(RED_BLOCK_HEADER, "statistics")
+
+# record header: the record CRC covers the rest of the header and the body
+RECORD_CRC = offset_of(RECORD_HEADER, "record_crc")
+RECORD_CRC_START = offset_of(RECORD_HEADER, "type_string")
+
+
 def text(field):
     """Decode a fixed-size, NUL-padded UTF-8 field (bytes) to str, up to the first NUL."""
     raw = bytes(field)

@@ -1,14 +1,19 @@
-"""MEF time conventions.
+"""MEF time conventions: every conversion between stored and absolute times.
 
 Times are uUTC (int64 microseconds since the Unix epoch). meflib stores a time with the
 recording time offset (``rto``, metadata section 3) "applied" as the negative number
 ``-(t - rto)``; a non-negative stored time is taken as already absolute. INT64_MIN means
-"no entry".
+"no entry", for a time and for ``rto`` (which then counts as 0).
 """
 
 import numpy as np
 
 from .layout import UUTC_NO_ENTRY
+
+
+def effective_rto(rto):
+    """The offset a time is de-negated with: ``rto``, or 0 for "no entry"."""
+    return 0 if rto == UUTC_NO_ENTRY else rto
 
 
 def to_uutc(stored, rto=0):
@@ -18,17 +23,19 @@ def to_uutc(stored, rto=0):
         return None
     if stored >= 0:
         return stored
-    if rto == UUTC_NO_ENTRY:
-        rto = 0
-    return -stored + int(rto)
+    return -stored + int(effective_rto(rto))
 
 
 def to_uutc_array(stored, rto=0):
-    """Vectorised :func:`to_uutc` for int64 arrays ("no entry" stays INT64_MIN)."""
+    """Vectorised :func:`to_uutc` for int64 arrays ("no entry" stays INT64_MIN).
+
+    ``rto`` may be an int64 array of the same length (one offset per time, already
+    :func:`effective_rto`) or a scalar.
+    """
     stored = np.asarray(stored, dtype=np.int64)
-    if rto == UUTC_NO_ENTRY:
-        rto = 0
-    out = np.where(stored < 0, -stored + np.int64(rto), stored)
+    if np.ndim(rto) == 0:
+        rto = np.int64(effective_rto(int(rto)))
+    out = np.where(stored < 0, rto - stored, stored)
     out[stored == UUTC_NO_ENTRY] = UUTC_NO_ENTRY
     return out
 
@@ -38,3 +45,8 @@ def to_stored(uutc, rto=0):
     if uutc is None:
         return UUTC_NO_ENTRY
     return -(int(uutc) - int(rto))
+
+
+def to_stored_array(uutc, rto=0):
+    """Vectorised :func:`to_stored` for int64 arrays of absolute times."""
+    return -(np.asarray(uutc, dtype=np.int64) - np.int64(rto))

@@ -150,9 +150,9 @@ def slow_io():
     """Make the Writer's I/O slow and page-grained, like a USB disk: a kill then lands
     inside an append's ordered steps, and a write larger than a page can stop between
     pages, as a SIGKILLed write() can (it never stops inside a page)."""
-    import neo_mef3.writer as wmod
+    import neo_mef3.fileio as fileio_mod
 
-    real_pwrite, real_fsync = wmod._pwrite_all, wmod._fsync_fd
+    real_pwrite, real_fsync = fileio_mod.pwrite_all, fileio_mod.fsync
 
     def pwrite(fd, data, offset):
         view = memoryview(data)
@@ -167,4 +167,4 @@ def slow_io():
         real_fsync(fd, durable)
         time.sleep(0.001)
 
-    wmod._pwrite_all, wmod._fsync_fd = pwrite, fsync
+    fileio_mod.pwrite_all, fileio_mod.fsync = pwrite, fsync

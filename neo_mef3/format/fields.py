@@ -1,0 +1,106 @@
+"""The descriptive metadata fields: one table for every layer that names them.
+
+``Reader.info`` reports them, ``Writer.set_metadata`` sets them, the mef_tools drop-in
+maps its ``section2_ts_dict``/``section3_dict`` keys onto them and neo annotations are
+made from them. Each :class:`Field` says under which name the package knows a field,
+where it is stored (metadata section 2 or 3, numpy field name), its kind and, for text,
+the bytes its fixed-size field holds (one kept for the NUL).
+"""
+
+import collections
+
+import numpy as np
+
+from .layout import encode_text, text
+
+Field = collections.namedtuple("Field", "name section stored kind size scope")
+Field.__doc__ = """One descriptive field.
+
+``name``: the package's name (``Reader.info``, ``Writer.set_metadata``); ``section``: 2
+or 3; ``stored``: the field of the section's dtype (also mef_tools' dict key); ``kind``:
+"text", "int64", "int32" or "float"; ``size``: a text field's bytes; ``scope``: what the
+value describes -- "channel", "session" (the same for every channel) or "subject"."""
+
+FIELDS = (
+    Field("channel_description", 2, "channel_description", "text", 2048, "channel"),
+    Field("session_description", 2, "session_description", "text", 2048, "session"),
+    Field("reference_description", 2, "reference_description", "text", 2048, "channel"),
+    Field("acquisition_channel_number", 2, "acquisition_channel_number", "int64", None, "channel"),
+    Field("low_frequency_filter_setting", 2, "low_frequency_filter_setting", "float", None, "channel"),
+    Field("high_frequency_filter_setting", 2, "high_frequency_filter_setting", "float", None, "channel"),
+    Field("notch_filter_frequency_setting", 2, "notch_filter_frequency_setting", "float", None, "channel"),
+    Field("AC_line_frequency", 2, "AC_line_frequency", "float", None, "channel"),
+    Field("subject_name_1", 3, "subject_name_1", "text", 128, "subject"),
+    Field("subject_name_2", 3, "subject_name_2", "text", 128, "subject"),
+    Field("subject_id", 3, "subject_ID", "text", 128, "subject"),
+    Field("recording_location", 3, "recording_location", "text", 512, "subject"),
+    Field("GMT_offset", 3, "GMT_offset", "int32", None, "subject"),
+)
+BY_NAME = {f.name: f for f in FIELDS}
+SECTION_2 = tuple(f for f in FIELDS if f.section == 2)
+SECTION_3 = tuple(f for f in FIELDS if f.section == 3)
+#: fields that describe one channel (neo's per-channel array annotations)
+CHANNEL = tuple(f for f in FIELDS if f.scope == "channel")
+#: section-3 fields a new segment takes over from the channel's previous segment, besides FIELDS
+INHERITED_SECTION_3 = ("DST_start_time", "DST_end_time")
+
+
+def value(field, s2, s3):
+    """A field's value as Python (str, int or float) from section records; None when its
+    section is not readable (``s3`` None: locked)."""
+    rec = s2 if field.section == 2 else s3
+    if rec is None:
+        return None
+    raw = rec[field.stored]
+    if field.kind == "text":
+        return text(raw)
+    return float(raw) if field.kind == "float" else int(raw)
+
+
+def check_values(fields):
+    """Validated {name: stored value} of ``Writer.set_metadata``'s `fields` (None dropped).
+
+    Unknown names and values that do not fit raise ValueError, wrong types TypeError.
+    """
+    if not hasattr(fields, "items"):
+        raise TypeError("fields must be a dict of metadata values")
+    unknown = sorted(str(k) for k in fields if k not in BY_NAME)
+    if unknown:
+        raise ValueError(f"unknown metadata field(s) {unknown}; known: {sorted(BY_NAME)}")
+    out = {}
+    for key, v in fields.items():
+        if v is None:
+            continue
+        kind, size = BY_NAME[key].kind, BY_NAME[key].size
+        if kind == "text":
+            if not isinstance(v, str):
+                raise TypeError(f"{key} must be a str, got {type(v).__name__}")
+            if "\x00" in v:
+                raise ValueError(f"{key} must not contain NUL characters")
+            out[key] = encode_text(v, size, key)
+        elif kind in ("int64", "int32"):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{key} must be an int, got {type(v).__name__}")
+            bits = 63 if kind == "int64" else 31
+            if not -(2**bits) <= int(v) < 2**bits:
+                raise ValueError(f"{key} {int(v)} does not fit the field ({kind})")
+            out[key] = int(v)
+        else:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{key} must be a number, got {type(v).__name__}")
+            out[key] = float(v)
+    return out
+
+
+def apply_values(s2, s3, values):
+    """Set :func:`check_values`' result in section records s2 / s3 (s3 None: left alone)."""
+    for key, v in values.items():
+        field = BY_NAME[key]
+        rec = s2 if field.section == 2 else s3
+        if rec is not None:
+            rec[field.stored] = v
+
+
+def touches(values, section):
+    """True when some of `values` are stored in metadata `section` (2 or 3)."""
+    return any(BY_NAME[k].section == section for k in values)
