@@ -372,11 +372,15 @@ def test_cores(res, wl, args):
 def _blocks_in_memory(reader):
     """The benchmark channel's RED blocks read into memory: (block table, bytes, offsets
     in them, first output sample of each block), for timing the codec alone."""
-    ch = reader._channel(CH)
-    blk = ch.blocks()
+    blk = reader.block_table(CH)
+    blk = {"offset": blk["file_offset"], "nbytes": blk["block_bytes"], "n": blk["number_of_samples"]}
     lo = int(blk["offset"][0])
     hi = int((blk["offset"] + blk["nbytes"]).max())
-    buf = np.frombuffer(ch.segments[0].read_bytes(lo, hi), np.uint8)
+    data = reader.source.open(reader.segment_files(CH)[0].tdat)
+    try:
+        buf = np.frombuffer(data.read(lo, hi), np.uint8)
+    finally:
+        data.close()
     starts = np.concatenate([[0], np.cumsum(blk["n"])[:-1]]).astype(np.int64)
     return blk, buf, blk["offset"] - lo, starts
 

@@ -12,18 +12,19 @@ fork and are read with ``pread`` (no shared file position), so they stay valid.
 import os
 import weakref
 
-_LIVE = weakref.WeakSet()
+_LIVE = weakref.WeakKeyDictionary()  # object -> its reset function
 
 
-def register(obj):
-    """Call ``obj._after_fork()`` in every child forked while ``obj`` is alive."""
-    _LIVE.add(obj)
+def register(obj, reset):
+    """Call ``reset(obj)`` in every child forked while `obj` is alive (e.g. a class's
+    ``_after_fork``, which drops its pools and makes its locks afresh)."""
+    _LIVE[obj] = reset
     return obj
 
 
 def _reset_in_child():
-    for obj in list(_LIVE):
-        obj._after_fork()
+    for obj, reset in list(_LIVE.items()):
+        reset(obj)
 
 
 if hasattr(os, "register_at_fork"):

@@ -98,78 +98,12 @@ def _parses(u):
         return False
 
 
-# ---------------------------------------------------------------------------------
-# The Reader's block table and stored samples (by index, not by time).
-# ---------------------------------------------------------------------------------
-def continuous_sections(time, n, seg, cum, fs):
-    """Continuous sections of a channel's blocks (time order): (starts, counts, firsts).
-
-    A block (with samples) opens a section when it is the first, belongs to another MEF
-    segment than the previous block, or starts half a sample period or more away from
-    ``section start + samples so far / fs``. Vectorised; :func:`_sections_reference` is
-    the plain loop it must agree with.
-    """
-    time = np.asarray(time, np.int64)
-    n = np.asarray(n, np.int64)
-    keep = np.flatnonzero(n > 0)
-    if len(keep) == 0:
-        z = np.zeros(0, np.int64)
-        return z, z.copy(), z.copy()
-    t, nn, sg, first = time[keep], n[keep], np.asarray(seg)[keep], np.asarray(cum, np.int64)[keep]
-    period = 1e6 / fs
-    breaks = np.zeros(len(t), bool)
-    breaks[0] = True
-    breaks[1:] = sg[1:] != sg[:-1]
-    for _ in range(64):
-        sec_id = np.cumsum(breaks) - 1
-        s_idx = np.flatnonzero(breaks)
-        resid = np.abs((t - t[s_idx][sec_id]).astype(np.float64) - (first - first[s_idx][sec_id]) * period)
-        bad = (resid >= 0.5 * period) & ~breaks
-        if not bad.any():
-            break
-        b = np.flatnonzero(bad)
-        # only the first bad block of each section is sure to start one (later ones are
-        # measured again from it)
-        breaks[b[np.r_[True, sec_id[b][1:] != sec_id[b][:-1]]]] = True
-    else:  # a drifting clock: finish with the loop
-        return _sections_reference(time, n, seg, cum, fs)
-    s_idx = np.flatnonzero(breaks)
-    counts = np.add.reduceat(nn, s_idx) if len(s_idx) else np.zeros(0, np.int64)
-    return t[s_idx].astype(np.int64), counts.astype(np.int64), first[s_idx].astype(np.int64)
-
-
-def _sections_reference(time, n, seg, cum, fs):
-    """The plain-loop definition of :func:`continuous_sections`."""
-    period = 1e6 / fs
-    starts, counts, firsts = [], [], []
-    sec_t, sec_n, prev_seg = None, 0, None
-    for k in range(len(n)):
-        nk = int(n[k])
-        if nk <= 0:
-            continue
-        tk = int(time[k])
-        new = sec_t is None or int(seg[k]) != prev_seg
-        prev_seg = int(seg[k])
-        if not new:
-            new = abs((tk - sec_t) - sec_n * period) >= 0.5 * period
-        if new:
-            if sec_t is not None:
-                counts.append(sec_n)
-            starts.append(tk)
-            firsts.append(int(cum[k]))
-            sec_t, sec_n = tk, 0
-        sec_n += nk
-    if sec_t is not None:
-        counts.append(sec_n)
-    return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
-
-
 class _ChannelTable:
     """One channel's blocks (time order), continuous sections and scaling.
 
     With ``from_metadata`` (MEF3RawIO's default) a channel whose metadata alone fixes its
-    sections (``Reader._sections_from_metadata``) and that has one units conversion
-    factor gets its sections and scaling without its block table: the block arrays
+    sections (``Reader.continuous_sections(name, from_metadata=True)``) and that has one
+    units conversion factor gets its sections and scaling without its block table: the block arrays
     (``time``, ``n``, ``seg``, ``cum``, ...) are then read on first use, at the first
     chunk read (:meth:`verify`), and checked against what the metadata said.
     """
@@ -179,17 +113,17 @@ class _ChannelTable:
     def __init__(self, reader, name, from_metadata=True):
         self.name = name
         self._reader = reader
-        segments = reader._channel(name).segments  # (what Reader.segments/info report, without the dicts)
-        self._segment_numbers = [seg.number for seg in segments]
-        self.fs = float(segments[0].fs)
-        factors = [seg.ufact for seg in segments]
+        segments = reader.segment_table(name)  # (what Reader.segments reports, without the dicts)
+        self._segment_numbers = segments["segment"].tolist()
+        self.fs = float(reader.info(name)["sampling_frequency"])
+        factors = segments["units_conversion_factor"].tolist()
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
         self.seg_factors = np.array([(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors], np.float64)
         self.mef_factors = factors
         self._verified = True
         layout = None
         if from_metadata and (self.seg_factors == self.seg_factors[0]).all():
-            layout = reader._sections_from_metadata(name)
+            layout = reader.continuous_sections(name, from_metadata=True)
         if layout is not None:
             # every segment holds samples (checked), all with one factor: _scaling's result
             self.sec_start, self.sec_n, self.sec_first = layout
@@ -226,7 +160,7 @@ class _ChannelTable:
         if self._verified:
             return
         self._load_blocks()
-        starts, counts, firsts = continuous_sections(self.time, self.n, self.seg, self.cum, self.fs)
+        starts, counts, firsts = self._reader.continuous_sections(self.name)
         same = (
             len(counts) == len(self.sec_n)
             and bool(np.all(counts == self.sec_n))
@@ -238,7 +172,7 @@ class _ChannelTable:
             m = min(len(counts), len(self.sec_n))
             bad = np.flatnonzero((counts[:m] != self.sec_n[:m]) | (starts[:m] != self.sec_start[:m]))
             k = int(bad[0]) if len(bad) else m - 1 if m else 0
-            tidx = self._reader._channel(self.name).segments[min(k, len(self._segment_numbers) - 1)].files.tidx
+            tidx = self._reader.segment_files(self.name)[min(k, len(self._segment_numbers) - 1)].tidx
             raise FormatError(
                 f"the block index of channel {self.name!r} disagrees with its metadata (start time, end time "
                 "or sample count of a segment): the segment is not one continuous run of samples as its "
@@ -255,7 +189,7 @@ class _ChannelTable:
         previous samples end. The discontinuity flag alone does not: meflib and mef3io
         set it on the first block of every append, contiguous or not.
         """
-        starts, counts, first_sample = continuous_sections(self.time, self.n, self.seg, self.cum, self.fs)
+        starts, counts, first_sample = self._reader.continuous_sections(self.name)
         self.sec_start = starts  # uUTC of each section's first sample
         self.sec_n = counts  # samples per section
         self.sec_first = first_sample  # stored-sample index of its first sample
@@ -378,7 +312,7 @@ class MEF3RawIO(BaseRawIO):
         self._stored = _StoredSamples(reader)
 
         names = list(reader.channels)
-        reader._load_channels(names)  # the directory scans on the Reader's threads
+        reader.preload(names)  # the directory scans on the Reader's threads
         infos = {name: reader.info(name) for name in names}
         tables = {name: _ChannelTable(reader, name, self._sections_from_metadata) for name in names}
         names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal

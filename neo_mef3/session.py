@@ -150,6 +150,17 @@ class SessionTree:
         if not self.channel_dirs and not base.endswith(SESSION_EXT):
             raise FormatError("not a MEF 3.0 session: no '.timd' channel directories and no '.mefd' suffix", self.path)
 
+    @classmethod
+    def from_listing(cls, path, channel_dirs):
+        """A tree a byte source listed itself (no file system call): `channel_dirs`
+        maps channel names to their directories' paths."""
+        self = cls.__new__(cls)
+        self.path = path
+        base = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
+        self.name = base[: -len(SESSION_EXT)] if base.endswith(SESSION_EXT) else base
+        self.channel_dirs = dict(channel_dirs)
+        return self
+
     @property
     def channels(self):
         """Channel names sorted by name (not by directory name: 'A-1.timd' sorts before 'A.timd')."""
@@ -169,8 +180,12 @@ class SessionTree:
 
     def segments(self, channel):
         """The channel's segments, sorted by number (directories with other names are ignored)."""
+        return self.segment_files(channel, segment_numbers(self.channel_dirs[channel], channel).tolist())
+
+    def segment_files(self, channel, numbers):
+        """The SegmentFiles of a channel's segments `numbers` (as a scan found them)."""
         d = self.channel_dirs[channel]
-        return [SegmentFiles(d, channel, int(n)) for n in segment_numbers(d, channel)]
+        return [SegmentFiles(d, channel, number) for number in numbers]
 
 
 def segment_numbers(channel_dir, channel):
@@ -250,47 +265,67 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
     numbers = np.array(sorted(found), np.int64)
     if not read_files:
         return ChannelScan(numbers, None, None, None, None, None, None, None, None)
+    images, sizes, flags = [], [] if probe else None, [] if probe else None
+    for n in numbers.tolist():
+        files = SegmentFiles(channel_dir, channel, n)
+        try:
+            fd = os.open(files.tmet, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                images.append(os.read(fd, metadata_bytes + 1))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            images.append(_errno(exc))
+        if probe:
+            try:
+                sizes.append(os.stat(files.tidx).st_size)
+            except OSError as exc:
+                sizes.append(_errno(exc))
+            flags.append(record_flags(os.access(files.rdat, os.F_OK), os.access(files.ridx, os.F_OK)))
+    ch_flags = None
+    if probe:
+        base = os.path.join(channel_dir, channel)
+        ch_flags = record_flags(os.access(f"{base}.{RDAT}", os.F_OK), os.access(f"{base}.{RIDX}", os.F_OK))
+    return channel_scan(numbers, images, metadata_bytes, keep, field_offsets, fs_offset, sizes, flags, ch_flags)
+
+
+def record_flags(has_rdat, has_ridx):
+    """HAS_RDAT | HAS_RIDX for the record files that exist."""
+    return (HAS_RDAT if has_rdat else 0) | (HAS_RIDX if has_ridx else 0)
+
+
+def channel_scan(numbers, images, metadata_bytes, keep=0, field_offsets=(), fs_offset=-1, index_sizes=None,
+                 segment_record_flags=None, channel_record_flags=None):
+    """A :class:`ChannelScan` from what a byte source fetched, judged in Python exactly as
+    the C scan judges it: per segment (``numbers``, sorted) the bytes of its ``.tmet``
+    read (up to ``metadata_bytes + 1``) or a negative errno; with a probe, the ``.tidx``
+    sizes (or -errno) and record flags (see :func:`record_flags`) of the segments and of
+    the channel. For sources that list and fetch on their own (the Python scan, a remote
+    source)."""
     k, offsets = len(numbers), [int(o) for o in field_offsets]
     heads, fields = np.zeros((k, keep), np.uint8), np.zeros((k, len(offsets)), np.int64)
     lengths = np.empty(k, np.int64)
     plain = np.zeros(k, np.uint8) if fs_offset >= 0 else None
-    sizes = np.empty(k, np.int64) if probe else None
-    flags = np.zeros(k, np.uint8) if probe else None
     first = None
-    for i, n in enumerate(numbers):
-        files = SegmentFiles(channel_dir, channel, int(n))
-        try:
-            fd = os.open(files.tmet, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            try:
-                got = os.read(fd, metadata_bytes + 1)
-            finally:
-                os.close(fd)
-            lengths[i] = len(got)
-            image = got[:metadata_bytes]
-            heads[i, : min(keep, len(image))] = np.frombuffer(image[:keep], np.uint8)
-            for j, o in enumerate(offsets):
-                if o + 8 <= len(image):
-                    fields[i, j] = int.from_bytes(image[o : o + 8], "little", signed=True)
-            if len(got) == metadata_bytes > 0:
-                if plain is not None:
-                    plain[i] = _plain_tmet_py(image, metadata_bytes, fs_offset)
-                if i == 0:
-                    first = image
-        except OSError as exc:
-            lengths[i] = _errno(exc)
-        if not probe:
+    for i, got in enumerate(images):
+        if isinstance(got, int):  # (an errno: the file could not be read)
+            lengths[i] = got
             continue
-        try:
-            sizes[i] = os.stat(files.tidx).st_size
-        except OSError as exc:
-            sizes[i] = _errno(exc)
-        flags[i] = (HAS_RDAT if os.access(files.rdat, os.F_OK) else 0) | (
-            HAS_RIDX if os.access(files.ridx, os.F_OK) else 0
-        )
-    if not probe:
-        return ChannelScan(numbers, heads, fields, first, lengths, plain, None, None, None)
-    base = os.path.join(channel_dir, channel)
-    ch_flags = (HAS_RDAT if os.access(f"{base}.{RDAT}", os.F_OK) else 0) | (
-        HAS_RIDX if os.access(f"{base}.{RIDX}", os.F_OK) else 0
+        lengths[i] = len(got)
+        image = got[:metadata_bytes]
+        heads[i, : min(keep, len(image))] = np.frombuffer(image[:keep], np.uint8)
+        for j, o in enumerate(offsets):
+            if o + 8 <= len(image):
+                fields[i, j] = int.from_bytes(image[o : o + 8], "little", signed=True)
+        if len(got) == metadata_bytes > 0:
+            if plain is not None:
+                plain[i] = _plain_tmet_py(image, metadata_bytes, fs_offset)
+            if i == 0:
+                first = bytes(image)
+    probed = index_sizes is not None
+    return ChannelScan(
+        numbers, heads, fields, first, lengths, plain,
+        np.array(index_sizes, np.int64) if probed else None,
+        np.array(segment_record_flags, np.uint8) if probed else None,
+        channel_record_flags if probed else None,
     )
-    return ChannelScan(numbers, heads, fields, first, lengths, plain, sizes, flags, ch_flags)

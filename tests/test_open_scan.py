@@ -283,14 +283,14 @@ def test_later_segments_keep_no_metadata_image_until_asked(oracle_sessions):
     path = oracle_sessions("segments", "mef3io")
     with neo_mef3.Reader(path) as r:
         ch = "seg"  # (in three MEF segments)
-        segs = r._channel(ch).segments
-        assert len(segs) > 1
-        assert segs[0].meta.raw is not None and all(s.meta.raw is None for s in segs[1:])
+        metas, files = r.segment_metadata(ch), r.segment_files(ch)
+        assert len(metas) > 1
+        assert metas[0].raw is not None and all(m.raw is None for m in metas[1:])
         reported = r.segments(ch)  # reads the later segments' sections again
-        for seg, rep in zip(segs, reported):
-            with open(seg.files.tmet, "rb") as f:
-                ref = headers.parse_metadata(f.read(), seg.files.tmet, keys=seg.meta.keys)
-            assert seg.meta.raw == ref.raw
+        for meta, sf, rep in zip(metas, files, reported):
+            with open(sf.tmet, "rb") as f:
+                ref = headers.parse_metadata(f.read(), sf.tmet, keys=meta.keys)
+            assert meta.raw == ref.raw
             assert rep["channel_description"] == text(ref.s2["channel_description"])
 
 

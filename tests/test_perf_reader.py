@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import neo_mef3
-from neo_mef3 import reader as reader_mod
+from neo_mef3.reader import decode as decode_mod
+from neo_mef3.reader.grid import covered_runs
 
 
 def _expected_read(raw):
@@ -44,8 +45,8 @@ def test_read_equals_read_raw_definition(oracle_sessions, monkeypatch, scenario,
     path = oracle_sessions(scenario, writer)
     password = oracle_sessions.scenario(scenario).read_password or ""
     rng = np.random.default_rng(len(scenario) * 7 + len(writer))
-    for batch in (reader_mod._BATCH_BYTES, 700):     # 700 bytes: about one block per batch
-        monkeypatch.setattr(reader_mod, "_BATCH_BYTES", batch)
+    for batch in (decode_mod.BATCH_BYTES, 700):     # 700 bytes: about one block per batch
+        monkeypatch.setattr(decode_mod, "BATCH_BYTES", batch)
         for n_threads in (1, 2):
             with neo_mef3.Reader(path, password=password, n_threads=n_threads) as r:
                 for ch in r.channels:
@@ -96,11 +97,11 @@ def _damaged_copy(tmp_path, which):
     bad = str(tmp_path / "bad.mefd")
     shutil.copytree(path, bad)
     with neo_mef3.Reader(bad) as r:
-        tdat = r._channel("ch").segments[0].files.tdat
-        b = r._channel("ch").blocks()
+        tdat = r.segment_files("ch")[0].tdat
+        b = r.block_table("ch")
     with open(tdat, "r+b") as f:
-        for i in which(len(b["n"])):
-            f.seek(int(b["offset"][i]) + 400)
+        for i in which(len(b["number_of_samples"])):
+            f.seek(int(b["file_offset"][i]) + 400)
             f.write(b"\xde\xad\xbe\xef")
     return bad, tdat, b
 
@@ -129,8 +130,8 @@ def test_threads_raise_the_first_damaged_block_as_one_thread_does(tmp_path, monk
     # the threads decode pieces of the range in any order; the error raised is still
     # that of the earliest damaged block, and only after every piece has finished
     bad, tdat, b = _damaged_copy(tmp_path, lambda k: (k // 3, k - 2))
-    k = len(b["n"])
-    monkeypatch.setattr(reader_mod, "_PIECE_MIN_BYTES", 1)  # a piece per block or so
+    k = len(b["number_of_samples"])
+    monkeypatch.setattr(decode_mod, "PIECE_MIN_BYTES", 1)  # a piece per block or so
     messages = []
     for n_threads in (1, 2):
         with neo_mef3.Reader(bad, n_threads=n_threads) as r:
@@ -139,7 +140,7 @@ def test_threads_raise_the_first_damaged_block_as_one_thread_does(tmp_path, monk
                     method("ch")
                 messages.append(str(exc.value))
     assert len(set(messages)) == 1, messages
-    assert tdat in messages[0] and f"RED block at byte {int(b['offset'][k // 3])} of the file" in messages[0]
+    assert tdat in messages[0] and f"RED block at byte {int(b['file_offset'][k // 3])} of the file" in messages[0]
 
 
 def test_covered_runs_equal_marking_block_by_block():
@@ -152,7 +153,7 @@ def test_covered_runs_equal_marking_block_by_block():
         want = np.zeros(n, np.uint8)
         for a, c in zip(starts, counts):
             want[max(a, 0) : max(min(a + c, n), 0)] = 1
-        runs = reader_mod._covered(starts, counts, n)
+        runs = covered_runs(starts, counts, n)
         got = np.zeros(n, np.uint8)
         for a, z in runs:
             got[a:z] = 1

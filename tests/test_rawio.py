@@ -334,7 +334,7 @@ def test_overlapping_segments(mef_sessions):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_sections_vectorised_matches_loop(seed):
-    from neo_mef3.rawio import _sections_reference, continuous_sections
+    from neo_mef3.reader.sections import continuous_sections, sections_reference
 
     rng = np.random.default_rng(seed)
     fs = [1000.0, 499.907, 32000.0, 250.0, 2048.0, 100.0][seed]
@@ -350,7 +350,7 @@ def test_sections_vectorised_matches_loop(seed):
     t = t + jump + jitter + drift
     seg = np.cumsum(rng.random(nblocks) < 0.01)
     got = continuous_sections(t, n, seg, cum, fs)
-    ref = _sections_reference(t, n, seg, cum, fs)
+    ref = sections_reference(t, n, seg, cum, fs)
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
     assert got[1].sum() == n.sum()

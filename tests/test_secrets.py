@@ -183,7 +183,7 @@ def test_passwords_not_in_reprs_messages_logs_or_warnings(enc, tmp_path):
         with warnings.catch_warnings(record=True) as caught, redirect_stdout(out), redirect_stderr(err):
             warnings.simplefilter("always")
             r = neo_mef3.Reader(enc, password=P2)
-            seen += [repr(r), repr(r._channel("Fp1").segments[0].meta.keys), str(r.info("Fp1"))]
+            seen += [repr(r), repr(r.segment_metadata("Fp1")[0].keys), str(r.info("Fp1"))]
             seen.append(repr(r.toc("Fp1")[:2]))
             r.close()
             w = neo_mef3.Writer(str(tmp_path / "w.mefd"), overwrite=True, password1=P1, password2=P2)
@@ -245,7 +245,7 @@ def _everything_level(path, password, tmp_path):
         with neo_mef3.Reader(path, password=password) as r:
             for ch in r.channels:
                 texts += [repr(r.info(ch)), repr(r.segments(ch)), repr(r.toc(ch))]
-                meta = r._channel(ch).segments[0].meta
+                meta = r.segment_metadata(ch)[0]
                 texts.append(meta.record.tobytes().decode("latin-1"))
                 try:
                     texts.append(repr(r.records(ch)))
@@ -293,7 +293,7 @@ def test_level_1_shows_no_section_3_field(enc, tmp_path):
         for k in ("subject_name_1", "subject_name_2", "subject_id", "recording_location", "GMT_offset",
                   "recording_time_offset"):
             assert info[k] is None, k
-        assert r._channel("Fp1").segments[0].meta.s3 is None
+        assert r.segment_metadata("Fp1")[0].s3 is None
         with pytest.raises(PasswordError):
             r.records()
         with pytest.raises(PasswordError):

@@ -148,6 +148,11 @@ class KeyRing:
     def __repr__(self):
         return f"<KeyRing {len(self._keys)} header(s) unlocked>"
 
+    @property
+    def password(self):
+        """The password the ring was made with (to open the session again elsewhere)."""
+        return self._password
+
     def known(self, header):
         """The Keys already unlocked for a raw header's fields, or None (no validation)."""
         return self._keys.get(bytes(header[UH_PASSWORD_FIELDS])) if len(header) >= UH_PASSWORD_FIELDS.stop else None

@@ -26,6 +26,17 @@ def to_uutc(stored, rto=0):
     return -stored + int(effective_rto(rto))
 
 
+def span_uutc(start_stored, end_stored, rto=0):
+    """``(start, end)`` in uUTC of two stored times (a file's), or None when either is
+    "no entry": :func:`to_uutc` of both, in one call for loops over many segments."""
+    if start_stored == UUTC_NO_ENTRY or end_stored == UUTC_NO_ENTRY:
+        return None
+    if rto == UUTC_NO_ENTRY:
+        rto = 0
+    return (rto - start_stored if start_stored < 0 else start_stored,
+            rto - end_stored if end_stored < 0 else end_stored)
+
+
 def to_uutc_array(stored, rto=0):
     """Vectorised :func:`to_uutc` for int64 arrays ("no entry" stays INT64_MIN).
 

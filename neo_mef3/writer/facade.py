@@ -107,7 +107,7 @@ class Writer:
         self._meta_channel = {}  # channel name -> set_metadata(channel=name) values
         self._closed = False
         self._lock = threading.RLock()
-        forksafe.register(self)
+        forksafe.register(self, Writer._after_fork)
 
     @property
     def encrypted(self) -> bool:

@@ -1,0 +1,84 @@
+"""Records (annotations) as a Reader returns them: session, channel and segment levels.
+
+The files come from the byte source and are parsed by ``format.records``; here is which
+files make a level, the level-2 rule (records may identify the subject) and, with
+``on_error="skip"``, leaving a damaged records file out.
+"""
+
+from ..errors import FormatError, MefError, PasswordError
+from ..format import crypto
+from ..format import records as record_files
+from ..format.layout import RDAT, RIDX, text
+
+
+class RecordReader:
+    """Reads a session's records files through `catalog` (its source, tree and keys)."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._encrypted = None
+
+    def _session_encrypted(self):
+        if self._encrypted is None:
+            self._encrypted = False
+            for name in self.catalog.names[:1]:
+                uh = self.catalog.get(name).segments[0].meta.uh
+                self._encrypted = crypto.is_encrypted_header(uh["level_1_password_validation_field"])
+        return self._encrypted
+
+    def records(self, channel, where):
+        """The records of the session (`channel` None) or of a channel (its own, then its
+        segments'), each with ``level``, ``channel`` and ``segment`` set."""
+        catalog = self.catalog
+        if channel is None:
+            names = catalog.names
+            ref = catalog.get(names[0]) if names else None
+        else:
+            ref = catalog.get(channel)
+        # without a readable channel, a records file's own header validates the password
+        keys = ref.segments[0].meta.keys if ref is not None else None
+        rto = ref.segments[0].rto if ref is not None else 0
+        if keys is not None and self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
+            raise PasswordError("records of an encrypted session need the level-2 password", where)
+        out = []
+        if channel is None:
+            for r in self._read(catalog.tree.rdat, keys, rto):
+                r.update(level="session", channel=None, segment=None)
+                out.append(r)
+            return out
+        rdat, _ = catalog.tree.channel_records(channel)
+        owner = text(ref.segments[0].meta.uh["channel_name"]) or channel
+        for r in self._read(rdat, keys, rto, owner):
+            r.update(level="channel", channel=channel, segment=None)
+            out.append(r)
+        exists = catalog.source.exists
+        for seg in ref.segments:
+            present = seg.record_flags  # (as probed when the channel was opened, or now)
+            if present is None:
+                present = exists(seg.files.rdat) or exists(seg.files.ridx)
+            if not present:
+                continue  # (what _parse does first, without two calls per segment)
+            for r in self._read(seg.files.rdat, keys, seg.rto, owner):
+                r.update(level="segment", channel=channel, segment=seg.number)
+                out.append(r)
+        return out
+
+    def _read(self, rdat, keys, rto, owner=""):
+        try:
+            return self._parse(rdat, keys, rto, owner)
+        except PasswordError:
+            raise
+        except MefError as exc:
+            if not self.catalog.skips.enabled:
+                raise
+            self.catalog.skips.skip("records", rdat, exc)
+            return []
+
+    def _parse(self, rdat, keys, rto, owner):
+        source = self.catalog.source
+        if not source.exists(rdat):
+            if source.exists(rdat[: -len(RDAT)] + RIDX):
+                raise FormatError("record index exists but its record data file is missing", rdat)
+            return []
+        raw = source.read_file(rdat, "record data")
+        return record_files.parse_records_file(raw, rdat, keys, self.catalog.keyring, owner, rto)

@@ -1,0 +1,122 @@
+"""Continuous sections of a channel: runs of samples with no gap, the unit neo shows.
+
+A channel's RED blocks, in time order, are cut into sections where a new MEF segment
+begins or a block starts half a sample period or more away from where the previous
+block's samples end (the discontinuity flag alone does not cut: the reference writers
+set it on every append). Inside a section sample ``i`` is at ``t_section + i / fs``.
+:func:`continuous_sections` finds them in a block table; :func:`sections_from_metadata`
+in the segments' metadata alone, when that pins them down (no ``.tidx`` read).
+"""
+
+import numpy as np
+
+from ..format.layout import TIME_SERIES_INDEX_BYTES, UNIVERSAL_HEADER_BYTES
+from ..format.times import span_uutc
+
+def continuous_sections(time, n, seg, cum, fs):
+    """Continuous sections of a channel's blocks (time order): (starts, counts, firsts).
+
+    A block (with samples) opens a section when it is the first, belongs to another MEF
+    segment than the previous block, or starts half a sample period or more away from
+    ``section start + samples so far / fs``. Vectorised; :func:`sections_reference` is
+    the plain loop it must agree with.
+    """
+    time = np.asarray(time, np.int64)
+    n = np.asarray(n, np.int64)
+    keep = np.flatnonzero(n > 0)
+    if len(keep) == 0:
+        z = np.zeros(0, np.int64)
+        return z, z.copy(), z.copy()
+    t, nn, sg, first = time[keep], n[keep], np.asarray(seg)[keep], np.asarray(cum, np.int64)[keep]
+    period = 1e6 / fs
+    breaks = np.zeros(len(t), bool)
+    breaks[0] = True
+    breaks[1:] = sg[1:] != sg[:-1]
+    for _ in range(64):
+        sec_id = np.cumsum(breaks) - 1
+        s_idx = np.flatnonzero(breaks)
+        resid = np.abs((t - t[s_idx][sec_id]).astype(np.float64) - (first - first[s_idx][sec_id]) * period)
+        bad = (resid >= 0.5 * period) & ~breaks
+        if not bad.any():
+            break
+        b = np.flatnonzero(bad)
+        # only the first bad block of each section is sure to start one (later ones are
+        # measured again from it)
+        breaks[b[np.r_[True, sec_id[b][1:] != sec_id[b][:-1]]]] = True
+    else:  # a drifting clock: finish with the loop
+        return sections_reference(time, n, seg, cum, fs)
+    s_idx = np.flatnonzero(breaks)
+    counts = np.add.reduceat(nn, s_idx) if len(s_idx) else np.zeros(0, np.int64)
+    return t[s_idx].astype(np.int64), counts.astype(np.int64), first[s_idx].astype(np.int64)
+
+
+def sections_reference(time, n, seg, cum, fs):
+    """The plain-loop definition of :func:`continuous_sections`."""
+    period = 1e6 / fs
+    starts, counts, firsts = [], [], []
+    sec_t, sec_n, prev_seg = None, 0, None
+    for k in range(len(n)):
+        nk = int(n[k])
+        if nk <= 0:
+            continue
+        tk = int(time[k])
+        new = sec_t is None or int(seg[k]) != prev_seg
+        prev_seg = int(seg[k])
+        if not new:
+            new = abs((tk - sec_t) - sec_n * period) >= 0.5 * period
+        if new:
+            if sec_t is not None:
+                counts.append(sec_n)
+            starts.append(tk)
+            firsts.append(int(cum[k]))
+            sec_t, sec_n = tk, 0
+        sec_n += nk
+    if sec_t is not None:
+        counts.append(sec_n)
+    return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
+
+
+def sections_from_metadata(segments, fs, sizes_of):
+    """The continuous sections of a channel from its segments' metadata alone, or None.
+
+    ``(starts, counts, firsts)`` as :func:`continuous_sections` computes them from the
+    block table, without reading any ``.tidx``, when every segment's metadata pins its
+    section down: ``number_of_samples`` > 0 samples from ``start_time`` to the
+    exclusive ``end_time`` within half a sample period (no gap inside it), the segments
+    in time order without overlap, and the ``.tidx`` exactly the size of the
+    ``number_of_blocks`` entries the metadata declares (an interrupted append leaves
+    more). ``segments``: the reader's Segments (their ``index_size`` as probed, or
+    None); ``sizes_of(paths)``: the sizes of the ``.tidx`` files not probed. None for
+    anything else (the caller then reads the block tables). What the metadata states is
+    checked against the block table when the channel's samples are first read
+    (``MEF3RawIO``).
+    """
+    period = 1e6 / fs
+    half = 0.5 * period
+    starts, counts, firsts, unprobed = [], [], [], []
+    first = 0
+    prev_end = None
+    for seg in segments:  # (a plain loop: a channel has few segments, numpy calls cost more)
+        m = seg.meta
+        n = m.number_of_samples
+        span = span_uutc(m.start_stored, m.end_stored, m.rto)
+        if n <= 0 or m.number_of_blocks <= 0 or span is None:
+            return None
+        t0, t1 = span
+        if abs((t1 - t0) - n * period) >= half or (prev_end is not None and t0 < prev_end):
+            return None
+        if seg.index_size is None:  # (not probed when the channel was opened)
+            unprobed.append(seg)
+        elif seg.index_size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * TIME_SERIES_INDEX_BYTES:
+            return None
+        starts.append(t0)
+        counts.append(n)
+        firsts.append(first)
+        first += n
+        prev_end = t1
+    if unprobed:
+        sizes = sizes_of([seg.files.tidx for seg in unprobed])
+        if any(size != UNIVERSAL_HEADER_BYTES + seg.meta.number_of_blocks * TIME_SERIES_INDEX_BYTES
+               for seg, size in zip(unprobed, sizes)):
+            return None
+    return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
