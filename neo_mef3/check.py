@@ -10,8 +10,9 @@ entry; it reports bytes after the last indexed block, torn index entries, leftov
 temporary directories of an interrupted write, gaps in segment numbering and records
 files that do not parse. Nothing is written.
 
-It reuses the Reader's pieces (session tree, header and index parsing, password
-handling, the RED decoder in status mode); there is no second parser.
+It uses the Reader's pieces (the session tree, ``format``'s parsing of headers, indices
+and records files, a ``crypto.KeyRing``, the RED decoder in status mode); there is no
+second parser.
 
 >>> report = check_session("subject.mefd")
 >>> report.exit_code        # 0 consistent, 1 problems found, 2 unusable input

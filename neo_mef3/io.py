@@ -28,6 +28,7 @@ import os
 import re
 import warnings
 from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -191,7 +192,8 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
     #: the Writer class write_block uses (None: neo_mef3.writer.Writer)
     writer_class = None
 
-    def __init__(self, dirname, password=None, keep_original_times=False, n_threads=0, check_crc=True):
+    def __init__(self, dirname: Union[str, "os.PathLike[str]"], password: Optional[str] = None,
+                 keep_original_times: bool = False, n_threads: int = 0, check_crc: bool = True) -> None:
         MEF3RawIO.__init__(
             self,
             dirname=dirname,
@@ -209,16 +211,17 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
         if not self.is_header_parsed:
             self.parse_header()
 
-    def read_block(self, *args, **kwargs):
+    def read_block(self, *args: Any, **kwargs: Any) -> Block:
         self._ensure_header()
         return BaseFromRaw.read_block(self, *args, **kwargs)
 
-    def read_segment(self, *args, **kwargs):
+    def read_segment(self, *args: Any, **kwargs: Any) -> Segment:
         self._ensure_header()
         return BaseFromRaw.read_segment(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ writing ----
-    def write_block(self, block, overwrite=False, rec_datetime=None, password1="", password2="", block_length=None):
+    def write_block(self, block: Block, overwrite: bool = False, rec_datetime: Optional[datetime] = None,
+                    password1: str = "", password2: str = "", block_length: Optional[int] = None) -> Dict[str, Any]:
         """Write a neo Block as a MEF 3.0 session at ``dirname``.
 
         Parameters

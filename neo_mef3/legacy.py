@@ -24,6 +24,7 @@ import os
 import shutil
 import warnings
 from copy import copy, deepcopy
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -35,6 +36,10 @@ from .writer import Writer
 from .session import SessionTree
 
 __all__ = ["MefReader", "MefWriter", "LegacyWarning"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: a channel name, an ``np.int64`` index, or a list/array of those (mef_tools' picking)
+Channels = Union[str, np.int64, List[Union[str, np.int64]], np.ndarray]
 
 _INT64_MIN = np.iinfo(np.int64).min
 _BEFORE_END = " Given start time is before end time of data already written to the session. Returning None"
@@ -230,7 +235,7 @@ class MefReader:
 
     __version__ = "2.0.0"
 
-    def __init__(self, session_path, password2=None):
+    def __init__(self, session_path: PathLike, password2: Optional[str] = None) -> None:
         self.reader = None
         path = _session_dir(session_path)
         if not os.path.exists(path):
@@ -261,19 +266,19 @@ class MefReader:
 
     # --- metadata ------------------------------------------------------------------
     @property
-    def channels(self):
+    def channels(self) -> List[str]:
         """Names of all channels, sorted."""
         return [ch_info["name"] for ch_info in self.bi]
 
     @property
-    def properties(self):
+    def properties(self) -> list:
         """Sorted unique property names over all channels (numpy strings, as mef_tools)."""
         properties = []
         for ch_info in self.bi:
             properties += list(ch_info.keys())
         return list(np.unique(properties))
 
-    def get_property(self, property_name, channel=None):
+    def get_property(self, property_name: str, channel: Optional[str] = None) -> Any:
         """A property of one channel, or a list over all channels (None: unknown channel)."""
         if isinstance(channel, type(None)):
             props = []
@@ -291,7 +296,7 @@ class MefReader:
                 return ch_info[property_name]
         return None
 
-    def get_channel_info(self, channel=None):
+    def get_channel_info(self, channel: Optional[str] = None) -> Any:
         """The basic-info dict of one channel, or the list of all (None: unknown channel)."""
         if isinstance(channel, type(None)):
             return self.bi
@@ -301,7 +306,7 @@ class MefReader:
                 return ch_info
         return None
 
-    def close(self):
+    def close(self) -> None:
         """Release the session (metadata stays available, as in mef_tools)."""
         if getattr(self, "reader", None) is not None:
             self.reader.close()
@@ -337,7 +342,8 @@ class MefReader:
                         channels_to_pick.append(channel)
         return channels_to_pick
 
-    def get_raw_data(self, channels, t_stamp1=None, t_stamp2=None):
+    def get_raw_data(self, channels: Channels, t_stamp1: Optional[int] = None,
+                     t_stamp2: Optional[int] = None) -> List[np.ndarray]:
         """Stored counts (float64, NaN in gaps) of [t_stamp1, t_stamp2), one array per picked channel.
 
         ``channels``: a name, an ``np.int64`` index, or a list/array of those. Defaults:
@@ -358,7 +364,8 @@ class MefReader:
 
         return [self._read_uutc(channel, t_stamp1, t_stamp2) for channel in channels_to_pick]
 
-    def get_data(self, channels, t_stamp1=None, t_stamp2=None):
+    def get_data(self, channels: Channels, t_stamp1: Optional[int] = None,
+                 t_stamp2: Optional[int] = None) -> Union[np.ndarray, List[np.ndarray]]:
         """Samples in physical units (float64, NaN in gaps).
 
         A list of arrays when ``channels`` is a list, else one array.
@@ -414,7 +421,7 @@ class MefReader:
         return out
 
     # --- records ---------------------------------------------------------------------
-    def get_annotations(self, channel=None):
+    def get_annotations(self, channel: Optional[str] = None) -> Optional[List[Dict[str, Any]]]:
         """Records of the session (``channel=None``) or of one channel, as pymef dicts.
 
         Like mef_tools: raises ``KeyError('records_info')`` when the level has no
@@ -566,7 +573,8 @@ class MefWriter:
     #: nearest count, as :meth:`neo_mef3.Writer.write`. See docs/legacy.md.
     quantization = "mef_tools"
 
-    def __init__(self, session_path, overwrite=False, password1=None, password2=None, verbose=False):
+    def __init__(self, session_path: PathLike, overwrite: bool = False, password1: Optional[str] = None,
+                 password2: Optional[str] = None, verbose: bool = False) -> None:
         self.pwd1 = password1
         self.pwd2 = password2
         self.bi = None
@@ -645,7 +653,7 @@ class MefWriter:
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
-    def close(self):
+    def close(self) -> None:
         """Flush and release the native writer (not in mef_tools, which writes through)."""
         self._close_writer()
 
@@ -701,8 +709,9 @@ class MefWriter:
             reader.close()
 
     # --- data ------------------------------------------------------------------------
-    def write_data(self, data_write, channel, start_uutc, sampling_freq, end_uutc=None, precision=None,
-                   new_segment=False, discont_handler=True, reload_metadata=True):
+    def write_data(self, data_write: np.ndarray, channel: str, start_uutc: int, sampling_freq: float,
+                   end_uutc: Optional[int] = None, precision: Optional[int] = None, new_segment: bool = False,
+                   discont_handler: bool = True, reload_metadata: bool = True) -> Optional[bool]:
         """Write float (or integer) data to a channel: a new channel, an in-segment append
         or a new segment. Returns True, or None (with a message and a LegacyWarning) when
         the write is refused.
@@ -917,7 +926,7 @@ class MefWriter:
         return out
 
     # --- annotations -----------------------------------------------------------------
-    def write_annotations(self, annotations, channel=None):
+    def write_annotations(self, annotations: Any, channel: Optional[str] = None) -> None:
         """Add annotations (a pandas DataFrame with ``time``, ``type``, ``text`` and
         optionally ``duration`` columns) to the session or to a channel.
 
@@ -1000,7 +1009,7 @@ class MefWriter:
         return annot_list
 
     # --- knobs -----------------------------------------------------------------------
-    def get_mefblock_len(self, fs):
+    def get_mefblock_len(self, fs: float) -> int:
         """Samples per RED block: ``mef_block_len`` if set, else fs (fs >= 5 kHz) or 10*fs."""
         if self.mef_block_len is not None:
             return self.mef_block_len
@@ -1013,25 +1022,25 @@ class MefWriter:
                 return int(fs * 10)
 
     @property
-    def max_nans_written(self):
+    def max_nans_written(self) -> Union[int, str]:
         """NaN runs shorter than this many samples are stored as 0; longer ones split the
         data ('fs': one second's worth)."""
         return self._max_nans_written
 
     @max_nans_written.setter
-    def max_nans_written(self, max_samples):
+    def max_nans_written(self, max_samples: int) -> None:
         if (max_samples < 0) | (not (isinstance(max_samples, int))):
             _say("incorrect value, please provide positive int", warn=True)
             return
         self._max_nans_written = max_samples
 
     @property
-    def data_units(self):
+    def data_units(self) -> bytes:
         """Units label (bytes) stored with new channels."""
         return self._data_units
 
     @data_units.setter
-    def data_units(self, units_str):
+    def data_units(self, units_str: str) -> None:
         if (len(units_str) < 0) | (not (isinstance(units_str, str))):
             _say("incorrect value, please provide str with less than 20 chars", warn=True)
             return
@@ -1039,19 +1048,19 @@ class MefWriter:
         self.section2_ts_dict["units_description"] = copy(self._data_units)
 
     @property
-    def record_offset(self):
+    def record_offset(self) -> Any:
         """mef_tools' recording-time offset knob (see docs/legacy.md: kept, not stored)."""
         return self._record_offset
 
     @record_offset.setter
-    def record_offset(self, new_offset):
+    def record_offset(self, new_offset: Any) -> None:
         self._record_offset = new_offset
 
     @property
-    def mef_block_len(self):
+    def mef_block_len(self) -> Optional[int]:
         """Samples per RED block (None: derived from the sampling frequency)."""
         return self._mef_block_len
 
     @mef_block_len.setter
-    def mef_block_len(self, new_mefblock_len):
+    def mef_block_len(self, new_mefblock_len: Optional[int]) -> None:
         self._mef_block_len = new_mefblock_len

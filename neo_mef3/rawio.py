@@ -27,6 +27,7 @@ import math
 import os
 import warnings
 from datetime import datetime, timezone
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -287,8 +288,15 @@ class MEF3RawIO(BaseRawIO):
     _sections_from_metadata = True
 
     def __init__(
-        self, dirname="", password=None, keep_original_times=False, n_threads=0, check_crc=True, stream_ids=None, **kargs
-    ):
+        self,
+        dirname: Union[str, "os.PathLike[str]"] = "",
+        password: Optional[str] = None,
+        keep_original_times: bool = False,
+        n_threads: int = 0,
+        check_crc: bool = True,
+        stream_ids: Optional[Sequence[Union[str, int]]] = None,
+        **kargs: Any,
+    ) -> None:
         BaseRawIO.__init__(self, **kargs)
         if isinstance(stream_ids, (str, int)):
             stream_ids = [stream_ids]
@@ -689,7 +697,8 @@ class MEF3RawIO(BaseRawIO):
         return (np.asarray(raw_duration, dtype=np.float64) / 1e6).astype(dtype)
 
     # --------------------------------------------------------------- lifecycle ----
-    def close(self):
+    def close(self) -> None:
+        """Close the Reader underneath (a new parse_header opens it again)."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write the example session shipped with the package: neo_mef3/data/example.mefd.
 
-Written with the reference writer ``mef_tools.io.MefWriter`` (on pymef/meflib)
-until our own Writer lands. Content:
+Written with the reference writer ``mef_tools.io.MefWriter`` (on pymef/meflib), on
+purpose: the example every new user reads first comes from the reference
+implementation, not from our own Writer. Content:
 
 * ``Fp1``    256 Hz, 20 s, scalp-like EEG: 1/f noise + 10 Hz alpha, uV, precision 2
 * ``Hippo1`` 1024 Hz, 20 s, depth iEEG: 1/f noise + 10 Hz rhythm + a few

@@ -108,3 +108,30 @@ def test_the_guard_sees_private_reach(tmp_path, snippet, expected):
     (pkg / "b" / "user.py").write_text(snippet.replace("..reader.", "..a."))
     found = [v for v in _violations(str(pkg)) if "user.py" in v]
     assert bool(found) == expected, found
+
+
+def test_the_public_api_is_typed():
+    """Every public method of the public classes annotates its parameters and result
+    (``neo_mef3/py.typed`` tells type checkers to use them)."""
+    import inspect
+
+    import neo_mef3
+
+    assert os.path.isfile(os.path.join(PACKAGE, "py.typed"))
+    missing = []
+    for cls in (neo_mef3.Reader, neo_mef3.Writer, neo_mef3.MEF3RawIO, neo_mef3.MEF3IO, neo_mef3.MefReader,
+                neo_mef3.MefWriter):
+        for name, member in vars(cls).items():
+            if name.startswith("_") and name != "__init__":
+                continue
+            funcs = [member.fget, member.fset] if isinstance(member, property) else [member]
+            for func in funcs:
+                if not inspect.isfunction(func):
+                    continue
+                sig = inspect.signature(func)
+                if sig.return_annotation is inspect.Signature.empty:
+                    missing.append(f"{cls.__name__}.{name} -> ?")
+                for p in list(sig.parameters.values())[1:]:
+                    if p.annotation is inspect.Parameter.empty:
+                        missing.append(f"{cls.__name__}.{name}({p.name})")
+    assert missing == [], missing

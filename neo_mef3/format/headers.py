@@ -27,6 +27,8 @@ from .layout import (
     RED_BLOCK_HEADER_BYTES,
     TIME_SERIES_INDEX,
     TIME_SERIES_METADATA,
+    TMET_NUMBER_OF_BLOCKS,
+    TMET_NUMBER_OF_SAMPLES,
     TMET_RECORDING_TIME_OFFSET,
     TMET_SAMPLING_FREQUENCY,
     TMET_SECTION_LEVELS,
@@ -68,7 +70,7 @@ def check_universal_header(raw, path=None, file_type=None, check_crc=True):
             f"file is {len(raw)} bytes, shorter than the {UNIVERSAL_HEADER_BYTES}-byte MEF universal header",
             path,
         )
-    header_crc, body_crc, ftype, major, minor, order = _UH_HEAD.unpack_from(raw, 0)
+    header_crc, body_crc, ftype, major, minor, order = _UH_HEAD.unpack_from(raw, UH_HEADER_CRC)
     if file_type is not None:
         ftype = ftype.rstrip(b"\0").decode("ascii", "replace")
         if ftype != file_type:
@@ -227,8 +229,8 @@ def parse_stable(read, parse, attempts=5):
 #: start sample, samples, blocks, recording time offset), and its judgement of the image
 #: (``session.scan_channel(..., fs_offset=SCAN_FS_OFFSET)``)
 SCAN_KEEP = UNIVERSAL_HEADER_BYTES + 2
-SCAN_FIELDS = (TMET_SAMPLING_FREQUENCY, TMET_UNITS_CONVERSION_FACTOR, TMET_START_SAMPLE, TMET_START_SAMPLE + 8,
-               TMET_START_SAMPLE + 16, TMET_RECORDING_TIME_OFFSET)
+SCAN_FIELDS = (TMET_SAMPLING_FREQUENCY, TMET_UNITS_CONVERSION_FACTOR, TMET_START_SAMPLE, TMET_NUMBER_OF_SAMPLES,
+               TMET_NUMBER_OF_BLOCKS, TMET_RECORDING_TIME_OFFSET)
 SCAN_FS_OFFSET = TMET_SAMPLING_FREQUENCY
 _VALIDATION = UH_PASSWORD_FIELDS
 

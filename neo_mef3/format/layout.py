@@ -282,7 +282,9 @@ TMET_SAMPLING_FREQUENCY = offset_of(TIME_SERIES_METADATA, "section_2", "sampling
 TMET_UNITS_CONVERSION_FACTOR = offset_of(TIME_SERIES_METADATA, "section_2", "units_conversion_factor")
 #: start_sample, number_of_samples and number_of_blocks follow each other (three int64s)
 TMET_START_SAMPLE = offset_of(TIME_SERIES_METADATA, "section_2", "start_sample")
-assert offset_of(TIME_SERIES_METADATA, "section_2", "number_of_blocks") == TMET_START_SAMPLE + 16
+TMET_NUMBER_OF_SAMPLES = offset_of(TIME_SERIES_METADATA, "section_2", "number_of_samples")
+TMET_NUMBER_OF_BLOCKS = offset_of(TIME_SERIES_METADATA, "section_2", "number_of_blocks")
+assert TMET_NUMBER_OF_SAMPLES == TMET_START_SAMPLE + 8 and TMET_NUMBER_OF_BLOCKS == TMET_START_SAMPLE + 16
 TMET_RECORDING_TIME_OFFSET = offset_of(TIME_SERIES_METADATA, "section_3", "recording_time_offset")
 
 # RED block header

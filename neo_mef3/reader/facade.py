@@ -12,6 +12,8 @@ import numpy as np
 from .. import forksafe
 from ..errors import FormatError, MefError, PasswordError, RangeError
 from ..format import crypto
+from ..format.headers import TimeSeriesMetadata
+from ..session import SegmentFiles
 from ..source import ByteSource, open_source
 from . import describe, grid, sections
 from .decode import Decoder
@@ -178,11 +180,11 @@ class Reader:
         what opening the channel read (cheaper than :meth:`segments`)."""
         return describe.segment_table(self._channel(channel))
 
-    def segment_files(self, channel: str) -> list:
+    def segment_files(self, channel: str) -> List[SegmentFiles]:
         """The :class:`~neo_mef3.session.SegmentFiles` (paths) of the channel's segments."""
         return [seg.files for seg in self._channel(channel).segments]
 
-    def segment_metadata(self, channel: str) -> list:
+    def segment_metadata(self, channel: str) -> List[TimeSeriesMetadata]:
         """The decrypted metadata (:class:`~neo_mef3.format.headers.TimeSeriesMetadata`)
         of the channel's segments; section 3 is None without level-2 access."""
         return [seg.meta for seg in self._channel(channel).segments]
