@@ -464,17 +464,23 @@ def _infer_precision(data):
     return precision
 
 
-def _to_int32(data, precision):
-    """mef_tools ``convert_data_to_int32``: NaN -> 0, ``np.round(x, p)``, then a truncating
-    int32 cast of ``10**p * rounded`` (done in the input's own float type)."""
+def _usable_precision(precision):
+    """mef_tools' precision check: anything but an int >= 0 becomes 0, with its message."""
     if (precision < 0) | (not (isinstance(precision, int))):
         _say(
             "WARNING: precision set to incorrect value, it is set to default (0) = conversion without "
             "scaling (scaling=1)",
             warn=True,
-            stacklevel=5,  # _say <- here <- MefWriter._quantize <- write_data <- caller
+            stacklevel=6,  # _say <- here <- _to_int32* <- MefWriter._quantize <- write_data <- caller
         )
         precision = 0
+    return precision
+
+
+def _to_int32(data, precision):
+    """mef_tools ``convert_data_to_int32``: NaN -> 0, ``np.round(x, p)``, then a truncating
+    int32 cast of ``10**p * rounded`` (done in the input's own float type)."""
+    precision = _usable_precision(precision)
     data = data.copy()
     data[np.isnan(data)] = 0
     deciround = np.round(data, decimals=precision)
@@ -485,14 +491,7 @@ def _to_int32(data, precision):
 
 def _to_int32_exact(data, precision):
     """``rint(x * 10**p)``: the nearest count (the native Writer's rule), NaN -> 0."""
-    if (precision < 0) | (not (isinstance(precision, int))):
-        _say(
-            "WARNING: precision set to incorrect value, it is set to default (0) = conversion without "
-            "scaling (scaling=1)",
-            warn=True,
-            stacklevel=5,  # _say <- here <- MefWriter._quantize <- write_data <- caller
-        )
-        precision = 0
+    precision = _usable_precision(precision)
     x = np.array(data, dtype=np.float64)
     x[np.isnan(x)] = 0
     x = np.rint(x * 10.0 ** precision)

@@ -300,6 +300,9 @@ RED_STATISTICS = field_slice(RED_BLOCK_HEADER, "statistics")
 # record header: the record CRC covers the rest of the header and the body
 RECORD_CRC = offset_of(RECORD_HEADER, "record_crc")
 RECORD_CRC_START = offset_of(RECORD_HEADER, "type_string")
+RECORD_TYPE = field_slice(RECORD_HEADER, "type_string")
+RECORD_ENCRYPTION = offset_of(RECORD_HEADER, "encryption")
+RECORD_BODY_BYTES = offset_of(RECORD_HEADER, "bytes")
 
 
 def text(field):

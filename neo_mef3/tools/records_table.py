@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .. import fileio
 from ..errors import MefError
 from ..format import crypto, headers
 from ..format.crc import crc32
@@ -130,19 +131,11 @@ def _append_to_level(rdat, ridx, records, rto, keys):
         tail = index.tobytes()
         out.append((ridx, [header(raw_idx, len(records), RECORD_INDEX.itemsize, tail),
                            raw_idx[UNIVERSAL_HEADER_BYTES:], tail]))
-    for path, chunks in out:
-        tmp = path + ".neo_mef3-tmp"
-        with open(tmp, "wb") as f:
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    fileio.replace_files(dict(out))  # (both complete on disk before either replaces its predecessor)
 
 
 def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    return fileio.read_file(path)
 
 
 def add_annotations(session, annotations, password=""):

@@ -27,28 +27,39 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import fileio
 from ..errors import CrcError, FormatError, MefError, PasswordError
 from ..format import crypto, headers
 from ..format.crc import crc32
 from ..format.layout import (
     ENCRYPTION_BLOCK_BYTES,
-    METADATA_SECTION_1_OFFSET,
     METADATA_SECTION_2_BYTES,
     METADATA_SECTION_2_OFFSET,
     METADATA_SECTION_3_BYTES,
     METADATA_SECTION_3_OFFSET,
     PAD_BYTE,
     RDAT,
+    RECORD_BODY_BYTES,
+    RECORD_CRC,
+    RECORD_CRC_START,
+    RECORD_ENCRYPTION,
     RECORD_HEADER_BYTES,
     RECORD_INDEX,
+    RECORD_TYPE,
+    RED_BLOCK_CRC,
     RED_BLOCK_HEADER_BYTES,
+    RED_CRC_START,
+    RED_FLAGS,
     RED_LEVEL_1_ENCRYPTED,
     RED_LEVEL_2_ENCRYPTED,
+    RED_START_TIME,
+    RED_STATISTICS,
     RIDX,
     SESSION_EXT,
     TIME_SERIES_INDEX,
     TIME_SERIES_INDEX_BYTES,
     TIME_SERIES_METADATA,
+    TMET_SECTION_LEVELS,
     UNIVERSAL_HEADER,
     UNIVERSAL_HEADER_BYTES,
     UUTC_NO_ENTRY,
@@ -66,8 +77,8 @@ _BATCH_BYTES = 8 << 20
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _I32 = struct.Struct("<i")
-_BLOCK_TIME_OFFSET = 40  # RED block header start_time
-_BLOCK_STATS = slice(48, RED_BLOCK_HEADER_BYTES)  # the part an encrypted block encrypts
+_BLOCK_TIME_OFFSET = RED_START_TIME
+_BLOCK_STATS = RED_STATISTICS  # the part an encrypted block encrypts
 
 #: byte offsets of the times inside record bodies, per type (Seiz channels separately)
 RECORD_TIME_FIELDS = {"Seiz": (0, 8), "Curs": (8,), "Epoc": (8, 16)}
@@ -108,16 +119,11 @@ class Edits:
 
 
 def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    return fileio.read_file(path)
 
 
 def _write(path, chunks):
-    with open(path, "wb") as f:
-        for c in chunks:
-            f.write(c)
-        f.flush()
-        os.fsync(f.fileno())
+    fileio.write_new_file(path, chunks)
 
 
 class _Rewriter:
@@ -203,9 +209,9 @@ class _Rewriter:
         if self.e.metadata is not None:
             self.e.metadata(s2, s3, src)
         self.header(buf, rto_in, src)
-        levels = list(struct.unpack_from("bb", buf, METADATA_SECTION_1_OFFSET))
+        levels = list(struct.unpack_from("bb", buf, TMET_SECTION_LEVELS))
         out_levels = [self.level_out(levels[0], 1), self.level_out(levels[1], 2)]
-        struct.pack_into("bb", buf, METADATA_SECTION_1_OFFSET, *out_levels)
+        struct.pack_into("bb", buf, TMET_SECTION_LEVELS, *out_levels)
         for level, offset, size in ((out_levels[0], METADATA_SECTION_2_OFFSET, METADATA_SECTION_2_BYTES),
                                     (out_levels[1], METADATA_SECTION_3_OFFSET, METADATA_SECTION_3_BYTES)):
             if level > 0:
@@ -287,7 +293,7 @@ class _Rewriter:
         if size < RED_BLOCK_HEADER_BYTES:
             raise FormatError(f"RED block at byte {pos} is shorter than its header", path)
         view = memoryview(buf)
-        if crc32(view[pos + 4:pos + size]) != _U32.unpack_from(buf, pos)[0]:
+        if crc32(view[pos + RED_CRC_START:pos + size]) != _U32.unpack_from(buf, pos + RED_BLOCK_CRC)[0]:
             raise CrcError("a RED block fails its CRC: refusing to re-seal damaged data "
                            "(`neo-mef3 check` lists the damage)", path)
         changed = False
@@ -296,7 +302,7 @@ class _Rewriter:
         if moved != stored:
             _I64.pack_into(buf, pos + _BLOCK_TIME_OFFSET, moved)
             changed = True
-        flags = buf[pos + 4]
+        flags = buf[pos + RED_FLAGS]
         if flags & _BLOCK_ENCRYPTED and self.e.rekey:
             level = 1 if flags & RED_LEVEL_1_ENCRYPTED else 2
             if not self.keys_in.can(level):
@@ -307,10 +313,10 @@ class _Rewriter:
                 buf[stats] = crypto.encrypt(plain, self.keys_out.key(level))
             else:
                 buf[stats] = plain
-                buf[pos + 4] = flags & (0xFF ^ _BLOCK_ENCRYPTED)
+                buf[pos + RED_FLAGS] = flags & (0xFF ^ _BLOCK_ENCRYPTED)
             changed = True
         if changed:
-            _U32.pack_into(buf, pos, crc32(view[pos + 4:pos + size]))
+            _U32.pack_into(buf, pos + RED_BLOCK_CRC, crc32(view[pos + RED_CRC_START:pos + size]))
 
     # --- records -----------------------------------------------------------------------
     def body_times(self, rtype, body, rto_in, path):
@@ -338,14 +344,14 @@ class _Rewriter:
         out, moved = [], {}
         pos, written, largest, count = UNIVERSAL_HEADER_BYTES, UNIVERSAL_HEADER_BYTES, 0, 0
         while pos + RECORD_HEADER_BYTES <= len(raw) and (declared < 0 or count < declared):
-            size = _U32.unpack_from(raw, pos + 12)[0]
+            size = _U32.unpack_from(raw, pos + RECORD_BODY_BYTES)[0]
             end = pos + RECORD_HEADER_BYTES + size
             if end > len(raw):
                 raise FormatError(f"record at byte {pos} runs past the end of the file", src)
-            if crc32(memoryview(raw)[pos + 4:end]) != _U32.unpack_from(raw, pos)[0]:
+            if crc32(memoryview(raw)[pos + RECORD_CRC_START:end]) != _U32.unpack_from(raw, pos + RECORD_CRC)[0]:
                 raise CrcError(f"record at byte {pos} fails its CRC: refusing to re-seal damaged data", src)
-            rtype = text(raw[pos + 4:pos + 9])
-            level = struct.unpack_from("b", raw, pos + 11)[0]
+            rtype = text(raw[pos + RECORD_TYPE.start:pos + RECORD_TYPE.stop])
+            level = struct.unpack_from("b", raw, pos + RECORD_ENCRYPTION)[0]
             body = bytearray(raw[pos + RECORD_HEADER_BYTES:end])
             if level > 0:
                 if not self.keys_in.can(level):
