@@ -56,6 +56,10 @@ class Reader:
         Where a block whose start falls exactly half a sample between two grid slots
         lands: "nearest" rounds the half down (as mef3io); "meflib" rounds it away from
         zero, as pymef and mef_tools do.
+
+    Besides the options, a Reader shows ``path`` (the session's location), ``source``
+    (its :class:`~neo_mef3.source.ByteSource`), ``channels``, ``skipped`` and ``spec``
+    (a :class:`ReaderSpec` that opens it again elsewhere).
     """
 
     def __init__(self, path: PathLike, password: str = "", n_threads: int = 0, check_crc: bool = True,
