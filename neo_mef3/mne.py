@@ -58,7 +58,7 @@ class _Session:
         self._reader = reader
         self._password = password
         self._pool = None
-        forksafe.register(self)
+        forksafe.register(self, _Session._after_fork)
 
     def reader(self):
         if self._reader is None:
@@ -85,7 +85,7 @@ class _Session:
         self._reader = None
         self._password = None
         self._pool = None
-        forksafe.register(self)
+        forksafe.register(self, _Session._after_fork)
 
 
 def _warn(message):

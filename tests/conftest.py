@@ -110,18 +110,3 @@ def run_cli(tmp_path):
                               stdin=subprocess.DEVNULL)
 
     return run
-
-
-@pytest.fixture(scope="session")
-def oracles():
-    """The reference readers and comparisons the CLI tests call as ``oracles.<name>``
-    (``read_pymef``, ``read_mef3io``, ``same_samples``, ``records_summary``, ``SCENARIOS``)."""
-    import types
-
-    from support import compare, read_oracles
-
-    _require_oracles()
-    return types.SimpleNamespace(read_pymef=read_oracles.read_pymef, read_mef3io=read_oracles.read_mef3io,
-                                 same_samples=compare.same_samples, records_summary=compare.records_summary,
-                                 SCENARIOS=SCENARIOS)
-
