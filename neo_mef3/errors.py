@@ -57,6 +57,11 @@ class MefWarning(UserWarning):
     """
 
 
+class MixedRatesError(MefError, ValueError):
+    """Channels of different sampling rates asked for as one array (the message lists
+    the rates and their channels)."""
+
+
 class UnknownChannelError(MefError, KeyError):
     """A channel name that the session does not contain."""
 
@@ -74,5 +79,6 @@ __all__ = [
     "RangeError",
     "OutputExistsError",
     "CancelledError",
+    "MixedRatesError",
     "MefWarning",
 ]

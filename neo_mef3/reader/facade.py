@@ -121,6 +121,15 @@ class Reader:
     def __repr__(self) -> str:
         return f"<neo_mef3.Reader {self.path!r} channels={len(self._tree.channels)}>"
 
+    # --- pickling (Dask, multiprocessing, SpikeInterface jobs) --------------------------
+    def __reduce__(self):
+        """A pickled Reader is the recipe that opens the session again (its ``spec``:
+        location, password, options); worker processes reopen it. The password is in the
+        pickle's bytes, in memory only: keep such bytes off disk (docs/scale.md)."""
+        if self._closed:
+            raise MefError("a closed Reader cannot be pickled", self.path)
+        return (_reopen, (self.spec,))
+
     def _after_fork(self):
         """In a forked child: the parent's decode threads are not here; start with no pool
         (the channel catalog, decoder and skip list reset their own locks)."""
@@ -304,3 +313,8 @@ class Reader:
         out = self._records.records(channel, self.path)
         self._skips.warn(self.path)
         return out
+
+
+def _reopen(spec):
+    """Unpickling a Reader: open the session again (see Reader.__reduce__)."""
+    return spec.open()

@@ -1,0 +1,624 @@
+"""Lazy Dask and xarray arrays over MEF 3.0 sessions, for dask.distributed.
+
+``pip install "neo_mef3[dask]"`` (dask[array], distributed, xarray); ``import neo_mef3``
+never imports this module.
+
+>>> from neo_mef3.dask import to_dask, to_xarray
+>>> x = to_dask("session.mefd")                    # (channels, samples) float64, NaN in gaps
+>>> x[:, :60_000].mean(axis=1).compute()
+>>> da = to_xarray("session.mefd")                 # the same array with time coordinates
+
+Every row equals ``Reader.read(channel, start, end)`` (``read_raw`` for ``dtype="int32"``)
+over the array's window exactly: blocks are placed on the window's sampling grid by the
+Reader's rule (``ceil((tb - start) * fs / 1e6 - 0.5)``, or ``Reader(rounding="meflib")``'s),
+decoded by ``Reader.read_samples`` and scaled by their segment's conversion factor. Chunks
+along time are cut between RED blocks (see :func:`signal_groups`), so a task decodes
+whole blocks and no block twice.
+
+Tasks carry a :class:`SessionSource`, the recipe to open the session: a worker opens it
+once and keeps it in a small per-process cache (fork-safe). A password travels in memory
+with the tasks, never in a key, a repr or a file; :class:`EnvPassword` (or any picklable
+callable) lets each worker read it where it runs instead. See docs/scale.md.
+"""
+
+import inspect
+import operator
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from neo_mef3 import Reader, forksafe
+from neo_mef3.errors import MefError, MixedRatesError, PasswordError
+
+__all__ = [
+    "to_dask",
+    "to_dask_groups",
+    "to_xarray",
+    "signal_groups",
+    "SignalGroup",
+    "SessionSource",
+    "EnvPassword",
+    "DEFAULT_CHUNK_SAMPLES",
+    "clear_reader_cache",
+]
+
+#: the default chunk length aimed at, in samples per channel (rounded to whole blocks):
+#: about 25 ms of single-core decoding, against about 1 ms a distributed task costs
+DEFAULT_CHUNK_SAMPLES = 1 << 20
+# how far past the aimed-at length a default chunk may grow to end between blocks
+_DEFAULT_STRETCH = 4
+# fields of Reader.info that identify the subject: left out of xarray attributes
+_IDENTITY = ("subject_name_1", "subject_name_2", "subject_id", "recording_location")
+
+
+# --- passwords -----------------------------------------------------------------------
+
+class EnvPassword:
+    """A password read from an environment variable where the session is opened.
+
+    Pass ``password=EnvPassword("MEF_PASSWORD")``: the tasks then carry only the
+    variable's name, and each process (the client, every worker) reads the value from
+    its own environment when it opens the session.
+    """
+
+    def __init__(self, name):
+        self.name = str(name)
+
+    def __call__(self):
+        value = os.environ.get(self.name)
+        if value is None:
+            raise PasswordError(f"the environment variable {self.name} holding the password is not set in this process")
+        return value
+
+    def __repr__(self):
+        return f"EnvPassword({self.name!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, EnvPassword) and other.name == self.name
+
+    def __hash__(self):
+        return hash(("EnvPassword", self.name))
+
+
+# --- opening sessions: a recipe, and a per-process cache of opened Readers -------------
+
+def _is_url(path):
+    return isinstance(path, str) and "://" in path
+
+
+def _open(path, password, storage_options, options):
+    kwargs = dict(options, password=password)
+    if storage_options is not None or _is_url(path):
+        if "storage_options" not in inspect.signature(Reader).parameters:
+            raise MefError(
+                "this version of neo_mef3's Reader opens local sessions only (no storage_options, no URLs); "
+                "remote sessions need a Reader that accepts storage_options",
+                path,
+            )
+        if storage_options is not None:
+            kwargs["storage_options"] = storage_options
+    return Reader(path, **kwargs)
+
+
+class SessionSource:
+    """How to open a session again, in this process or a worker: what tasks carry.
+
+    Either a path (with password, ``storage_options`` and Reader options) or a pickled
+    :class:`~neo_mef3.Reader` (the bytes of ``pickle.dumps(reader)``, which reopen it).
+    The password is kept in memory only: ``repr`` shows the path alone, and Dask keys
+    are made without it. :meth:`reader` gives the process's cached Reader.
+    """
+
+    def __init__(self, path, password="", storage_options=None, check_crc=True, on_error="raise",
+                 rounding="nearest", pickled_reader=None):
+        self.path = path if _is_url(path) else os.fspath(path)
+        self.password = password if password is not None else ""
+        self.storage_options = storage_options
+        self.options = {"n_threads": 1, "check_crc": bool(check_crc), "on_error": on_error, "rounding": rounding}
+        self.pickled_reader = pickled_reader
+
+    @classmethod
+    def from_reader(cls, reader):
+        """The recipe of an open Reader (it is pickled, which keeps its password and options)."""
+        import pickle
+
+        return cls(reader.path, check_crc=reader.check_crc, on_error=reader.on_error, rounding=reader.rounding,
+                   pickled_reader=pickle.dumps(reader))
+
+    def open(self):
+        """A new Reader (one decoding thread: Dask runs the tasks in parallel)."""
+        if self.pickled_reader is not None:
+            import pickle
+
+            reader = pickle.loads(self.pickled_reader)
+            reader.n_threads = 1  # (no decode pool of its own: Dask's threads do the work)
+            return reader
+        password = self.password() if callable(self.password) else self.password
+        return _open(self.path, password, self.storage_options, self.options)
+
+    def cache_key(self):
+        """What identifies the opened session in the cache (holds the password: in memory only)."""
+        if self.pickled_reader is not None:
+            return ("pickled", self.pickled_reader)
+        so = None if self.storage_options is None else tokenize(self.storage_options)
+        return ("path", self.path, self.password, so, tuple(sorted(self.options.items())))
+
+    def token(self):
+        """What Dask keys are made of: everything but the password."""
+        return tokenize(self.path, self.storage_options, sorted(self.options.items()))
+
+    @contextmanager
+    def reader(self):
+        """The Reader of this session kept by this process (opened on first use)."""
+        with _CACHE.use(self) as reader:
+            yield reader
+
+    def __repr__(self):
+        return f"SessionSource({self.path!r})"
+
+    __str__ = __repr__
+
+
+class _Entry:
+    __slots__ = ("reader", "users", "evicted")
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.users = 0
+        self.evicted = False
+
+
+class _ReaderCache:
+    """The few Readers a process keeps open, least recently used evicted (and closed
+    once no task is using them). Fork-safe: a child starts with a fresh lock."""
+
+    def __init__(self, size=8):
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries = OrderedDict()
+        self.opened = 0  # Readers opened by this process (instrumentation: tests check reuse)
+        forksafe.register(self)
+
+    def _after_fork(self):
+        self._lock = threading.Lock()
+
+    def put(self, source, reader):
+        """Keep an already opened Reader (the one the client planned with)."""
+        with self._lock:
+            if source.cache_key() not in self._entries:
+                self._add(source.cache_key(), _Entry(reader))
+
+    def _add(self, key, entry):
+        self._entries[key] = entry
+        while len(self._entries) > self.size:
+            _, old = self._entries.popitem(last=False)
+            old.evicted = True
+            if old.users == 0:
+                old.reader.close()
+
+    @contextmanager
+    def use(self, source):
+        key = source.cache_key()
+        with self._lock:  # (opening under the lock: threads wanting the same session open it once)
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = _Entry(source.open())
+                self.opened += 1
+                self._add(key, entry)
+            else:
+                self._entries.move_to_end(key)
+            entry.users += 1
+        try:
+            yield entry.reader
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.evicted and entry.users == 0:
+                    entry.reader.close()
+
+    def clear(self):
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), OrderedDict()
+            for entry in entries:
+                entry.evicted = True
+                if entry.users == 0:
+                    entry.reader.close()
+
+
+_CACHE = _ReaderCache()
+
+
+def clear_reader_cache():
+    """Close the Readers this process keeps for Dask tasks (they reopen when needed)."""
+    _CACHE.clear()
+
+
+def reader_cache_opened():
+    """How many Readers this process has opened for Dask tasks (for tests and tuning)."""
+    return _CACHE.opened
+
+
+# --- the sampling grid and the chunks ------------------------------------------------
+
+def grid_positions(times, start, fs, rounding="nearest"):
+    """Index on the grid of a window starting at ``start`` of samples stored at ``times``
+    (uUTC): the Reader's placement rule, computed exactly as it does."""
+    dt = (np.asarray(times, np.int64) - start).astype(np.float64)
+    if rounding == "meflib":
+        x = dt / 1e6 * fs
+        return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+    return np.ceil(dt * fs / 1e6 - 0.5).astype(np.int64)
+
+
+def _default_window(reader, channel, table):
+    """``(start, end)`` of ``Reader.read(channel)`` without times (its default window)."""
+    info = reader.info(channel)
+    fs = info["sampling_frequency"]
+    t0 = info["start_time"]
+    if t0 is None:
+        t0 = int(table["start_uutc"][0]) if len(table["start_uutc"]) else 0
+    t1 = info["end_time"]
+    if t1 is None:
+        t1 = t0
+    if len(table["start_uutc"]):  # blocks of an interrupted append may end after the metadata's end
+        with np.errstate(over="ignore"):
+            block_end = float((table["start_uutc"] + table["number_of_samples"] * 1e6 / fs).max())
+        if block_end > t1 + 0.5e6 / fs:
+            t1 = int(np.ceil(min(block_end, 2.0**63)))
+    return int(t0), int(t1)
+
+
+def _as_uutc(t):
+    if t is None:
+        return None
+    if isinstance(t, np.datetime64):
+        return int(t.astype("datetime64[us]").astype(np.int64))
+    return int(round(t)) if isinstance(t, float) else int(t)
+
+
+@dataclass
+class _Runs:
+    """A channel's blocks on the grid, merged into runs of blocks that follow each
+    other without gap or overlap and share a conversion factor (time order kept)."""
+
+    pos: np.ndarray  # grid index of each run's first sample
+    n: np.ndarray  # samples in the run
+    first: np.ndarray  # stored-sample number of its first sample (Reader.read_samples)
+    factor: np.ndarray  # the float64 scale (a factor of 0, MEF's "no entry", gives counts)
+    reach: np.ndarray = field(init=False)  # running maximum of pos + n
+
+    def __post_init__(self):
+        self.reach = np.maximum.accumulate(self.pos + self.n) if len(self.pos) else self.pos
+
+
+def _runs(table, pos):
+    keep = table["number_of_samples"] > 0
+    pos = pos[keep]
+    n = table["number_of_samples"][keep].astype(np.int64)
+    first = table["first_sample"][keep].astype(np.int64)
+    f = table["units_conversion_factor"][keep].astype(np.float64)
+    f = np.where(f == 0.0, 1.0, f)
+    if not len(pos):
+        return _Runs(pos, n, first, f)
+    joins = (pos[1:] == pos[:-1] + n[:-1]) & (f[1:] == f[:-1]) & (first[1:] == first[:-1] + n[:-1])
+    heads = np.concatenate(([0], np.flatnonzero(~joins) + 1))
+    return _Runs(pos[heads], np.add.reduceat(n, heads), first[heads], f[heads])
+
+
+def _cuts(blocks, n, target, stretch):
+    """Chunk boundaries on [0, n) from each channel's ``(grid position, length)`` of blocks.
+
+    Each chunk is at most ``target`` samples, cut at the latest place no block straddles
+    (a gap or a block boundary of every channel). Where there is none, a chunk may grow
+    up to ``stretch`` x target to reach one (``stretch`` 1: the user asked for this size);
+    failing that, it is cut where the fewest blocks straddle (blocks of channels that do
+    not line up; such a block is decoded once for each of its two chunks).
+    """
+    none = [np.zeros(0, np.int64)]
+    starts = np.sort(np.concatenate([np.clip(p, 0, n) for p, _ in blocks] or none))
+    stops = np.sort(np.concatenate([np.clip(p + k, 0, n) for p, k in blocks] or none))
+
+    def straddling(c):  # blocks with start < c < end
+        return np.searchsorted(starts, c, "left") - np.searchsorted(stops, c, "right")
+
+    cand = np.unique(np.concatenate([starts, stops]))
+    cand = cand[(cand > 0) & (cand < n)]
+    cost = straddling(cand)
+    clean = cand[cost == 0]
+    cuts = [0]
+    p = 0
+    while p < n:
+        hi = p + target
+        if hi >= n:
+            cuts.append(n)
+            break
+        if straddling(hi) == 0:
+            c = hi
+        else:
+            j = np.searchsorted(clean, hi, "right")
+            if j > 0 and clean[j - 1] > p:
+                c = int(clean[j - 1])
+            elif j < len(clean) and clean[j] <= p + stretch * target:
+                c = int(clean[j])
+            else:
+                a, z = np.searchsorted(cand, p, "right"), np.searchsorted(cand, hi, "right")
+                window, wcost = np.append(cand[a:z], hi), np.append(cost[a:z], straddling(hi))
+                c = int(window[len(window) - 1 - int(np.argmin(wcost[::-1]))])
+        cuts.append(c)
+        p = c
+    return np.array(cuts, np.int64)
+
+
+class ChunkPlan:
+    """What one task reads: stored samples ``[a, b)`` of a channel and where each run of
+    them goes in the chunk (``runs``: rows of destination, offset from ``a``, length)."""
+
+    __slots__ = ("size", "a", "b", "runs", "factors")
+
+    def __init__(self, size, a, b, runs, factors):
+        self.size, self.a, self.b, self.runs, self.factors = size, a, b, runs, factors
+
+    @classmethod
+    def of(cls, runs, s0, s1):
+        lo = int(np.searchsorted(runs.reach, s0, "right"))
+        hi = int(np.searchsorted(runs.pos, s1, "left"))
+        pos, end = runs.pos[lo:hi], runs.pos[lo:hi] + runs.n[lo:hi]
+        keep = end > s0
+        pos, end = pos[keep], end[keep]
+        d0, d1 = np.maximum(pos, s0), np.minimum(end, s1)
+        src = runs.first[lo:hi][keep] + (d0 - pos)
+        if not len(src):
+            return cls(s1 - s0, 0, 0, np.zeros((0, 3), np.int64), np.zeros(0))
+        a, b = int(src.min()), int((src + (d1 - d0)).max())
+        return cls(s1 - s0, a, b, np.stack([d0 - s0, src - a, d1 - d0], axis=1), runs.factor[lo:hi][keep])
+
+    def __repr__(self):
+        return f"ChunkPlan(size={self.size}, stored=[{self.a}, {self.b}), runs={len(self.runs)})"
+
+    def __dask_tokenize__(self):
+        return (self.size, self.a, self.b, self.runs.tobytes(), self.factors.tobytes())
+
+
+def _stored(reader, channel, plan):
+    """The plan's stored samples and validity (None, None when it has none)."""
+    if plan.b <= plan.a:
+        return None, None
+    return reader.read_samples(channel, plan.a, plan.b, return_valid=True)
+
+
+def read_chunk_f64(source, channel, plan):
+    """A task: float64 samples of one channel's chunk, NaN in gaps (shape (1, size))."""
+    out = np.full(plan.size, np.nan)
+    with source.reader() as reader:
+        samples, valid = _stored(reader, channel, plan)
+    if samples is None:
+        return out[None]
+    for (dst, src, length), factor in zip(plan.runs.tolist(), plan.factors.tolist()):
+        np.multiply(samples[src : src + length], factor, out=out[dst : dst + length])
+    if not valid.all():  # blocks the Reader skipped as damaged (on_error="skip") are gaps
+        for dst, src, length in plan.runs.tolist():
+            out[dst : dst + length][valid[src : src + length] == 0] = np.nan
+    return out[None]
+
+
+def read_chunk_int32(source, channel, plan):
+    """A task: (int32 counts, uint8 validity) of one channel's chunk, each (1, size)."""
+    out = np.zeros(plan.size, np.int32)
+    ok = np.zeros(plan.size, np.uint8)
+    with source.reader() as reader:
+        samples, valid = _stored(reader, channel, plan)
+    if samples is not None:
+        for dst, src, length in plan.runs.tolist():
+            out[dst : dst + length] = samples[src : src + length]
+            ok[dst : dst + length] = valid[src : src + length]
+        if not valid.all():
+            for dst, src, length in plan.runs.tolist():
+                bad = valid[src : src + length] == 0
+                out[dst : dst + length][bad] = 0
+                ok[dst : dst + length][bad] = 0
+    return out[None], ok[None]
+
+
+# --- the arrays ----------------------------------------------------------------------
+
+@dataclass
+class SignalGroup:
+    """Channels of one sampling rate on one grid, as lazy arrays.
+
+    ``data`` is (channels, samples): float64 in physical units with NaN in gaps, or
+    int32 counts (then ``valid``, uint8, 0 in gaps). Sample ``k`` is at
+    ``start_uutc + k * 1e6 / sampling_frequency`` (uUTC); ``end_uutc`` is the window's
+    exclusive end. ``infos`` holds ``Reader.info`` of each channel.
+    """
+
+    channels: tuple
+    sampling_frequency: float
+    start_uutc: int
+    end_uutc: int
+    data: object
+    valid: object = None
+    infos: dict = field(default_factory=dict, repr=False)
+    session: str = ""
+
+    @property
+    def chunk_bounds(self):
+        """Grid index of each time chunk's first sample, and the end."""
+        return np.concatenate(([0], np.cumsum(self.data.chunks[1]))).astype(np.int64)
+
+
+def _arrays(source, channels, tables, fs, t0, n, dtype, target, stretch, rounding):
+    positions = [grid_positions(tables[c]["start_uutc"], t0, fs, rounding) for c in channels]
+    blocks = []
+    for c, pos in zip(channels, positions):
+        k = tables[c]["number_of_samples"].astype(np.int64)
+        blocks.append((pos[k > 0], k[k > 0]))
+    cuts = _cuts(blocks, n, target, stretch)
+    all_runs = [_runs(tables[c], pos) for c, pos in zip(channels, positions)]
+    plans = [[ChunkPlan.of(r, int(s0), int(s1)) for s0, s1 in zip(cuts[:-1], cuts[1:])] for r in all_runs]
+    chunks = ((1,) * len(channels), tuple(np.diff(cuts).tolist()) or (0,))
+    token = tokenize(source.token(), list(channels), t0, n, fs, dtype, cuts, plans)
+    if dtype == "float64":
+        name = f"mef3-float64-{token}"
+        graph = {(name, i, j): (read_chunk_f64, source, c, p)
+                 for i, (c, row) in enumerate(zip(channels, plans)) for j, p in enumerate(row)}
+        hlg = HighLevelGraph.from_collections(name, graph, dependencies=())
+        return da.Array(hlg, name, chunks, dtype=np.float64, meta=np.empty((0, 0), np.float64)), None
+    raw = f"mef3-raw-{token}"
+    layers = {raw: {(raw, i, j): (read_chunk_int32, source, c, p)
+                    for i, (c, row) in enumerate(zip(channels, plans)) for j, p in enumerate(row)}}
+    out = []
+    for what, k, dt in (("int32", 0, np.int32), ("valid", 1, np.uint8)):
+        name = f"mef3-{what}-{token}"
+        layers[name] = {(name, i, j): (operator.getitem, (raw, i, j), k) for (_, i, j) in layers[raw]}
+        hlg = HighLevelGraph(layers={raw: layers[raw], name: layers[name]},
+                             dependencies={raw: set(), name: {raw}})
+        out.append(da.Array(hlg, name, chunks, dtype=dt, meta=np.empty((0, 0), dt)))
+    return out[0], out[1]
+
+
+@contextmanager
+def _planning_reader(session, password, storage_options):
+    """The Reader to plan with and the SessionSource tasks carry."""
+    if isinstance(session, Reader):
+        if password is not None or storage_options is not None:
+            raise TypeError("password and storage_options belong to the Reader already given")
+        yield session, SessionSource.from_reader(session)
+        return
+    source = SessionSource(session, password, storage_options)
+    reader = source.open()
+    source.path = reader.path  # (absolute: workers need not share the client's working directory)
+    try:
+        yield reader, source
+    finally:
+        _CACHE.put(source, reader)  # the client's tasks (threaded scheduler) use it too
+
+
+def signal_groups(session, channels=None, start=None, end=None, dtype="float64", chunk_seconds=None,
+                  password=None, storage_options=None):
+    """Lazy arrays of a session's channels, one :class:`SignalGroup` per sampling rate.
+
+    ``session``: a path, a URL (``storage_options`` go to the Reader), or an open
+    :class:`~neo_mef3.Reader`. ``start``/``end`` (uUTC) default to the earliest start
+    and latest end of the group's channels. ``chunk_seconds`` (default: about
+    ``DEFAULT_CHUNK_SAMPLES`` rounded to whole blocks) bounds a chunk's length; chunks
+    end between RED blocks whenever the channels' blocks allow it (a chunk size shorter
+    than a block forces a cut inside it). ``password`` is a string or a picklable
+    callable returning it where the session is opened (:class:`EnvPassword`).
+    """
+    if dtype not in ("float64", "int32"):
+        raise ValueError(f"dtype must be 'float64' or 'int32', got {dtype!r}")
+    if chunk_seconds is not None and not chunk_seconds > 0:
+        raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds!r}")
+    with _planning_reader(session, password, storage_options) as (reader, source):
+        names = list(reader.channels) if channels is None else ([channels] if isinstance(channels, str) else
+                                                                 list(channels))
+        if not names:
+            raise MefError("no channels to read", reader.path)
+        if len(set(names)) != len(names):
+            raise ValueError(f"channels are listed more than once: {names}")
+        infos = {c: reader.info(c) for c in names}
+        by_rate = {}
+        for c in names:
+            by_rate.setdefault(infos[c]["sampling_frequency"], []).append(c)
+        groups = []
+        for fs, members in by_rate.items():
+            tables = {c: reader.block_table(c) for c in members}
+            windows = [_default_window(reader, c, tables[c]) for c in members]
+            t0 = min(w[0] for w in windows) if start is None else _as_uutc(start)
+            t1 = max(w[1] for w in windows) if end is None else _as_uutc(end)
+            if t1 < t0:
+                raise ValueError(f"end ({t1}) is before start ({t0})")
+            n = int(np.floor((t1 - t0) * fs / 1e6 + 0.5))  # (Reader.read's count)
+            if chunk_seconds is None:
+                lengths = np.concatenate([tables[c]["number_of_samples"] for c in members])
+                block = int(np.median(lengths[lengths > 0])) if (lengths > 0).any() else 1
+                target, stretch = max(1, round(DEFAULT_CHUNK_SAMPLES / block)) * block, _DEFAULT_STRETCH
+            else:
+                target, stretch = max(1, int(round(chunk_seconds * fs))), 1
+            data, valid = _arrays(source, members, tables, fs, t0, n, dtype, target, stretch, reader.rounding)
+            groups.append(SignalGroup(tuple(members), fs, t0, t1, data, valid, {c: infos[c] for c in members},
+                                      str(reader.path)))
+    return sorted(groups, key=lambda g: g.sampling_frequency)
+
+
+def _one_group(groups):
+    if len(groups) > 1:
+        listing = "; ".join(f"{g.sampling_frequency:g} Hz: {', '.join(g.channels)}" for g in groups)
+        raise MixedRatesError(
+            f"the channels have {len(groups)} sampling rates ({listing}); one array holds one rate: "
+            "choose channels of one rate or use neo_mef3.dask.to_dask_groups"
+        )
+    return groups[0]
+
+
+def to_dask(session, channels=None, start=None, end=None, dtype="float64", chunk_seconds=None, password=None,
+            storage_options=None):
+    """A lazy ``dask.array.Array`` (channels, samples) of channels of one sampling rate.
+
+    float64 in physical units with NaN in gaps; ``dtype="int32"``: ``(counts, valid)``,
+    two lazy arrays sharing their tasks. Rows follow ``channels`` (default: all, sorted).
+    Channels of several rates raise :class:`~neo_mef3.errors.MixedRatesError` naming the
+    groups (see :func:`to_dask_groups`). Arguments as :func:`signal_groups`.
+    """
+    g = _one_group(signal_groups(session, channels, start, end, dtype, chunk_seconds, password, storage_options))
+    return g.data if dtype == "float64" else (g.data, g.valid)
+
+
+def to_dask_groups(session, channels=None, start=None, end=None, dtype="float64", chunk_seconds=None,
+                   password=None, storage_options=None):
+    """One :class:`SignalGroup` per sampling rate, as ``{rate: group}`` (rising rates);
+    ``group.data`` is that rate's array and ``group.channels`` its rows."""
+    groups = signal_groups(session, channels, start, end, dtype, chunk_seconds, password, storage_options)
+    return {g.sampling_frequency: g for g in groups}
+
+
+def to_xarray(session, channels=None, start=None, end=None, dtype="float64", chunk_seconds=None, password=None,
+              storage_options=None, include_identity=False):
+    """An ``xarray.DataArray`` (channel, time) backed by the :func:`to_dask` array.
+
+    Coordinates: ``channel`` (names), ``time`` (datetime64[ns], UTC), ``uutc`` (int64
+    microseconds, rounded) and, per channel, the units and conversion factor; with
+    ``dtype="int32"`` also ``valid`` (lazy, 0 in gaps). Attributes: the sampling rate,
+    the window, and the ``Reader.info`` fields (those equal for every channel as
+    attributes, the others in ``attrs["channel_info"]``). Subject identity (names, ID,
+    location) is left out unless ``include_identity=True``. The time coordinates take
+    16 bytes per sample in memory.
+    """
+    import xarray as xr
+
+    g = _one_group(signal_groups(session, channels, start, end, dtype, chunk_seconds, password, storage_options))
+    n = g.data.shape[1]
+    k = np.arange(n, dtype=np.float64)
+    time_ns = np.int64(g.start_uutc) * 1000 + np.rint(k * (1e9 / g.sampling_frequency)).astype(np.int64)
+    uutc = np.int64(g.start_uutc) + np.rint(k * (1e6 / g.sampling_frequency)).astype(np.int64)
+    infos = {c: {key: v for key, v in g.infos[c].items() if include_identity or key not in _IDENTITY}
+             for c in g.channels}
+    common = {key: v for key, v in infos[g.channels[0]].items()
+              if key != "name" and all(infos[c].get(key) == v for c in g.channels)}
+    factors = [infos[c]["units_conversion_factor"] for c in g.channels]
+    units = [infos[c]["units_description"] for c in g.channels]
+    coords = {
+        "channel": list(g.channels),
+        "time": time_ns.view("datetime64[ns]"),
+        "uutc": ("time", uutc),
+        "units": ("channel", units),
+        "units_conversion_factor": ("channel", [np.nan if f is None else f for f in factors]),
+    }
+    if g.valid is not None:
+        coords["valid"] = (("channel", "time"), g.valid)
+    attrs = {key: v for key, v in common.items() if v is not None}
+    attrs.update(
+        sampling_frequency=g.sampling_frequency, start_uutc=g.start_uutc, end_uutc=g.end_uutc, timezone="UTC",
+        session=g.session, units=units[0] if len(set(units)) == 1 else "",
+        channel_info={c: {key: v for key, v in infos[c].items() if key not in common} for c in g.channels},
+        values="float64 in physical units, NaN in gaps" if dtype == "float64" else "int32 stored counts",
+    )
+    return xr.DataArray(g.data, dims=("channel", "time"), coords=coords, attrs=attrs, name=g.session
+                        and os.path.basename(g.session.rstrip("/")))
