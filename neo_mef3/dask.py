@@ -11,9 +11,9 @@ never imports this module.
 Every row equals ``Reader.read(channel, start, end)`` (``read_raw`` for ``dtype="int32"``)
 over the array's window exactly: blocks are placed on the window's sampling grid by the
 Reader's rule (``ceil((tb - start) * fs / 1e6 - 0.5)``, or ``Reader(rounding="meflib")``'s),
-decoded by ``Reader.read_samples`` and scaled by their segment's conversion factor. Chunks
-along time are cut between RED blocks (see :func:`signal_groups`), so a task decodes
-whole blocks and no block twice.
+decoded by ``Reader.read_samples`` and scaled by their segment's conversion factor. By default,
+chunks along time are cut between RED blocks (see :func:`signal_groups`), so a task
+decodes whole blocks and no block twice.
 
 Tasks carry a :class:`SessionSource`, the recipe to open the session: a worker opens it
 once and keeps it in a small per-process cache (fork-safe). A password travels in memory
@@ -312,14 +312,15 @@ def _runs(table, pos):
     return _Runs(pos[heads], np.add.reduceat(n, heads), first[heads], f[heads])
 
 
-def _cuts(blocks, n, target, stretch):
-    """Chunk boundaries on [0, n) from each channel's ``(grid position, length)`` of blocks.
+def _cuts(blocks, n, target, stretch=_DEFAULT_STRETCH):
+    """Chunk boundaries on [0, n) between blocks, from each channel's ``(grid position,
+    length)`` of blocks.
 
     Each chunk is at most ``target`` samples, cut at the latest place no block straddles
     (a gap or a block boundary of every channel). Where there is none, a chunk may grow
-    up to ``stretch`` x target to reach one (``stretch`` 1: the user asked for this size);
-    failing that, it is cut where the fewest blocks straddle (blocks of channels that do
-    not line up; such a block is decoded once for each of its two chunks).
+    up to ``stretch`` x target to reach one; failing that (channels whose blocks do not
+    line up), it is cut where the fewest blocks straddle, and such a block is decoded
+    once for each of its two chunks.
     """
     none = [np.zeros(0, np.int64)]
     starts = np.sort(np.concatenate([np.clip(p, 0, n) for p, _ in blocks] or none))
@@ -453,13 +454,15 @@ class SignalGroup:
         return np.concatenate(([0], np.cumsum(self.data.chunks[1]))).astype(np.int64)
 
 
-def _arrays(source, channels, tables, fs, t0, n, dtype, target, stretch, rounding):
+def _arrays(source, channels, tables, fs, t0, n, dtype, target, rounding):
+    """The lazy arrays of channels of one rate on the grid [t0, t0 + n / fs); chunks
+    between blocks of about ``target`` samples, or of exactly ``-target`` if negative."""
     positions = [grid_positions(tables[c]["start_uutc"], t0, fs, rounding) for c in channels]
     blocks = []
     for c, pos in zip(channels, positions):
         k = tables[c]["number_of_samples"].astype(np.int64)
         blocks.append((pos[k > 0], k[k > 0]))
-    cuts = _cuts(blocks, n, target, stretch)
+    cuts = _cuts(blocks, n, target) if target > 0 else np.unique(np.append(np.arange(0, n, -target), n))
     all_runs = [_runs(tables[c], pos) for c, pos in zip(channels, positions)]
     plans = [[ChunkPlan.of(r, int(s0), int(s1)) for s0, s1 in zip(cuts[:-1], cuts[1:])] for r in all_runs]
     chunks = ((1,) * len(channels), tuple(np.diff(cuts).tolist()) or (0,))
@@ -506,11 +509,14 @@ def signal_groups(session, channels=None, start=None, end=None, dtype="float64",
 
     ``session``: a path, a URL (``storage_options`` go to the Reader), or an open
     :class:`~neo_mef3.Reader`. ``start``/``end`` (uUTC) default to the earliest start
-    and latest end of the group's channels. ``chunk_seconds`` (default: about
-    ``DEFAULT_CHUNK_SAMPLES`` rounded to whole blocks) bounds a chunk's length; chunks
-    end between RED blocks whenever the channels' blocks allow it (a chunk size shorter
-    than a block forces a cut inside it). ``password`` is a string or a picklable
-    callable returning it where the session is opened (:class:`EnvPassword`).
+    and latest end of the group's channels. Chunks: by default about
+    ``DEFAULT_CHUNK_SAMPLES`` long, cut between RED blocks (where every channel's blocks
+    end; a gap is cut anywhere), so no block is decoded twice; channels whose blocks do
+    not line up are cut where the fewest blocks straddle. ``chunk_seconds`` asks for
+    chunks of exactly that length instead (the last one shorter), for computations by
+    whole minutes, say; a cut inside a block decodes that block for both chunks, which
+    a length that is a multiple of the block length avoids. ``password`` is a string or
+    a picklable callable returning it where the session is opened (:class:`EnvPassword`).
     """
     if dtype not in ("float64", "int32"):
         raise ValueError(f"dtype must be 'float64' or 'int32', got {dtype!r}")
@@ -539,10 +545,10 @@ def signal_groups(session, channels=None, start=None, end=None, dtype="float64",
             if chunk_seconds is None:
                 lengths = np.concatenate([tables[c]["number_of_samples"] for c in members])
                 block = int(np.median(lengths[lengths > 0])) if (lengths > 0).any() else 1
-                target, stretch = max(1, round(DEFAULT_CHUNK_SAMPLES / block)) * block, _DEFAULT_STRETCH
+                target = max(1, round(DEFAULT_CHUNK_SAMPLES / block)) * block
             else:
-                target, stretch = max(1, int(round(chunk_seconds * fs))), 1
-            data, valid = _arrays(source, members, tables, fs, t0, n, dtype, target, stretch, reader.rounding)
+                target = -max(1, int(round(chunk_seconds * fs)))  # (negative: exactly this size)
+            data, valid = _arrays(source, members, tables, fs, t0, n, dtype, target, reader.rounding)
             groups.append(SignalGroup(tuple(members), fs, t0, t1, data, valid, {c: infos[c] for c in members},
                                       str(reader.path)))
     return sorted(groups, key=lambda g: g.sampling_frequency)

@@ -191,10 +191,15 @@ def test_default_chunks_follow_blocks(rich, tmp_path):
 def test_a_short_chunk_size_splits_blocks_and_stays_exact(rich):
     reader = neo_mef3.Reader(rich)
     x = nd.to_dask(reader, ["a"], chunk_seconds=0.25)  # 250 samples: 1000-sample blocks split
-    assert max(x.chunks[1]) == 250
+    assert set(x.chunks[1][:-1]) == {250} and 0 < x.chunks[1][-1] <= 250
     g = nd.to_dask_groups(reader, ["a"], chunk_seconds=0.25)[1000.0]
     assert _straddled(reader, g)
     assert np.array_equal(x.compute()[0], reader.read("a", g.start_uutc, g.end_uutc), equal_nan=True)
+
+
+def test_chunk_seconds_gives_chunks_of_that_length(rich):
+    x = nd.to_dask(rich, ["a", "b", "c"], chunk_seconds=7.0)
+    assert set(x.chunks[1][:-1]) == {7000} and x.chunks[0] == (1, 1, 1)
 
 
 def test_mixed_rates_error_names_the_groups(rich):
