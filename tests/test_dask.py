@@ -280,6 +280,46 @@ def test_to_xarray_identity_only_when_asked(tmp_path):
     assert "subject_name_1" in arr.attrs or "subject_name_1" in arr.attrs["channel_info"]["x"]
 
 
+def test_reader_cache_is_fork_safe(rich):
+    """A child forked while another thread holds the cache's lock still reads."""
+    import multiprocessing as mp
+    import queue
+    import threading
+
+    x = nd.to_dask(rich, ["a", "b"], chunk_seconds=2.0)
+    want = x.compute(scheduler="threads")  # the cache and its Reader were used by threads
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with nd._CACHE._lock:
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(10)
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_compute_in_child, args=(q, x))
+    p.start()
+    try:
+        got = q.get(timeout=30)
+    except queue.Empty:
+        pytest.fail("the forked child hung on the Reader cache's lock")
+    finally:
+        release.set()
+        t.join(10)
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def _compute_in_child(q, x):
+    # (the sync scheduler: dask's threaded scheduler does not survive a fork by itself)
+    q.put(x.compute(scheduler="sync"))
+
+
 def test_reader_cache_reuses_and_evicts(rich):
     nd.clear_reader_cache()
     before = nd.reader_cache_opened()
@@ -306,3 +346,29 @@ def test_reader_cache_reuses_and_evicts(rich):
     with pytest.raises(MefError, match="closed"):
         r.read("a")
     assert cache.opened == 3
+
+
+@pytest.mark.timeout(240)
+def test_example_dask_features_runs(tmp_path):
+    pytest.importorskip("distributed")
+    pytest.importorskip("matplotlib")
+    script = os.path.join(os.path.dirname(HERE), "examples", "dask_features.py")
+    out = subprocess.run([sys.executable, script, "--out", "features.png"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "120 minutes x 8 channels at 256 Hz" in out.stdout
+    with open(tmp_path / "features.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # the features of the session it made equal those of the Reader's samples
+    sys.path.insert(0, os.path.dirname(script))
+    try:
+        import dask_features
+    finally:
+        sys.path.remove(os.path.dirname(script))
+    reader = neo_mef3.Reader(str(tmp_path / "dask_features_demo.mefd"))
+    x = reader.read("ch03")
+    minute = 60 * 256
+    want = dask_features.per_minute(x[None, : 120 * minute], 256.0, (8.0, 13.0))
+    got = dask_features.features(nd.to_dask(reader, ["ch03"], chunk_seconds=600), 256.0, (8.0, 13.0)).compute()
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(got[0, 0]).sum() == 5  # the 5-minute gap of ch03
