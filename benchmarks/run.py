@@ -48,6 +48,10 @@ mne      ``neo_mef3.mne.read_raw_mef3`` against ``mne.io.read_raw_mef`` (pymef) 
          ``--mne-channels`` x ``--minutes`` at 1 kHz: lazy open, random 10 s windows via
          ``get_data(start, stop)``, and preload time and peak RSS in fresh processes
          (``benchmarks/mne_speed.py``).
+dask     neo_mef3.dask (benchmarks/dask_speed.py): the per-minute feature pipeline over a
+         ``--dask-channels`` x ``--dask-minutes`` session in one process vs to_dask on a
+         LocalCluster of 1 and 2 workers, the task overhead at the default chunk size,
+         and the 1 -> 2 worker scaling beside the machine's two-thread ceiling.
 """
 
 import argparse
@@ -78,7 +82,7 @@ FS = 1000.0
 UFACT = 0.1
 CH = "ch"
 IMPLS = ("neo_mef3", "mef3io", "pymef", "mef_tools")
-TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne")
+TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne", "dask")
 
 
 # ------------------------------------------------------------------------------------
@@ -685,6 +689,12 @@ def test_mne(res, wl, args):
     mne_speed.measure(res, wl.work, args.mne_channels, wl.spec["minutes"], repeats=max(3, args.repeats // 2))
 
 
+def test_dask(res, wl, args):
+    from benchmarks import dask_speed
+
+    dask_speed.test_dask(res, wl, args)
+
+
 # ------------------------------------------------------------------------------------
 # report
 # ------------------------------------------------------------------------------------
@@ -794,6 +804,8 @@ def main(argv=None):
     ap.add_argument("--windows", type=int, default=200, help="random 1 s windows per round (default 200)")
     ap.add_argument("--open-channels", type=int, default=256)
     ap.add_argument("--open-segments", type=int, default=20)
+    ap.add_argument("--dask-channels", type=int, default=64, help="channels of the dask session (default 64)")
+    ap.add_argument("--dask-minutes", type=float, default=60.0, help="length of the dask session (default 60)")
     ap.add_argument("--pymef-open", action="store_true", help="also time pymef's MefSession open (slow)")
     ap.add_argument("--mne-channels", type=int, default=64, help="channels of the MNE workload (default 64)")
     ap.add_argument("--only", default=",".join(TESTS), help=f"comma-separated tests of {', '.join(TESTS)}")
@@ -805,6 +817,8 @@ def main(argv=None):
     if args.quick:
         args.minutes, args.white_minutes, args.repeats, args.windows = 5.0, 3.0, 3, 50
         args.open_channels, args.open_segments, args.mne_channels = 32, 5, 8
+        args.open_channels, args.open_segments = 32, 5
+        args.dask_channels, args.dask_minutes = 8, 10.0
     only = [t.strip() for t in args.only.split(",") if t.strip()]
     for t in only:
         if t not in TESTS:

@@ -118,7 +118,9 @@ class SessionSource:
 
     def __init__(self, path, password="", storage_options=None, check_crc=True, on_error="raise",
                  rounding="nearest", pickled_reader=None):
-        self.path = path if _is_url(path) else os.fspath(path)
+        # (absolute: workers need not share the client's working directory)
+        self.path = path if _is_url(path) else os.path.abspath(os.fspath(path).rstrip("/\\") or os.fspath(path))
+        self.state = None  # session_state() when the tasks were planned (part of the cache key)
         self.password = password if password is not None else ""
         self.storage_options = storage_options
         self.options = {"n_threads": 1, "check_crc": bool(check_crc), "on_error": on_error, "rounding": rounding}
@@ -146,13 +148,13 @@ class SessionSource:
     def cache_key(self):
         """What identifies the opened session in the cache (holds the password: in memory only)."""
         if self.pickled_reader is not None:
-            return ("pickled", self.pickled_reader)
+            return ("pickled", self.pickled_reader, self.state)
         so = None if self.storage_options is None else tokenize(self.storage_options)
-        return ("path", self.path, self.password, so, tuple(sorted(self.options.items())))
+        return ("path", self.path, self.password, so, tuple(sorted(self.options.items())), self.state)
 
     def token(self):
         """What Dask keys are made of: everything but the password."""
-        return tokenize(self.path, self.storage_options, sorted(self.options.items()))
+        return tokenize(self.path, self.storage_options, sorted(self.options.items()), self.state)
 
     @contextmanager
     def reader(self):
@@ -188,12 +190,6 @@ class _ReaderCache:
 
     def _after_fork(self):
         self._lock = threading.Lock()
-
-    def put(self, source, reader):
-        """Keep an already opened Reader (the one the client planned with)."""
-        with self._lock:
-            if source.cache_key() not in self._entries:
-                self._add(source.cache_key(), _Entry(reader))
 
     def _add(self, key, entry):
         self._entries[key] = entry
@@ -486,21 +482,45 @@ def _arrays(source, channels, tables, fs, t0, n, dtype, target, rounding):
     return out[0], out[1]
 
 
+def session_state(path):
+    """A token of what writing to a local session changes (each channel directory, its
+    segment count and the files of its last segment: sizes and times), or None for a
+    URL. Cached Readers are keyed by it, so a session appended to or written anew is
+    opened again instead of being read through a Reader that has not seen the change."""
+    if _is_url(path):
+        return None
+    state = []
+    try:
+        with os.scandir(path) as it:
+            channel_dirs = sorted(e.path for e in it if e.name.endswith(".timd"))
+        for d in channel_dirs:
+            with os.scandir(d) as it:
+                segments = sorted(e.path for e in it if e.name.endswith(".segd"))
+            files = []
+            if segments:
+                with os.scandir(segments[-1]) as it:
+                    files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it)
+            st = os.stat(d)
+            state.append((d, st.st_ino, st.st_mtime_ns, len(segments), files))
+    except OSError:
+        return None  # (the Reader says what is wrong)
+    return tokenize(state)
+
+
 @contextmanager
 def _planning_reader(session, password, storage_options):
     """The Reader to plan with and the SessionSource tasks carry."""
     if isinstance(session, Reader):
         if password is not None or storage_options is not None:
             raise TypeError("password and storage_options belong to the Reader already given")
-        yield session, SessionSource.from_reader(session)
+        source = SessionSource.from_reader(session)
+        source.state = session_state(source.path)
+        yield session, source
         return
     source = SessionSource(session, password, storage_options)
-    reader = source.open()
-    source.path = reader.path  # (absolute: workers need not share the client's working directory)
-    try:
+    source.state = session_state(source.path)
+    with source.reader() as reader:  # (kept open in this process: the threaded scheduler's tasks use it)
         yield reader, source
-    finally:
-        _CACHE.put(source, reader)  # the client's tasks (threaded scheduler) use it too
 
 
 def signal_groups(session, channels=None, start=None, end=None, dtype="float64", chunk_seconds=None,

@@ -320,6 +320,23 @@ def _compute_in_child(q, x):
     q.put(x.compute(scheduler="sync"))
 
 
+def test_a_session_written_again_is_read_again(tmp_path):
+    """Cached Readers never serve a session that changed since they opened it."""
+    path = str(tmp_path / "again.mefd")
+    for k, (t, n, new_segment) in enumerate([(0, 5000, False), (6, 7000, False), (15, 3000, True)]):
+        with neo_mef3.Writer(path, overwrite=(k == 0)) as w:  # written anew, appended, a new segment
+            t = T0 + t * 1_000_000
+            w.write("x", np.full(n, float(k + 1)), t, 1000.0, precision=0, new_segment=new_segment)
+        x = nd.to_dask(path, chunk_seconds=1.0)
+        got = x.compute(scheduler="threads")[0]
+        with neo_mef3.Reader(path) as r:
+            assert np.array_equal(got, r.read("x"), equal_nan=True), k
+        assert np.nanmax(got) == k + 1
+    with neo_mef3.Writer(path, overwrite=True) as w:
+        w.write("x", np.full(5000, 9.0), T0, 1000.0, precision=0)
+    assert np.unique(nd.to_dask(path).compute()).tolist() == [9.0]
+
+
 def test_reader_cache_reuses_and_evicts(rich):
     nd.clear_reader_cache()
     before = nd.reader_cache_opened()
