@@ -153,8 +153,9 @@ class SessionSource:
         return ("path", self.path, self.password, so, tuple(sorted(self.options.items())), self.state)
 
     def token(self):
-        """What Dask keys are made of: everything but the password."""
-        return tokenize(self.path, self.storage_options, sorted(self.options.items()), self.state)
+        """What Dask keys are made of: neither the password nor the values of
+        ``storage_options`` (credentials), only their names."""
+        return tokenize(self.path, sorted(self.storage_options or ()), sorted(self.options.items()), self.state)
 
     @contextmanager
     def reader(self):

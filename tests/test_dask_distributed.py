@@ -155,7 +155,21 @@ def test_a_killed_worker_is_replaced_and_the_result_is_exact(client, sessions):
     assert victim not in client.run(os.getpid)  # (the nanny started a new worker)
 
 
+def test_a_failing_task_reports_without_the_password(client, sessions, tmp_path):
+    import shutil
+
+    path = str(tmp_path / "gone.mefd")
+    shutil.copytree(sessions["encrypted"][0], path)
+    x = nd.to_dask(path, ["c1"], password=PASSWORD, chunk_seconds=100)
+    shutil.rmtree(path)  # the session goes away between planning and computing
+    with pytest.raises(neo_mef3.MefError) as e:
+        client.compute(x).result(timeout=60)
+    assert PASSWORD not in str(e.value) + repr(e.value)
+
+
 def test_logs_hold_no_password(client):
-    text = repr(client.get_scheduler_logs()) + repr(client.get_worker_logs())
-    text += repr(client.run(lambda: sorted(nd.reader_cache_opened() for _ in range(1))))
+    """Run last: the scheduler's and workers' logs of everything above (a killed worker,
+    a failed task) name no password."""
+    text = repr(client.get_scheduler_logs(n=10_000)) + repr(client.get_worker_logs(n=10_000))
+    assert "gone.mefd" in text  # (the failed task was logged)
     assert PASSWORD not in text and PASSWORD + "2" not in text
