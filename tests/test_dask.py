@@ -197,6 +197,13 @@ def test_a_short_chunk_size_splits_blocks_and_stays_exact(rich):
     assert np.array_equal(x.compute()[0], reader.read("a", g.start_uutc, g.end_uutc), equal_nan=True)
 
 
+def test_times_as_datetime64(rich):
+    reader = neo_mef3.Reader(rich)
+    t0, t1 = T0 + 1_500_000, T0 + 4_250_000
+    x = nd.to_dask(rich, ["b"], np.datetime64(t0, "us"), np.datetime64(t1 * 1000, "ns"))
+    assert np.array_equal(x.compute()[0], reader.read("b", t0, t1), equal_nan=True)
+
+
 def test_chunk_seconds_gives_chunks_of_that_length(rich):
     x = nd.to_dask(rich, ["a", "b", "c"], chunk_seconds=7.0)
     assert set(x.chunks[1][:-1]) == {7000} and x.chunks[0] == (1, 1, 1)
