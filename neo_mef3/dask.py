@@ -460,9 +460,11 @@ def _arrays(source, channels, tables, fs, t0, n, dtype, target, rounding):
         k = tables[c]["number_of_samples"].astype(np.int64)
         blocks.append((pos[k > 0], k[k > 0]))
     cuts = _cuts(blocks, n, target) if target > 0 else np.unique(np.append(np.arange(0, n, -target), n))
+    if n == 0:
+        cuts = np.zeros(2, np.int64)  # (one empty chunk per channel)
     all_runs = [_runs(tables[c], pos) for c, pos in zip(channels, positions)]
     plans = [[ChunkPlan.of(r, int(s0), int(s1)) for s0, s1 in zip(cuts[:-1], cuts[1:])] for r in all_runs]
-    chunks = ((1,) * len(channels), tuple(np.diff(cuts).tolist()) or (0,))
+    chunks = ((1,) * len(channels), tuple(np.diff(cuts).tolist()))
     token = tokenize(source.token(), list(channels), t0, n, fs, dtype, cuts, plans)
     if dtype == "float64":
         name = f"mef3-float64-{token}"

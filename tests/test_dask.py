@@ -197,6 +197,13 @@ def test_a_short_chunk_size_splits_blocks_and_stays_exact(rich):
     assert np.array_equal(x.compute()[0], reader.read("a", g.start_uutc, g.end_uutc), equal_nan=True)
 
 
+def test_an_empty_window(rich):
+    for dtype in ("float64", "int32"):
+        x = nd.to_dask(rich, ["a", "b"], T0 + 5, T0 + 5, dtype=dtype)
+        x = x[0] if dtype == "int32" else x
+        assert x.shape == (2, 0) and x.compute().shape == (2, 0)
+
+
 def test_times_as_datetime64(rich):
     reader = neo_mef3.Reader(rich)
     t0, t1 = T0 + 1_500_000, T0 + 4_250_000
