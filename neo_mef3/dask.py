@@ -24,6 +24,7 @@ callable) lets each worker read it where it runs instead. See docs/scale.md.
 import inspect
 import operator
 import os
+import pickle
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from neo_mef3 import Reader, forksafe
+from neo_mef3.reader import ReaderSpec
+from neo_mef3.reader.grid import grid_positions  # (the Reader's placement rule; re-exported)
 from neo_mef3.errors import MefError, MixedRatesError, PasswordError
 
 __all__ = [
@@ -110,45 +113,40 @@ def _open(path, password, storage_options, options):
 class SessionSource:
     """How to open a session again, in this process or a worker: what tasks carry.
 
-    Either a path (with password, ``storage_options`` and Reader options) or a pickled
-    :class:`~neo_mef3.Reader` (the bytes of ``pickle.dumps(reader)``, which reopen it).
+    Either a path (with password, ``storage_options`` and Reader options) or the
+    :class:`~neo_mef3.reader.ReaderSpec` of an open Reader (with one decoding thread).
     The password is kept in memory only: ``repr`` shows the path alone, and Dask keys
     are made without it. :meth:`reader` gives the process's cached Reader.
     """
 
     def __init__(self, path, password="", storage_options=None, check_crc=True, on_error="raise",
-                 rounding="nearest", pickled_reader=None):
+                 rounding="nearest", spec=None):
         # (absolute: workers need not share the client's working directory)
         self.path = path if _is_url(path) else os.path.abspath(os.fspath(path).rstrip("/\\") or os.fspath(path))
         self.state = None  # session_state() when the tasks were planned (part of the cache key)
         self.password = password if password is not None else ""
         self.storage_options = storage_options
         self.options = {"n_threads": 1, "check_crc": bool(check_crc), "on_error": on_error, "rounding": rounding}
-        self.pickled_reader = pickled_reader
+        self.spec = spec
 
     @classmethod
     def from_reader(cls, reader):
-        """The recipe of an open Reader (it is pickled, which keeps its password and options)."""
-        import pickle
-
-        return cls(reader.path, check_crc=reader.check_crc, on_error=reader.on_error, rounding=reader.rounding,
-                   pickled_reader=pickle.dumps(reader))
+        """The recipe of an open Reader (its ``spec``: location, password and options)."""
+        s = reader.spec
+        one_thread = ReaderSpec(s.location, s.password, 1, s.check_crc, s.on_error, s.rounding)
+        return cls(reader.path, check_crc=s.check_crc, on_error=s.on_error, rounding=s.rounding, spec=one_thread)
 
     def open(self):
         """A new Reader (one decoding thread: Dask runs the tasks in parallel)."""
-        if self.pickled_reader is not None:
-            import pickle
-
-            reader = pickle.loads(self.pickled_reader)
-            reader.n_threads = 1  # (no decode pool of its own: Dask's threads do the work)
-            return reader
+        if self.spec is not None:
+            return self.spec.open()
         password = self.password() if callable(self.password) else self.password
         return _open(self.path, password, self.storage_options, self.options)
 
     def cache_key(self):
         """What identifies the opened session in the cache (holds the password: in memory only)."""
-        if self.pickled_reader is not None:
-            return ("pickled", self.pickled_reader, self.state)
+        if self.spec is not None:
+            return ("spec", pickle.dumps(self.spec), self.state)  # (its location may be a dict)
         so = None if self.storage_options is None else tokenize(self.storage_options)
         return ("path", self.path, self.password, so, tuple(sorted(self.options.items())), self.state)
 
@@ -187,7 +185,7 @@ class _ReaderCache:
         self._lock = threading.Lock()
         self._entries = OrderedDict()
         self.opened = 0  # Readers opened by this process (instrumentation: tests check reuse)
-        forksafe.register(self)
+        forksafe.register(self, _ReaderCache._after_fork)
 
     def _after_fork(self):
         self._lock = threading.Lock()
@@ -243,16 +241,6 @@ def reader_cache_opened():
 
 
 # --- the sampling grid and the chunks ------------------------------------------------
-
-def grid_positions(times, start, fs, rounding="nearest"):
-    """Index on the grid of a window starting at ``start`` of samples stored at ``times``
-    (uUTC): the Reader's placement rule, computed exactly as it does."""
-    dt = (np.asarray(times, np.int64) - start).astype(np.float64)
-    if rounding == "meflib":
-        x = dt / 1e6 * fs
-        return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
-    return np.ceil(dt * fs / 1e6 - 0.5).astype(np.int64)
-
 
 def _default_window(reader, channel, table):
     """``(start, end)`` of ``Reader.read(channel)`` without times (its default window)."""
