@@ -401,11 +401,11 @@ def _check_segment(keyring, sf, report):
     if uncommitted:
         report.problem(sf.tidx, f"{uncommitted} index entr{'y' if uncommitted == 1 else 'ies'} past the "
                        f"{committed} the header declares: an append was interrupted after writing them (their "
-                       "blocks are read; opening a Writer on the session and appending completes the segment)")
+                       "blocks are read; `neo-mef3 repair`, or opening a Writer on the session, completes the segment)")
     if dec["blocks"] < len(entries) and not uncommitted:
         report.problem(sf.tmet, f"metadata declares {dec['blocks']} blocks, the index holds {len(entries)}: an "
-                       "append was interrupted before its metadata update (the blocks are read; the next append "
-                       "by a Writer rewrites the metadata)")
+                       "append was interrupted before its metadata update (the blocks are read; `neo-mef3 repair`, "
+                       "or opening a Writer on the session, rewrites the metadata)")
     elif dec["blocks"] < len(entries):
         report.note(sf.tmet, f"metadata declares {dec['blocks']} of the {len(entries)} indexed blocks "
                     "(the interrupted append above)")
@@ -423,7 +423,8 @@ def _check_segment(keyring, sf, report):
     _check_data_crc(sf.tdat, uh_dat, entries, declared_dat, crc, report)
     if tail:
         report.problem(sf.tdat, f"{tail} bytes after the last indexed block (data an interrupted append wrote "
-                       "before its index entries; ignored, and overwritten by the next append)")
+                       "before its index entries; ignored; `neo-mef3 repair`, or opening a Writer on the session, "
+                       "removes them)")
 
     # declarations against the data (over the committed part, which the metadata describes)
     if dec["blocks"] == len(entries) or dec["blocks"] == committed:

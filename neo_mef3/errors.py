@@ -62,6 +62,22 @@ class MixedRatesError(MefError, ValueError):
     the rates and their channels)."""
 
 
+class WriteWarning(MefWarning):
+    """A write went on but did something its caller may not have meant: a time that is
+    implausible as uUTC (seconds given?), nothing to store (all NaN), a Block without a
+    recording date."""
+
+
+class PrecisionWarning(WriteWarning):
+    """Values were stored coarser than their own resolution (the message names the error
+    bound): a precision pinned by the caller, or values int32 cannot hold finely enough."""
+
+
+class ClampedSamplesWarning(WriteWarning):
+    """Values (+-inf, or beyond int32 at a precision the caller pinned) were stored as the
+    nearest storable count; the write's result counts them (``clamped``)."""
+
+
 class UnknownChannelError(MefError, KeyError):
     """A channel name that the session does not contain."""
 
@@ -81,4 +97,7 @@ __all__ = [
     "CancelledError",
     "MixedRatesError",
     "MefWarning",
+    "WriteWarning",
+    "PrecisionWarning",
+    "ClampedSamplesWarning",
 ]

@@ -6,8 +6,13 @@ complete under a temporary name (``.<name>.neo_mef3-tmp``, which no reader lists
 flushed, then renamed over it, and the directory is flushed after the rename. With
 ``durable=False`` the order is kept and the flushes (``fsync``) are left out.
 
-The Writer's crash tests replace :func:`fsync` and :func:`pwrite_all` here to stop a
-write between its steps, so every ordered step goes through these two functions.
+Every change a write makes to the disk goes through the few primitives of the
+"writing" part below (:func:`open_write`, :func:`pwrite_all`, :func:`truncate`,
+:func:`fsync`, :func:`close`, :func:`fsync_dir`, :func:`make_directories`,
+:func:`rename`, :func:`remove_file`, :func:`remove_tree`), looked up as attributes of
+this module at call time: the crash tests replace :func:`fsync` and :func:`pwrite_all`
+to stop a write between its steps, and the power-loss campaign (``fuzz/powerloss.py``)
+wraps all of them to record a write's system calls and replay them onto a model disk.
 """
 
 import os
@@ -139,19 +144,72 @@ def pwrite_all(fd, data, offset):
         offset += n
 
 
+def truncate(fd, end):
+    """Set the file's size to `end` bytes."""
+    os.ftruncate(fd, end)
+
+
 def truncate_after(fd, end):
     """Cut the file to `end` bytes if it is longer (what an interrupted write left)."""
     if os.fstat(fd).st_size > end:
-        os.ftruncate(fd, end)
+        truncate(fd, end)
+
+
+def close(fd):
+    """Close a descriptor from :func:`open_write`."""
+    os.close(fd)
+
+
+def make_directories(path):
+    """Create a directory and its missing parents (``os.makedirs``)."""
+    os.makedirs(path)
+
+
+def rename(src, dst):
+    """Rename a file or a directory (``os.replace``: an existing file `dst` is replaced)."""
+    os.replace(src, dst)
+
+
+def remove_file(path):
+    """Delete one file."""
+    os.remove(path)
+
+
+def remove_tree(path):
+    """Delete a directory and everything in it (what is already gone is skipped)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def create_directory(path, durable=True):
+    """Create `path` (and missing parents) so that it survives a power loss: each new
+    directory's entry is flushed in its parent. Nothing happens if it exists."""
+    path = os.path.abspath(path)
+    missing = []
+    p = path
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    if not missing:
+        return
+    make_directories(path)
+    for d in reversed(missing):
+        fsync_dir(os.path.dirname(d), durable)
 
 
 def write_new_file(path, chunks, durable=True):
-    """Create `path` from byte chunks, flushed before returning."""
-    with open(path, "wb") as f:
+    """Create (or empty) `path` and write byte chunks to it, flushed before returning."""
+    fd = open_write(path, create=True)
+    try:
+        pos = 0
         for c in chunks:
-            f.write(c)
-        f.flush()
-        fsync(f.fileno(), durable)
+            pwrite_all(fd, c, pos)
+            pos += len(c)
+        fsync(fd, durable)
+    finally:
+        close(fd)
 
 
 def temporary_path(path):
@@ -177,7 +235,7 @@ def replace_files(files, durable=True):
         write_new_file(tmp, chunks, durable)
         temporaries.append((tmp, path))
     for tmp, path in temporaries:
-        os.replace(tmp, path)
+        rename(tmp, path)
     for d in dict.fromkeys(os.path.dirname(p) for _, p in temporaries):
         fsync_dir(d, durable)
 
@@ -191,24 +249,29 @@ def remove_files(paths, durable=True):
     """Remove the files that exist among `paths`, then flush their directories."""
     for p in paths:
         if os.path.exists(p):
-            os.remove(p)
+            remove_file(p)
     for d in dict.fromkeys(os.path.dirname(p) for p in paths):
         fsync_dir(d, durable)
 
 
-def remove_stale_temporaries(directory):
-    """Delete what interrupted writes left in `directory` (hidden temporary names)."""
+def stale_temporaries(directory):
+    """Paths of what interrupted writes left in `directory` (hidden temporary names)."""
     try:
-        entries = os.listdir(directory)
+        entries = sorted(os.listdir(directory))
     except OSError:
-        return
-    for e in entries:
-        if e.startswith(".") and is_temporary(e):
-            p = os.path.join(directory, e)
-            if os.path.isdir(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                try:
-                    os.remove(p)
-                except OSError:
-                    pass
+        return []
+    return [os.path.join(directory, e) for e in entries if e.startswith(".") and is_temporary(e)]
+
+
+def remove_stale_temporaries(directory):
+    """Delete what interrupted writes left in `directory`; returns the paths removed."""
+    found = stale_temporaries(directory)
+    for p in found:
+        if os.path.isdir(p):
+            remove_tree(p)
+        else:
+            try:
+                remove_file(p)
+            except OSError:
+                pass
+    return found

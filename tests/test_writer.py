@@ -227,30 +227,49 @@ def test_precision_inference():
     assert infer_precision(np.array([12.345678], np.float32).astype(np.float64), np.float32) == 6
     assert infer_precision(np.arange(1000) * 0.195) == 3
     assert infer_precision(np.zeros(5)) == 0
-    # float64 noise: the finest precision that keeps max|x| * 10**p within RED's range
+    # float64 noise: a step of at most 1/1000 of the typical sample-to-sample change
     noise = np.random.default_rng(0).normal(0, 50, 1000)
-    p = infer_precision(noise)
-    assert np.abs(noise).max() * 10.0**p <= 2**31 - 2 < np.abs(noise).max() * 10.0 ** (p + 1)
+    step = np.abs(np.diff(noise)).mean()  # ~56 (50 * 2 / sqrt(pi))
+    assert 10 < step < 100 and infer_precision(noise) == 2  # 0.01 <= 56 / 1000 < 0.1
+    assert infer_precision(noise / 1000) == 5
+    # the same noise rounded to 6 decimals: decimals a million times finer than the
+    # step are kept no further (10**-6 > 56 * 1e-6 fails: not kept), 4 decimals are
+    assert infer_precision(np.round(noise, 4)) == 4
+    assert infer_precision(np.round(noise, 6)) == 2
+    # float32 noise: its float32 digits are rounding, not resolution
+    assert infer_precision(noise.astype(np.float32), np.float32) == 2
+    # values beyond int32 at precision 0: a coarser factor (10**1) that fits
+    assert infer_precision(np.array([3e9, 2e9, -1e9])) == -1
     with pytest.raises(ValueError):
-        infer_precision(np.array([3e9]))
+        infer_precision(np.array([3e19]))
 
 
 def test_float_path_limits(tmp_path):
+    from neo_mef3.errors import ClampedSamplesWarning, WriteWarning
+
     path = tmp_path / "lim.mefd"
     with Writer(path, overwrite=True) as w:
-        with pytest.raises(ValueError):
-            w.write("c", np.array([1.0, np.inf]), T0, 100.0)
-        with pytest.raises(ValueError):  # would overflow int32 at this precision: never clipped
-            w.write("c", np.array([1.0, 300.0]), T0, 100.0, precision=8)
-        res = w.write("c", np.full(50, np.nan), T0, 100.0)
-        assert res == {"samples_written": 0, "blocks": 0, "gaps_skipped": 1, "segment": 0}
+        with pytest.warns(WriteWarning, match="all 50 sample"):  # NaN only: nothing written, said so
+            res = w.write("c", np.full(50, np.nan), T0, 100.0)
+        assert res["samples_written"] == 0 and res["gaps_skipped"] == 1 and res["segment"] == 0
         assert os.listdir(path) == []
+        with pytest.warns(ClampedSamplesWarning, match="2 value"):  # +-inf: the largest count, counted
+            res = w.write("inf", np.array([1.0, np.inf, -np.inf, 2.0]), T0, 100.0)
+        assert res["clamped"] == 2 and res["clamped_infinite"] == 2 and res["precision"] == 0
+        with pytest.warns(ClampedSamplesWarning):  # beyond int32 at a pinned precision: clamped, counted
+            res = w.write("pin", np.array([1.0, 300.0, -300.0]), T0, 100.0, precision=8)
+        assert res["clamped"] == 2 and res["clamped_infinite"] == 0
         res = w.write("c", np.array([np.nan, np.nan, 1.5, 2.5, np.nan, 3.0, np.nan]), T0, 100.0)
-        assert res == {"samples_written": 3, "blocks": 2, "gaps_skipped": 3, "segment": 0}
+        assert (res["samples_written"], res["blocks"], res["gaps_skipped"], res["segment"]) == (3, 2, 3, 0)
         res = w.write("f32", (np.arange(500) * 0.1).astype(np.float32), T0, 100.0)
+        summary = w.summary
+    assert summary["channels"]["pin"]["clamped"] == 2 and summary["channels"]["inf"]["clamped_infinite"] == 2
     assert float(section2(path, "f32")["units_conversion_factor"]) == 0.1
     m3 = read_mef3io(path)
     np.testing.assert_array_equal(m3["channels"]["f32"]["read_raw"]["samples"], np.arange(500))
+    big = 2**31 - 2
+    np.testing.assert_array_equal(m3["channels"]["inf"]["read_raw"]["samples"], [1, big, -big, 2])
+    np.testing.assert_array_equal(m3["channels"]["pin"]["read_raw"]["samples"], [100_000_000, big, -big])
 
 
 # --- appends, segments, conflicts ------------------------------------------------------
@@ -328,7 +347,7 @@ def test_conflicts_leave_session_untouched(tmp_path, rng):
             lambda: w.write("c", np.ones(10), T0, 200.0, new_segment=True),  # back in time
             lambda: w.write("c", np.ones(10), T0 + 20_000_000, 100.0, new_segment=True),  # one rate per channel
             lambda: w.write_int32("k", np.arange(10), 0.25, T0 + 1_000_000, 100.0),  # other factor
-            lambda: w.write("k", np.ones(10), T0 + 1_000_000, 100.0),  # factor 0.5 is not 10**-p
+            lambda: w.write("k", np.ones(10), T0 + 1_000_000, 100.0, precision=1),  # 0.1 is not 0.5
         ]
         for case in cases:
             with pytest.raises(WriteConflictError):
@@ -445,7 +464,7 @@ def test_annotations_both_levels(tmp_path, rng):
         w.write_annotations([{"time": T0 + 1, "text": "will be replaced"}])
         n = w.write_annotations(
             [
-                {"time": T0 + 3_000_000, "type": "Seiz", "text": "onset", "duration": 2_000_000},
+                {"time": T0 + 3_000_000, "type": "Seiz", "annotation": "onset", "duration": 2_000_000},
                 {"time": T0 + 1_000_000, "text": "lights off"},
                 {"time": T0 + 2_000_000, "type": "EDFA", "text": "arousal", "duration": 1500},
                 {"time": T0 + 2_500_000, "type": "SyLg", "text": "amp reset"},
@@ -461,6 +480,10 @@ def test_annotations_both_levels(tmp_path, rng):
         with pytest.raises(ValueError):
             w.write_annotations([{"text": "no time"}])
     assert_valid(path)
+    with neo_mef3.Reader(path) as r:  # records read back can be written again as they are
+        session_records, channel_records = r.records(), r.records("c1")
+    with Writer(path) as w:
+        assert w.write_annotations(session_records) == 4 and w.write_annotations(channel_records, channel="c1") == 2
     expect_session = [
         ("Note", T0 + 1_000_000, "lights off"),
         ("EDFA", T0 + 2_000_000, "arousal"),
@@ -742,3 +765,23 @@ def test_chunked_encoding_is_invisible(tmp_path, rng, monkeypatch):
             w.write("c", x[:3000], T0 + 20_000_000, 1000.0)
         outs.append((tdat_body(p, "c"), index_of(p, "c").tobytes(), section2(p, "c").tobytes()))
     assert outs[0] == outs[1] == outs[2]
+
+
+@pytest.mark.parametrize("record, hint", [
+    ({"type": "Seiz", "text": "onset"}, "annotation"),
+    ({"type": "Curs", "text": "cursor"}, "name"),
+    ({"type": "Note", "text": "x", "duration": 5}, "EDFA"),
+    ({"type": "SyLg", "text": "x", "duration": 5}, "EDFA"),
+    ({"type": "EDFA", "text": "x", "annotation": "y"}, "dropped"),
+    ({"type": "Note", "text": "x", "colour": "red"}, "dropped"),
+])
+def test_record_fields_a_type_cannot_hold_are_refused(tmp_path, record, hint):
+    """Fields a record type has no place for are refused, not dropped (as mef3io does for
+    text and duration); nothing is written."""
+    path = tmp_path / "rec.mefd"
+    with Writer(path, overwrite=True) as w:
+        w.write("c", np.ones(10), T0, 10.0)
+        with pytest.raises(ValueError, match=hint) as err:
+            w.write_annotations([{"time": T0 + 5, "text": "fine"}, dict(record, time=T0)])
+        assert "annotation 1" in str(err.value) and record["type"] in str(err.value)
+    assert not os.path.exists(path / "rec.rdat")

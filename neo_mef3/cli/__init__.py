@@ -20,8 +20,8 @@ from .. import __version__
 from ..errors import CancelledError, MefError
 from .common import COMMON, UsageError
 
-COMMANDS = ["demo", "info", "check", "anonymize", "cut", "merge", "encrypt", "decrypt", "passwords", "records",
-            "plot", "convert", "bids"]
+COMMANDS = ["demo", "info", "check", "repair", "anonymize", "cut", "merge", "encrypt", "decrypt", "passwords",
+            "records", "plot", "convert", "bids"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -15,6 +15,21 @@ from .times import to_stored, to_uutc
 #: record types whose bodies we decode (and can write)
 KNOWN_TYPES = ("Note", "SyLg", "EDFA", "Seiz", "CSti", "ESti", "Curs", "Epoc", "LNTP")
 
+#: the body fields each record type holds (records specification; what :func:`decode_body`
+#: returns and :func:`encode_body` stores); any other type holds its raw ``body``
+BODY_FIELDS = {
+    "Note": ("text",),
+    "SyLg": ("text",),
+    "EDFA": ("duration", "text"),
+    "Seiz": ("earliest_onset", "latest_offset", "duration", "number_of_channels", "onset_code", "marker_name_1",
+             "marker_name_2", "annotation", "channels"),
+    "CSti": ("task_type", "stimulus_duration", "stimulus_type", "patient_response"),
+    "ESti": ("amplitude", "frequency", "pulse_width", "ampunit_code", "mode_code", "waveform", "anode", "catode"),
+    "Curs": ("id_number", "trace_timestamp", "latency", "value", "name"),
+    "Epoc": ("id_number", "timestamp", "end_timestamp", "duration", "epoch_type", "text"),
+    "LNTP": ("length", "template"),
+}
+
 _SEIZ_FIXED = 1312
 _SEIZ_CHANNEL = 272
 

@@ -33,7 +33,7 @@ from .layout import (
     pad_length,
     text,
 )
-from .record_bodies import KNOWN_TYPES, decode_body, encode_body  # noqa: F401  (part of this module's API)
+from .record_bodies import BODY_FIELDS, KNOWN_TYPES, decode_body, encode_body  # noqa: F401  (part of this module's API)
 from .times import to_stored, to_uutc
 
 _UINT32 = struct.Struct("<I")

@@ -30,10 +30,39 @@ def _missing(v):
         return False
 
 
+#: keys of a record dict that are not body fields: the record header, and what
+#: ``Reader.records`` adds (so that records read back can be written again)
+HEADER_KEYS = ("type", "time", "version_major", "version_minor", "encryption", "level", "channel", "segment")
+
+#: where a field a type cannot hold belongs instead
+_INSTEAD = {
+    ("Seiz", "text"): "a Seiz record keeps its text in 'annotation'",
+    ("Curs", "text"): "a Curs record keeps its label in 'name'",
+    ("Note", "duration"): "a record with a duration is an EDFA (or Epoc) record",
+    ("SyLg", "duration"): "a record with a duration is an EDFA (or Epoc) record",
+}
+
+
+def check_fields(i, rec):
+    """ValueError naming the first field of `rec` (annotation `i`) its type cannot hold:
+    stored, it would be silently dropped."""
+    rtype = rec["type"]
+    allowed = records.BODY_FIELDS.get(rtype, ("body",))
+    for key in rec:
+        if key in HEADER_KEYS or key in allowed:
+            continue
+        hint = _INSTEAD.get((rtype, key))
+        raise ValueError(
+            f"annotation {i}: a {rtype!r} record has no field {key!r} (it holds {', '.join(allowed)}); "
+            + (hint if hint else "it would be dropped")
+        )
+
+
 def normalize(annotations, sort=True):
     """Record dicts from an iterable of dicts or a pandas DataFrame: missing values
     dropped, ``time`` checked, ``type`` 4 ASCII letters (default "Note"), ``duration``
-    whole microseconds; stably sorted by time unless ``sort=False``."""
+    whole microseconds, no field the type cannot hold (:func:`check_fields`); stably
+    sorted by time unless ``sort=False``."""
     if hasattr(annotations, "to_dict") and hasattr(annotations, "columns"):
         annotations = annotations.to_dict("records")
     if isinstance(annotations, dict):
@@ -59,6 +88,7 @@ def normalize(annotations, sort=True):
             rec["duration"] = int(math.floor(d + 0.5))
         if rtype not in records.KNOWN_TYPES and "body" not in rec:
             raise ValueError(f"annotation {i}: record type {rtype!r} needs its raw 'body' bytes")
+        check_fields(i, rec)
         out.append(rec)
     if sort:
         out.sort(key=lambda rec: rec["time"])

@@ -48,9 +48,10 @@ class EncodedBlocks:
         return int(self.difference_bytes.max()) if len(self.difference_bytes) else 0
 
 
-def encode(counts, starts, nsamp, times, flags, rto, emit, n_threads):
+def encode(counts, starts, nsamp, times, flags, rto, emit, n_threads, on_chunk=None):
     """Encode blocks (``counts[starts[i]:starts[i] + nsamp[i]]`` at uUTC ``times[i]``)
-    chunk by chunk, calling ``emit(data)`` per chunk; returns :class:`EncodedBlocks`."""
+    chunk by chunk, calling ``emit(data)`` then ``on_chunk(samples)`` per chunk (progress;
+    it may raise to stop); returns :class:`EncodedBlocks`."""
     nb = len(starts)
     out = EncodedBlocks(nb)
     out.stored_times = to_stored_array(times, rto)
@@ -67,6 +68,8 @@ def encode(counts, starts, nsamp, times, flags, rto, emit, n_threads):
         )
         out.block_bytes[i:j], out.maxima[i:j], out.minima[i:j], out.difference_bytes[i:j] = bb, mx, mn, db
         emit(data)
+        if on_chunk is not None:
+            on_chunk(int(np.sum(nsamp[i:j])))
         i = j
     return out
 

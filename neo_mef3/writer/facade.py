@@ -1,24 +1,30 @@
 """The :class:`Writer`: checks a call, plans its blocks, and hands them to the file steps."""
 
+import datetime
 import functools
 import os
-import shutil
+import sys
 import threading
+import warnings
 from typing import Any, Dict, Iterable, Optional, Union
 
 import numpy as np
 
 from .. import fileio, forksafe
-from ..errors import MefError, UnknownChannelError
+from ..errors import ClampedSamplesWarning, MefError, PrecisionWarning, UnknownChannelError, WriteWarning
 from ..format import crypto, metadata
 from ..format import fields as metadata_fields
 from ..format.layout import SESSION_EXT, TS_CHANNEL_EXT, encode_text
+from ..progress import Tracker
 from ..session import SegmentFiles, segment_numbers, validate_name
 from . import annotations as annotation_files
-from . import plan, quantize, recovery, segments
+from . import interrupts, plan, quantize, recovery, repair, segments
+from .lock import SessionLock
 from .state import ChannelState, WriteSession
+from .summary import WriteSummary
 
 PathLike = Union[str, "os.PathLike[str]"]
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _serialized(method):
@@ -57,8 +63,13 @@ class Writer:
     n_threads : int
         Encoding threads (0 = all cores). The files are byte-identical for any count.
     durable : bool
-        Flush (fsync) between the ordered steps of a write (default). False keeps the
-        order but does not flush: safe if the process dies, not on power loss.
+        Flush (fsync) between the ordered steps of a write (default): when a call
+        returns, what it wrote survives a power cut. False keeps the order but does not
+        flush: safe if the process dies, not on power loss (docs/writing.md).
+
+    Opening a session repairs what an interrupted write left in each channel's last
+    segment (unless another Writer has it open); :attr:`summary` lists the repairs and,
+    per channel, the precision, conversion factor and segments of what was written.
     """
 
     def __init__(self, path: PathLike, overwrite: bool = False, password1: str = "", password2: str = "",
@@ -97,9 +108,8 @@ class Writer:
         existing = None if overwrite else recovery.existing_fields(self.path, self.session_name)
         session_fields, keys = crypto.writing_keys(password1, password2, existing, self.path)
         if overwrite and os.path.isdir(self.path):
-            shutil.rmtree(self.path)
-        os.makedirs(self.path, exist_ok=True)
-        fileio.remove_stale_temporaries(self.path)
+            fileio.remove_tree(self.path)
+        fileio.create_directory(self.path, self.durable)
         self._session = WriteSession(self.path, self.session_name, session_fields, keys, self.durable,
                                      self.n_threads, recovery.existing_rto(self.path, keys), units)
         self._channels = {}
@@ -107,7 +117,25 @@ class Writer:
         self._meta_channel = {}  # channel name -> set_metadata(channel=name) values
         self._closed = False
         self._lock = threading.RLock()
+        self._summary = WriteSummary(self.path)
+        self._session_lock = SessionLock(self.path)
+        self._repair_at_open()
         forksafe.register(self, Writer._after_fork)
+
+    def _repair_at_open(self):
+        """Heal what interrupted writes left (:mod:`.repair`), unless another Writer has
+        the session open: its append in progress would look interrupted."""
+        if not self._session_lock.try_exclusive():
+            self._session_lock.share()
+            self._summary.repair_skipped = "another Writer has the session open"
+            return
+        try:
+            actions, unrepaired = repair.repair(self._session)
+        finally:
+            self._session_lock.share()
+        self._summary.repairs += actions
+        for where, problem in unrepaired:
+            self._summary.repairs.append((where, problem))
 
     @property
     def encrypted(self) -> bool:
@@ -121,10 +149,26 @@ class Writer:
         self.close()
 
     @_serialized
-    def close(self) -> None:
-        """Finish; every write is already complete on disk, so this only releases state."""
-        self._closed = True
-        self._channels.clear()
+    def close(self) -> Dict[str, Any]:
+        """Finish; every write is already complete on disk, so this only releases state.
+        Returns :attr:`summary`."""
+        if not self._closed:
+            self._closed = True
+            self._channels.clear()
+            self._session_lock.release()
+        return self._summary.as_dict()
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        """What this Writer did (a copy): per channel the precision and conversion factor
+        of each segment written to, the segments created and why, samples, blocks, gaps
+        and clamped values; the repairs made at open; the warnings given. See
+        :meth:`neo_mef3.writer.summary.WriteSummary.as_dict`; ``summary_text()`` prints it."""
+        return self._summary.as_dict()
+
+    def summary_text(self) -> str:
+        """:attr:`summary` as text."""
+        return self._summary.text()
 
     def __repr__(self) -> str:
         return f"<neo_mef3.Writer {self.path!r}{' encrypted' if self.encrypted else ''}>"
@@ -146,10 +190,10 @@ class Writer:
             directory = os.path.join(self.path, name + TS_CHANNEL_EXT)
             ch = ChannelState(name, directory)
             if os.path.isdir(directory):
-                fileio.remove_stale_temporaries(directory)
-                numbers = segment_numbers(directory, name)  # (as the Reader lists them)
-                if len(numbers):
-                    ch.last = recovery.recover_segment(SegmentFiles(directory, name, int(numbers[-1])), self._session)
+                files, foreign = recovery.last_segment_files(directory, name)
+                if files is not None:
+                    ch.last = recovery.recover_segment(files, self._session)
+                    ch.last.foreign = foreign
             self._channels[name] = ch
         return ch
 
@@ -162,86 +206,200 @@ class Writer:
 
     # --- samples ---------------------------------------------------------------------
     @_serialized
-    def write(self, ch: str, data: Any, start_uutc: Union[int, float], fs: float, precision: int = -1,
-              new_segment: bool = False, end_uutc: Optional[Union[int, float]] = None) -> Dict[str, int]:
-        """Write float data to channel `ch`; NaN runs become gaps (discontinuities).
+    def write(self, channel: str, data: Any, start_uutc: Union[int, float], fs: float, precision: int = -1,
+              new_segment: bool = False, end_uutc: Optional[Union[int, float]] = None, progress=None,
+              cancel=None) -> Dict[str, Any]:
+        """Write float data to `channel`; NaN runs become gaps (discontinuities).
 
         Values are stored as int32 counts ``rint(data * 10**precision)`` with the
-        conversion factor ``10**-precision``. ``precision=-1`` infers it (see the module
-        docstring) or, when appending in-segment, reuses the segment's. The first write
-        to a channel creates segment 0; later writes append to the last segment unless
-        ``new_segment=True``.
+        conversion factor ``10**-precision``. ``precision=-1`` (default) lets the Writer
+        choose (docs/writing.md): a new segment gets the precision the values' own
+        resolution calls for; a later write appends to the channel's last segment when
+        its values fit that segment's factor without losing that resolution, and
+        otherwise starts a new segment at a factor that fits (the result says why).
+        A pinned ``precision`` is used as given: values finer than it are rounded (a
+        :class:`~neo_mef3.errors.PrecisionWarning` names the error bound) and values
+        beyond int32 at it are clamped (counted, with a ClampedSamplesWarning). +-inf is
+        stored as the largest count of its sign and counted as clamped. The first write
+        to a channel creates segment 0; ``new_segment=True`` starts a new one.
 
-        Returns ``{"samples_written", "blocks", "gaps_skipped", "segment"}``:
-        ``gaps_skipped`` counts the NaN runs (maximal runs of NaN samples, leading and
-        trailing ones included) that were not stored; ``segment`` is the number of the
-        segment written (or that would have been, when everything was NaN).
+        Returns ``{"samples_written", "blocks", "gaps_skipped", "segment", "precision",
+        "units_conversion_factor", "segment_created", "reason", "clamped",
+        "clamped_infinite"}``: ``gaps_skipped`` counts the NaN runs (maximal runs of NaN
+        samples, leading and trailing ones included) that were not stored; ``segment``
+        is the number of the segment written (or that would have been, when everything
+        was NaN: then nothing is written and a WriteWarning says so); ``reason`` why a
+        segment was created.
 
         ``end_uutc`` is the stored end of this write (default: the time after the last
         stored sample, ``start + round(n * 1e6 / fs)``); it may be up to 1 us earlier
         than that (mef_tools' truncated ``int(start + n / fs * 1e6)``) or later (the
         recording went on without data), and the next write must start at or after
         it. A write that starts 1 us before the channel's end is accepted as
-        continuing it (see the module docstring).
+        continuing it (see the module docstring). Times that are implausible as uUTC
+        (before 1980 or after 2100: seconds given?) give a WriteWarning.
 
-        Raises ValueError (bad name, infinities, a value outside int32 at this
-        precision, an ``end_uutc`` before the last stored sample), TypeError
-        (non-numeric data) or WriteConflictError (another rate or conversion factor
-        than the segment's, or a first stored sample before the channel's end), all
-        before anything is written.
+        ``progress`` and ``cancel`` follow :mod:`neo_mef3.progress` (samples). A cancel
+        (CancelledError) or Ctrl-C (KeyboardInterrupt) stops the write between encoded
+        chunks; what it had written is removed, the session is as before the call.
+
+        Raises ValueError (bad name, a value outside int32 at a pinned precision with
+        nothing else to do, an ``end_uutc`` before the last stored sample), TypeError
+        (non-numeric data) or WriteConflictError (another rate than the channel's, a
+        pinned factor other than the segment's, a first stored sample before the
+        channel's end), all before anything is written.
         """
         self._check_open()
-        validate_name(ch, "channel name")
+        validate_name(channel, "channel name")
         fs = quantize.check_fs(fs)
-        start_uutc = quantize.check_time(start_uutc)
-        x, valid, in_dtype = quantize.float_samples(data)
+        start_uutc = self._check_time(start_uutc, "start_uutc")
         precision = quantize.check_precision(precision)
-        chan = self._channel(ch)
-        if precision == -1:
-            if chan.last is not None and not new_segment:
-                precision = quantize.segment_precision(chan.last.ufact, chan.last.number, chan.last.files.tmet)
+        x, valid, in_dtype = quantize.float_samples(data)
+        with interrupts.deferred() as stop:
+            stop.check()
+            chan = self._channel(channel)
+            choice = self._choose_factor(chan, x, valid, in_dtype, precision, new_segment)
+            counts = quantize.quantize(x, valid, choice.factor, clamp=precision != -1, checkpoint=stop.check)
+            if counts.clamped:
+                self._warn(f"channel {channel!r}: {counts.clamped} value(s) stored as the nearest storable count "
+                           f"({counts.infinite} of them +-inf; conversion factor {choice.factor:g})",
+                           ClampedSamplesWarning)
+            res = self._write_counts(chan, counts.counts, valid, choice.factor, start_uutc, fs, choice.new_segment,
+                                     end_uutc, progress, cancel, stop, choice.reason)
+        res.update(clamped=counts.clamped, clamped_infinite=counts.infinite,
+                   precision=quantize.decimal_precision(choice.factor))
+        self._summary.record_write(channel, res)
+        return res
+
+    def _choose_factor(self, chan, x, valid, dtype, precision, new_segment):
+        """The conversion factor of a write and whether it starts a segment (see :meth:`write`)."""
+        last = chan.last
+        appending = last is not None and not new_segment and not last.foreign
+        if not valid.any():
+            factor = last.ufact if appending else 10.0 ** -max(precision, 0)
+            return plan.FactorChoice(factor, new_segment, None)
+        res = quantize.resolution(x, dtype)
+        if precision != -1:
+            if res.needed > precision and res.amax > 0:
+                self._warn(f"channel {chan.name!r}: values finer than precision {precision} are rounded to "
+                           f"{10.0**-precision:g} (error up to {0.5 * 10.0**-precision:g})", PrecisionWarning)
+            return plan.FactorChoice(10.0**-precision, new_segment, "new_segment=True" if new_segment else None)
+        if res.lossy:
+            self._warn(f"channel {chan.name!r}: values up to {res.amax:g} that change by {res.step:g} per sample "
+                       f"need more resolution than int32 counts hold; stored at {10.0**-res.precision:g} (error up "
+                       f"to {0.5 * 10.0**-res.precision:g})", PrecisionWarning)
+        if appending:
+            if quantize.fits_factor(x, dtype, res, last.ufact):
+                return plan.FactorChoice(last.ufact, False, None)
+            if res.amax / last.ufact > quantize.RED_MAXIMUM_SAMPLE_VALUE:
+                why = (f"values up to {res.amax:g} exceed int32 at segment {last.number}'s factor {last.ufact:g}")
             else:
-                precision = quantize.infer_precision(x, in_dtype)
-        counts = quantize.quantize(x, valid, precision)
-        return self._write_counts(chan, counts, valid, 10.0**-precision, start_uutc, fs, new_segment, end_uutc)
+                why = f"values finer than segment {last.number}'s factor {last.ufact:g}"
+            return plan.FactorChoice(10.0**-res.precision, True, why)
+        if last is None:
+            why = "first write"
+        elif new_segment:
+            why = "new_segment=True"
+        else:
+            why = f"segment {last.number} is in another writer's folder spelling"
+        return plan.FactorChoice(10.0**-res.precision, True, why)
 
     @_serialized
-    def write_int32(self, ch: str, data: Any, ufact: float, start_uutc: Union[int, float], fs: float,
+    def write_int32(self, channel: str, data: Any, ufact: float, start_uutc: Union[int, float], fs: float,
                     valid: Any = None, new_segment: bool = False,
-                    end_uutc: Optional[Union[int, float]] = None) -> Dict[str, int]:
+                    end_uutc: Optional[Union[int, float]] = None, progress=None, cancel=None) -> Dict[str, Any]:
         """Write integer counts verbatim (bit-exact) with conversion factor `ufact`.
 
         `data` may have any integer dtype; floating input raises TypeError, and valid
         values outside int32 or equal to INT32_MIN (RED's NaN marker) raise ValueError.
         `valid` (same length, nonzero = valid) marks gap samples, which are not stored
-        (and so are not range-checked). `end_uutc` and the return value are as in
-        :meth:`write`.
+        (and so are not range-checked). `end_uutc`, `progress`, `cancel` and the return
+        value are as in :meth:`write` (``precision`` is None unless `ufact` is a power of
+        ten; ``clamped`` is 0).
         """
         self._check_open()
-        validate_name(ch, "channel name")
+        validate_name(channel, "channel name")
         fs = quantize.check_fs(fs)
-        start_uutc = quantize.check_time(start_uutc)
+        start_uutc = self._check_time(start_uutc, "start_uutc")
         counts, mask = quantize.integer_samples(data, valid)
         ufact = quantize.check_ufact(ufact)
-        chan = self._channel(ch)
-        return self._write_counts(chan, counts, mask, ufact, start_uutc, fs, new_segment, end_uutc)
+        with interrupts.deferred() as stop:
+            stop.check()
+            chan = self._channel(channel)
+            appending = chan.last is not None and not new_segment and not chan.last.foreign
+            why = None if appending else ("first write" if chan.last is None else (
+                "new_segment=True" if new_segment else "the last segment is in another writer's folder spelling"))
+            res = self._write_counts(chan, counts, mask, ufact, start_uutc, fs, not appending, end_uutc, progress,
+                                     cancel, stop, why)
+        res.update(clamped=0, clamped_infinite=0, precision=quantize.decimal_precision(ufact))
+        self._summary.record_write(channel, res)
+        return res
 
-    def _write_counts(self, chan, counts, valid, ufact, start_uutc, fs, new_segment, end_uutc=None):
+    def _check_time(self, value, what):
+        """A uUTC time checked (``quantize.check_time``), with a WriteWarning when it is not
+        plausible as microseconds since 1970 (before 1980 or after 2100)."""
+        t = quantize.check_time(value)
+        if not quantize.PLAUSIBLE_UUTC[0] <= t <= quantize.PLAUSIBLE_UUTC[1]:
+            when = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=t)
+            hint = ""
+            for factor, unit in ((1_000_000, "seconds"), (1_000, "milliseconds")):
+                if quantize.PLAUSIBLE_UUTC[0] <= t * factor <= quantize.PLAUSIBLE_UUTC[1]:
+                    hint = f"; if it is in {unit}, pass {t} * {factor:_} = {t * factor}"
+                    break
+            self._warn(f"{what} {t} is {when:%Y-%m-%d %H:%M:%S} UTC: not a plausible recording time in uUTC "
+                       f"(microseconds since 1970-01-01){hint}", WriteWarning)
+        return t
+
+    def _warn(self, message, category):
+        """Warn at the caller's line (the first frame outside the package) and keep the message."""
+        self._summary.record_warning(message)
+        frame, level = sys._getframe(0), 1
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(message, category, stacklevel=level)
+
+    def _write_counts(self, chan, counts, valid, ufact, start_uutc, fs, new_segment, end_uutc, progress, cancel,
+                      stop, reason):
+        if end_uutc is not None:
+            end_uutc = self._check_time(end_uutc, "end_uutc")
         p = plan.plan_write(chan, counts, valid, ufact, start_uutc, fs, new_segment, end_uutc, self.block_length,
                             self._session.rto)
-        if p.blocks is not None:
+        if p.blocks is None:
+            n = len(counts)
+            self._warn(f"channel {chan.name!r}: all {n} sample(s) of this write are NaN (gaps); nothing was written",
+                       WriteWarning)
+            result = p.result()
+            result.update(units_conversion_factor=ufact, segment_created=False, reason=None)
+            return result
+        n_samples = int(np.sum(p.blocks[2]))
+        with Tracker(n_samples, f"write {chan.name}", "samples", progress, cancel) as tracker:
+            def on_chunk(n):
+                stop.check()
+                tracker.advance(n)
+
+            def before_commit():
+                stop.check()
+                tracker.check()
+
             last = chan.last
-            if p.append:
-                segments.append(self._session, last, p.blocks, p.end_time, p.rto)
-            else:
-                if last is not None and recovery.interrupted(last):
-                    # the last segment holds an interrupted append no later append will finish:
-                    # complete its headers and metadata first (an append of no blocks)
-                    segments.append(self._session, last, plan.NO_BLOCKS, last.end_time, last.rto)
-                segments.new_segment(self._session, chan, p.segment, p.blocks, ufact, fs, p.end_time, p.rto,
-                                     lambda seg: self._describe(chan, seg))
-            chan.last.data_end = p.data_end
-        return p.result()
+            try:
+                if p.append:
+                    segments.append(self._session, last, p.blocks, p.end_time, p.rto, on_chunk, before_commit)
+                else:
+                    if last is not None and not last.foreign and recovery.interrupted(last):
+                        # the last segment holds an interrupted append no later append will finish:
+                        # complete its headers and metadata first (an append of no blocks)
+                        segments.append(self._session, last, plan.NO_BLOCKS, last.end_time, last.rto)
+                    segments.new_segment(self._session, chan, p.segment, p.blocks, ufact, fs, p.end_time, p.rto,
+                                         lambda seg: self._describe(chan, seg), on_chunk)
+            except BaseException:
+                self._channels.pop(chan.name, None)  # what is on disk is the truth: recover it next time
+                raise
+        chan.last.data_end = p.data_end
+        result = p.result()
+        result.update(units_conversion_factor=ufact, segment_created=not p.append,
+                      reason=None if p.append else (reason or "new segment"))
+        return result
 
     def _describe(self, chan, seg):
         """Descriptive fields of a new segment: the previous segment's, then set_metadata's

@@ -5,6 +5,8 @@ channel's end, an end before the last sample) before any file is touched, and de
 where the blocks go (an append to the last segment, or a new one) and with which flags.
 """
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from ..errors import WriteConflictError
@@ -13,6 +15,14 @@ from . import quantize
 #: the blocks of an append that writes none (it completes an interrupted one)
 NO_BLOCKS = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
              np.zeros(0, np.uint8))
+
+
+class FactorChoice(NamedTuple):
+    """The conversion factor of a float write, whether it starts a new segment, and why."""
+
+    factor: float
+    new_segment: bool
+    reason: Optional[str]
 
 
 class WritePlan:

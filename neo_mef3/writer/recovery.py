@@ -8,23 +8,30 @@ metadata (see "Write ordering and crashes" in :mod:`neo_mef3.writer`).
 """
 
 import os
+import re
 import struct
 
 import numpy as np
 
-from .. import fileio
+from .. import _red, fileio
 from .._red import crc32
-from ..errors import FormatError
+from ..errors import FormatError, WriteConflictError
 from ..format import crypto, headers
 from ..format.layout import (
     METADATA_SECTION_3,
     RDAT,
     RED_BLOCK_CRC,
+    RED_BLOCK_HEADER,
+    RED_BLOCK_HEADER_BYTES,
     RED_CRC_START,
     RED_DIFFERENCE_BYTES,
-    RED_NUMBER_OF_SAMPLES,
+    RED_DISCONTINUITY,
+    RED_LEVEL_1_ENCRYPTED,
+    RED_LEVEL_2_ENCRYPTED,
     SEGMENT_EXT,
     TDAT,
+    TIDX,
+    TIME_SERIES_INDEX,
     TIME_SERIES_INDEX_BYTES,
     TIME_SERIES_METADATA_SECTION_2,
     TMET,
@@ -33,10 +40,12 @@ from ..format.layout import (
 )
 from ..format.metadata import writable
 from ..format.times import effective_rto, to_uutc
+from ..session import SegmentFiles, segment_numbers
 from .quantize import offset_us
 from .state import SegmentState
 
 _UINT32 = struct.Struct("<I")
+
 _NO_DIFFERENCE_BYTES = 0xFFFFFFFF  # meflib's "no entry" for maximum_difference_bytes
 
 
@@ -175,34 +184,175 @@ def _recover_times(seg, uh, described):
 
 
 def _verified_entries(files, entries, committed, tdat_size):
-    """Keep the entries past the committed ones only while their blocks are intact."""
+    """Keep the entries past the committed ones only while each describes its block
+    exactly (see :func:`entry_matches_block`)."""
     keep = committed
     for k in range(committed, len(entries)):
         off, nb = int(entries[k]["file_offset"]), int(entries[k]["block_bytes"])
         if off + nb > tdat_size:
             break
-        block = fileio.pread(files.tdat, nb, off)
-        if len(block) != nb or _UINT32.unpack_from(block, RED_BLOCK_CRC)[0] != crc32(block[RED_CRC_START:]):
-            break
-        if _UINT32.unpack_from(block, RED_NUMBER_OF_SAMPLES)[0] != int(entries[k]["number_of_samples"]):
+        if not entry_matches_block(entries[k], fileio.pread(files.tdat, nb, off)):
             break
         keep = k + 1
     return entries[:keep]
 
 
+_ENCRYPTED = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
+
+
+def entry_matches_block(entry, block):
+    """True when an index entry nobody committed is exactly the entry of the block it
+    points at: the block's CRC verifies, and its header's sample count, size, start time
+    and discontinuity flag, and its decoded extremes, are the entry's. (A power cut can
+    tear an entry between two disk sectors; such an entry must not be adopted.)"""
+    nb = int(entry["block_bytes"])
+    if len(block) != nb or nb < RED_BLOCK_HEADER_BYTES:
+        return False
+    if _UINT32.unpack_from(block, RED_BLOCK_CRC)[0] != crc32(block[RED_CRC_START:]):
+        return False
+    head = np.frombuffer(block, RED_BLOCK_HEADER, 1)[0]
+    n = int(entry["number_of_samples"])
+    if (int(head["number_of_samples"]) != n or int(head["block_bytes"]) != nb
+            or int(head["start_time"]) != int(entry["start_time"])
+            or (int(head["flags"]) & RED_DISCONTINUITY) != (int(entry["RED_block_flags"]) & RED_DISCONTINUITY)):
+        return False
+    if int(head["flags"]) & _ENCRYPTED:  # statistics encrypted: the header checks above must do
+        return True
+    out = np.zeros(n, np.int32)
+    status = np.zeros(1, np.int8)
+    one = np.zeros(1, np.int64)
+    _red.decode_blocks(np.frombuffer(block, np.uint8), one, one + nb, one + n, out, one, check_crc=False,
+                       status=status)
+    if status[0] != 0:
+        return False
+    return int(out.max()) == int(entry["maximum_sample_value"]) and int(out.min()) == int(entry["minimum_sample_value"])
+
+
+def findings(seg):
+    """What an interrupted append left in a recovered segment, as sentences (empty: the
+    segment's files agree with its adopted index): headers or metadata behind the index,
+    bytes past the last adopted block or entry."""
+    out = []
+    n = seg.n_blocks
+    declared = {
+        "the metadata": int(seg.s2["number_of_blocks"]),
+        "the index header": headers.header_entries(seg.tidx_header),
+        "the data header": headers.header_entries(seg.tdat_header),
+    }
+    for what, d in declared.items():
+        if d != n:
+            out.append(f"{what} declares {d} blocks; {n} are indexed and verified")
+    try:
+        tdat, tidx = os.path.getsize(seg.files.tdat), os.path.getsize(seg.files.tidx)
+    except OSError:
+        return out
+    if tdat > seg.indexed_end:
+        out.append(f"{tdat - seg.indexed_end} bytes after the last indexed block of the data file")
+    want = UNIVERSAL_HEADER_BYTES + n * TIME_SERIES_INDEX_BYTES
+    if tidx > want:
+        out.append(f"{tidx - want} bytes after the last verified index entry")
+    return out
+
+
 def interrupted(seg):
     """True when an interrupted append left a segment's headers, metadata or file sizes
-    behind its adopted index."""
-    n = seg.n_blocks
-    if not n:
-        return False
-    declared = (
-        int(seg.s2["number_of_blocks"]),
-        headers.header_entries(seg.tidx_header),
-        headers.header_entries(seg.tdat_header),
-    )
+    behind its adopted index (:func:`findings`)."""
+    return seg.n_blocks > 0 and bool(findings(seg))
+
+
+def needs_look(files, session):
+    """A cheap test (headers, sizes, the metadata, the last entry) for what
+    :func:`findings` reports, without reading a whole index: False when the segment's
+    files agree with each other."""
     try:
-        sizes = (os.path.getsize(seg.files.tdat), os.path.getsize(seg.files.tidx))
+        tidx_size, tdat_size = os.path.getsize(files.tidx), os.path.getsize(files.tdat)
+        tidx_head = fileio.pread(files.tidx, UNIVERSAL_HEADER_BYTES)
+        tdat_head = fileio.pread(files.tdat, UNIVERSAL_HEADER_BYTES)
+        _, meta = read_metadata(files.tmet, session)
+    except (OSError, FormatError):
+        return True
+    if len(tidx_head) < UNIVERSAL_HEADER_BYTES or len(tdat_head) < UNIVERSAL_HEADER_BYTES:
+        return True
+    n = headers.header_entries(tidx_head)
+    if n < 0 or tidx_size != UNIVERSAL_HEADER_BYTES + n * TIME_SERIES_INDEX_BYTES:
+        return True
+    if headers.header_entries(tdat_head) != n or int(meta.s2["number_of_blocks"]) != n:
+        return True
+    if n:
+        raw = fileio.pread(files.tidx, TIME_SERIES_INDEX_BYTES, tidx_size - TIME_SERIES_INDEX_BYTES)
+        last = np.frombuffer(raw, TIME_SERIES_INDEX, 1)[0]
+        end = int(last["file_offset"]) + int(last["block_bytes"])
+    else:
+        end = UNIVERSAL_HEADER_BYTES
+    return tdat_size != end
+
+
+# --- segment folders -------------------------------------------------------------------
+
+
+class OtherSpelling:
+    """The files of a segment folder named in another writer's spelling (``ch-0.segd``):
+    paths as :class:`~neo_mef3.session.SegmentFiles` gives them for ``ch-000000.segd``."""
+
+    def __init__(self, channel_dir, channel, number, folder):
+        self.channel, self.number = channel, number
+        self.directory = os.path.join(channel_dir, folder)
+        stem = folder[: -len(SEGMENT_EXT)]
+        try:  # the files may be spelled either way inside
+            names = os.listdir(self.directory)
+            found = [e[: -len(TMET) - 1] for e in names if e.endswith("." + TMET)]
+        except OSError:
+            found = []
+        self._stem = os.path.join(self.directory, (found[0] if found else stem) + ".")
+
+    tmet = property(lambda self: self._stem + TMET)
+    tidx = property(lambda self: self._stem + TIDX)
+    tdat = property(lambda self: self._stem + TDAT)
+
+    def __repr__(self):
+        return f"<OtherSpelling {os.path.basename(self.directory)}>"
+
+
+def segment_folders(channel_dir, channel):
+    """The channel's segment folders by number: ``{number: [files, ...]}`` where files is
+    a SegmentFiles (our six-digit spelling, as :func:`neo_mef3.session.segment_numbers`
+    lists them) or an :class:`OtherSpelling` (``ch-0.segd``, ``ch-12.segd``)."""
+    out = {}
+    for n in segment_numbers(channel_dir, channel):
+        files = SegmentFiles(channel_dir, channel, int(n))
+        if os.path.isdir(files.directory):  # (the listing may come to include other spellings)
+            out.setdefault(int(n), []).append(files)
+    pattern = re.compile(re.escape(channel) + r"-([0-9]+)" + re.escape(SEGMENT_EXT), re.DOTALL)
+    try:
+        entries = sorted(os.listdir(channel_dir))
     except OSError:
-        return False
-    return any(d != n for d in declared) or sizes != (seg.indexed_end, UNIVERSAL_HEADER_BYTES + n * TIME_SERIES_INDEX_BYTES)
+        return out
+    for e in entries:
+        m = pattern.fullmatch(e)
+        if m is None or len(m.group(1)) == 6 or not os.path.isdir(os.path.join(channel_dir, e)):
+            continue
+        number = int(m.group(1))
+        other = OtherSpelling(channel_dir, channel, number, e)
+        if not os.path.isfile(other.tmet):
+            continue  # (an empty or stray folder is not a segment)
+        out.setdefault(number, []).append(other)
+    return out
+
+
+def last_segment_files(channel_dir, channel):
+    """(files of the channel's highest-numbered segment or None, whether it is spelled
+    another way); WriteConflictError when two folders hold that number."""
+    folders = segment_folders(channel_dir, channel)
+    if not folders:
+        return None, False
+    number = max(folders)
+    found = folders[number]
+    if len(found) > 1:
+        names = ", ".join(sorted(os.path.basename(f.directory) for f in found))
+        raise WriteConflictError(
+            f"channel {channel!r} has {len(found)} folders for segment {number} ({names}); readers take them "
+            "as separate segments with one number. Keep one (rename the other to a number after the highest) "
+            "before writing to this channel",
+            channel_dir,
+        )
+    return found[0], isinstance(found[0], OtherSpelling)

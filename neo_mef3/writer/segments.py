@@ -7,11 +7,11 @@ the next, so that a crash at any point leaves a session every reader opens.
 """
 
 import os
-import shutil
 
 import numpy as np
 
 from .. import _red, fileio
+from ..errors import CancelledError
 from ..format import headers, metadata
 from ..format.layout import (
     METADATA_FILE_BYTES,
@@ -29,12 +29,13 @@ from .encode import BodyWriter, encode, index_entries
 from .state import SegmentState
 
 
-def new_segment(session, chan, number, blocks, ufact, fs, end_time, rto, describe):
+def new_segment(session, chan, number, blocks, ufact, fs, end_time, rto, describe, on_chunk=None):
     """Write segment `number` of channel `chan` (a ChannelState) holding `blocks`
     (counts, starts, nsamp, times, flags) and make it the channel's last.
 
     ``describe(seg)`` sets the new segment's descriptive metadata (sections s2/s3)
-    before its ``.tmet`` is built.
+    before its ``.tmet`` is built; ``on_chunk(n)`` is called after each encoded chunk of
+    `n` samples (progress; it may raise to stop: the temporary directory is removed).
     """
     counts, starts, nsamp, times, flags = blocks
     new_channel = not os.path.isdir(chan.directory)
@@ -46,8 +47,8 @@ def new_segment(session, chan, number, blocks, ufact, fs, end_time, rto, describ
         tmp_root = fileio.temporary_path(os.path.join(chan.directory, seg_name + SEGMENT_EXT))
         tmp_seg = tmp_root
     if os.path.exists(tmp_root):
-        shutil.rmtree(tmp_root)
-    os.makedirs(tmp_seg)
+        fileio.remove_tree(tmp_root)
+    fileio.make_directories(tmp_seg)
     try:
         seg = SegmentState()
         seg.number = number
@@ -65,12 +66,12 @@ def new_segment(session, chan, number, blocks, ufact, fs, end_time, rto, describ
         fd = fileio.open_write(tmp_files.tdat, create=True)
         try:
             tdat_body = BodyWriter(fd, UNIVERSAL_HEADER_BYTES, CRC_START)
-            encoded = encode(counts, starts, nsamp, times, flags, rto, tdat_body, session.threads)
+            encoded = encode(counts, starts, nsamp, times, flags, rto, tdat_body, session.threads, on_chunk)
             seg.tdat_header = _new_header(TDAT, len(starts), int(nsamp.max()), common, tdat_body.crc)
             fileio.pwrite_all(fd, seg.tdat_header, 0)
             fileio.fsync(fd, session.durable)
         finally:
-            os.close(fd)
+            fileio.close(fd)
         seg.tdat_crc = tdat_body.crc
         seg.indexed_end = tdat_body.pos
 
@@ -95,13 +96,13 @@ def new_segment(session, chan, number, blocks, ufact, fs, end_time, rto, describ
         fileio.fsync_dir(tmp_seg, session.durable)
         if new_channel:
             fileio.fsync_dir(tmp_root, session.durable)
-            os.rename(tmp_root, chan.directory)
+            fileio.rename(tmp_root, chan.directory)
             fileio.fsync_dir(session.path, session.durable)
         else:
-            os.rename(tmp_root, os.path.join(chan.directory, seg_name + SEGMENT_EXT))
+            fileio.rename(tmp_root, os.path.join(chan.directory, seg_name + SEGMENT_EXT))
             fileio.fsync_dir(chan.directory, session.durable)
     except BaseException:
-        shutil.rmtree(tmp_root, ignore_errors=True)
+        fileio.remove_tree(tmp_root)
         raise
     seg.files = SegmentFiles(chan.directory, chan.name, number)
     seg.sizes = seg.fingerprint()
@@ -115,9 +116,16 @@ def _new_header(file_type, n_entries, max_entry, common, body_crc):
     return headers.seal(header, body_crc)
 
 
-def append(session, seg, blocks, end_time, rto):
+def append(session, seg, blocks, end_time, rto, on_chunk=None, before_commit=None):
     """Append `blocks` (counts, starts, nsamp, times, flags; possibly none, to complete an
-    interrupted append) to segment `seg` (a SegmentState), in five flushed steps."""
+    interrupted append) to segment `seg` (a SegmentState), in five flushed steps.
+
+    ``on_chunk(n)`` is called after each encoded chunk and ``before_commit()`` once the
+    blocks are written, before the first index entry is: either may raise
+    KeyboardInterrupt or CancelledError to stop the append, which then cuts the data
+    file back to its committed blocks (the segment is as before the call). Once the
+    index is being extended the append runs to its end.
+    """
     counts, starts, nsamp, times, flags = blocks
     files = seg.files
     durable = session.durable
@@ -131,11 +139,20 @@ def append(session, seg, blocks, end_time, rto):
     fd = fileio.open_write(files.tdat)
     try:
         tdat_body = BodyWriter(fd, seg.indexed_end, seg.tdat_crc)
-        encoded = encode(counts, starts, nsamp, times, flags, rto, tdat_body, session.threads)
-        fileio.truncate_after(fd, tdat_body.pos)  # bytes a crashed append left behind
-        fileio.fsync(fd, durable)
+        try:
+            encoded = encode(counts, starts, nsamp, times, flags, rto, tdat_body, session.threads, on_chunk)
+            fileio.truncate_after(fd, tdat_body.pos)  # bytes a crashed append left behind
+            fileio.fsync(fd, durable)
+            if before_commit is not None:
+                before_commit()
+        except (KeyboardInterrupt, CancelledError):
+            # stopped before any index entry: the unindexed bytes go (readers ignore them anyway;
+            # any other failure leaves them, as a crash would, to the next Writer's repair)
+            fileio.truncate_after(fd, seg.indexed_end)
+            fileio.fsync(fd, durable)
+            raise
     finally:
-        os.close(fd)
+        fileio.close(fd)
     new_entries = index_entries(seg.indexed_end, first_sample, nsamp, encoded, flags)
     index = np.concatenate((seg.index, new_entries))
     start_stored, end_stored = to_stored(seg.start_time, rto), to_stored(end_time, rto)
@@ -151,10 +168,10 @@ def append(session, seg, blocks, end_time, rto):
         tidx_header = headers.patch_header(seg.tidx_header, number_of_entries=len(index), start_time=start_stored,
                                            end_time=end_stored, maximum_entry_size=TIME_SERIES_INDEX_BYTES)
         headers.seal(tidx_header, tidx_crc)
-        fileio.pwrite_all(fd, tidx_header, 0)
+        _rewrite_header(fd, seg.tidx_header, tidx_header)
         fileio.fsync(fd, durable)
     finally:
-        os.close(fd)
+        fileio.close(fd)
     # 4. data header
     max_samples = int(max(int(index["number_of_samples"].max()), 1))
     tdat_header = headers.patch_header(seg.tdat_header, number_of_entries=len(index), start_time=start_stored,
@@ -162,10 +179,10 @@ def append(session, seg, blocks, end_time, rto):
     headers.seal(tdat_header, tdat_body.crc)
     fd = fileio.open_write(files.tdat)
     try:
-        fileio.pwrite_all(fd, tdat_header, 0)
+        _rewrite_header(fd, seg.tdat_header, tdat_header)
         fileio.fsync(fd, durable)
     finally:
-        os.close(fd)
+        fileio.close(fd)
     # 5. metadata
     seg.index = index
     seg.indexed_end = tdat_body.pos
@@ -182,3 +199,17 @@ def append(session, seg, blocks, end_time, rto):
                                        path=session.path)
     fileio.replace_file(files.tmet, seg.tmet_raw, durable)
     seg.sizes = seg.fingerprint()
+
+
+#: the bytes of a header rewritten in place: the fields an append changes (CRCs, times,
+#: counts) all lie in the first disk sector, so that a power cut mid-write leaves either
+#: the old header or the new one, never a mix of the two
+HEADER_SECTOR = 512
+
+
+def _rewrite_header(fd, old, new):
+    """Write the first sector of a universal header over the old one (the rest is unchanged)."""
+    if bytes(old[HEADER_SECTOR:UNIVERSAL_HEADER_BYTES]) != bytes(new[HEADER_SECTOR:UNIVERSAL_HEADER_BYTES]):
+        fileio.pwrite_all(fd, new, 0)  # (not an append's header: written whole)
+    else:
+        fileio.pwrite_all(fd, bytes(new[:HEADER_SECTOR]), 0)

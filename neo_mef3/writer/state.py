@@ -56,6 +56,7 @@ class SegmentState:
         self.s2 = None  # decrypted section 2 (numpy record copy)
         self.s3 = None  # decrypted section 3 (numpy record copy), None if not readable
         self.sizes = None  # (tdat, tidx, tmet) sizes/mtimes when last seen
+        self.foreign = False  # a folder in another writer's spelling (ch-0.segd): never extended
 
     @property
     def n_samples(self):
