@@ -28,11 +28,12 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 
 def _serialized(method):
-    """One public call at a time per Writer (its cached channel state is shared)."""
+    """One public call at a time per Writer (its cached channel state is shared); Ctrl-C
+    is taken at the call's safe points (:mod:`.interrupts`)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with self._lock:
+        with self._lock, interrupts.deferred():
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -119,7 +120,8 @@ class Writer:
         self._lock = threading.RLock()
         self._summary = WriteSummary(self.path)
         self._session_lock = SessionLock(self.path)
-        self._repair_at_open()
+        with interrupts.deferred():
+            self._repair_at_open()
         forksafe.register(self, Writer._after_fork)
 
     def _repair_at_open(self):
