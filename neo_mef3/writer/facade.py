@@ -227,11 +227,12 @@ class Writer:
 
         Returns ``{"samples_written", "blocks", "gaps_skipped", "segment", "precision",
         "units_conversion_factor", "segment_created", "reason", "clamped",
-        "clamped_infinite"}``: ``gaps_skipped`` counts the NaN runs (maximal runs of NaN
+        "clamped_infinite", "lossy"}``: ``gaps_skipped`` counts the NaN runs (maximal runs of NaN
         samples, leading and trailing ones included) that were not stored; ``segment``
         is the number of the segment written (or that would have been, when everything
         was NaN: then nothing is written and a WriteWarning says so); ``reason`` why a
-        segment was created.
+        segment was created; ``lossy`` whether values were stored coarser than their own
+        resolution (a PrecisionWarning said so).
 
         ``end_uutc`` is the stored end of this write (default: the time after the last
         stored sample, ``start + round(n * 1e6 / fs)``); it may be up to 1 us earlier
@@ -269,7 +270,7 @@ class Writer:
             res = self._write_counts(chan, counts.counts, valid, choice.factor, start_uutc, fs, choice.new_segment,
                                      end_uutc, progress, cancel, stop, choice.reason)
         res.update(clamped=counts.clamped, clamped_infinite=counts.infinite,
-                   precision=quantize.decimal_precision(choice.factor))
+                   precision=quantize.decimal_precision(choice.factor), lossy=choice.lossy)
         self._summary.record_write(channel, res)
         return res
 
@@ -282,29 +283,31 @@ class Writer:
             return plan.FactorChoice(factor, new_segment, None)
         res = quantize.resolution(x, dtype)
         if precision != -1:
-            if res.needed > precision and res.amax > 0:
+            coarser = res.needed > precision and res.amax > 0
+            if coarser:
                 self._warn(f"channel {chan.name!r}: values finer than precision {precision} are rounded to "
                            f"{10.0**-precision:g} (error up to {0.5 * 10.0**-precision:g})", PrecisionWarning)
-            return plan.FactorChoice(10.0**-precision, new_segment, "new_segment=True" if new_segment else None)
+            return plan.FactorChoice(10.0**-precision, new_segment, "new_segment=True" if new_segment else None,
+                                     coarser)
         if res.lossy:
             self._warn(f"channel {chan.name!r}: values up to {res.amax:g} that change by {res.step:g} per sample "
                        f"need more resolution than int32 counts hold; stored at {10.0**-res.precision:g} (error up "
                        f"to {0.5 * 10.0**-res.precision:g})", PrecisionWarning)
         if appending:
             if quantize.fits_factor(x, dtype, res, last.ufact):
-                return plan.FactorChoice(last.ufact, False, None)
+                return plan.FactorChoice(last.ufact, False, None, res.lossy)
             if res.amax / last.ufact > quantize.RED_MAXIMUM_SAMPLE_VALUE:
                 why = (f"values up to {res.amax:g} exceed int32 at segment {last.number}'s factor {last.ufact:g}")
             else:
                 why = f"values finer than segment {last.number}'s factor {last.ufact:g}"
-            return plan.FactorChoice(10.0**-res.precision, True, why)
+            return plan.FactorChoice(10.0**-res.precision, True, why, res.lossy)
         if last is None:
             why = "first write"
         elif new_segment:
             why = "new_segment=True"
         else:
             why = f"segment {last.number} is in another writer's folder spelling"
-        return plan.FactorChoice(10.0**-res.precision, True, why)
+        return plan.FactorChoice(10.0**-res.precision, True, why, res.lossy)
 
     @_serialized
     def write_int32(self, channel: str, data: Any, ufact: float, start_uutc: Union[int, float], fs: float,
@@ -333,7 +336,7 @@ class Writer:
                 "new_segment=True" if new_segment else "the last segment is in another writer's folder spelling"))
             res = self._write_counts(chan, counts, mask, ufact, start_uutc, fs, not appending, end_uutc, progress,
                                      cancel, stop, why)
-        res.update(clamped=0, clamped_infinite=0, precision=quantize.decimal_precision(ufact))
+        res.update(clamped=0, clamped_infinite=0, precision=quantize.decimal_precision(ufact), lossy=False)
         self._summary.record_write(channel, res)
         return res
 

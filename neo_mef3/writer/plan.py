@@ -18,11 +18,13 @@ NO_BLOCKS = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64)
 
 
 class FactorChoice(NamedTuple):
-    """The conversion factor of a float write, whether it starts a new segment, and why."""
+    """The conversion factor of a float write, whether it starts a new segment, why, and
+    whether values are stored coarser than their own resolution (``lossy``)."""
 
     factor: float
     new_segment: bool
     reason: Optional[str]
+    lossy: bool = False
 
 
 class WritePlan:
