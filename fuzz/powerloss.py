@@ -23,7 +23,7 @@ With ``durable=False`` nothing is flushed and nothing is promised after a power 
 those runs (``--non-durable N``) count lost data and unreadable sessions, and fail only
 on wrong samples.
 
-    python fuzz/powerloss.py --points 3000 --seed 1 [--workers 2] [--non-durable 500]
+    python fuzz/powerloss.py --points 5000 --scripts 8 --seed 1 [--workers 2] [--non-durable 1000]
 
 Prints one JSON summary line; exit status 1 when committed data was lost, a sample read
 wrong, or a Writer could not resume.
@@ -116,7 +116,7 @@ def judge(key, k, state_seed, full, dest):
     keep = rng.choice([0.1, 0.5, 0.9])
     state = rec.crash_state(k, rng, keep)
     done = len(rec.marks_before(k))
-    out = {"k": k, "done": done, "durable": durable, "problems": [], "lost": [], "wrong": []}
+    out = {"script": key[0], "k": k, "done": done, "durable": durable, "problems": [], "lost": [], "wrong": []}
     shutil.rmtree(dest, ignore_errors=True)
     materialize(state, dest)
     path = os.path.join(dest, SESSION)
@@ -137,11 +137,16 @@ def judge(key, k, state_seed, full, dest):
             out["lost"].append(f"the session does not read before repair: {exc}")
             stored = {}
         # 2. a Writer opens it and repairs
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w = neo_mef3.Writer(path, block_length=block_length, durable=False)
-            out["repairs"] = len(w.summary["repairs"])
-            w.close()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                w = neo_mef3.Writer(path, block_length=block_length, durable=False)
+                out["repairs"] = len(w.summary["repairs"])
+                w.close()
+        except neo_mef3.MefError as exc:
+            out["refused"] = str(exc)[-300:]
+            out["problems"].append(f"a Writer refuses the session: {exc}")
+            return _finish(out, durable)
         report = check_session(path)
         if report.exit_code != 0:
             out["problems"].append("not consistent after a Writer opened it: "
@@ -175,7 +180,7 @@ def _sort(out, problems):
 
 
 def _finish(out, durable):
-    if not durable:  # no promise after a power cut: only wrong samples (and crashes) fail
+    if not durable:  # no promise after a power cut: only wrong samples and unclear errors fail
         out["failed"] = bool(out["wrong"]) or any(p.startswith("exception") for p in out["problems"])
     else:
         out["failed"] = bool(out["wrong"] or out["lost"] or out["problems"])
@@ -189,20 +194,20 @@ def _work(args):
         shutil.rmtree(args[-1], ignore_errors=True)
 
 
-def campaign(points, seed, non_durable=0, workers=2, full_every=10, base=None):
+def campaign(points, seed, non_durable=0, workers=2, full_every=10, scripts=2, base=None):
     base = base or tempfile.mkdtemp(prefix="neo_mef3-powerloss-")
     rng = random.Random(seed)
     jobs = []
     for durable, n in ((True, points), (False, non_durable)):
         if not n:
             continue
-        for s in range(2):  # two scripts (seeds), two block lengths
-            script_seed = seed * 10 + s
-            block_length = (250, 1000)[s]
+        for s in range(scripts):  # scripts of their own seeds and block lengths
+            script_seed = seed * 100 + s
+            block_length = (250, 1000, 100)[s % 3]
             key = (script_seed, durable)
             rec, ops = record(script_seed, durable, block_length, base)
             _RECORDINGS[key] = (rec, ops, durable, block_length)
-            share = n // 2 + (n % 2 if s == 0 else 0)
+            share = n // scripts + (1 if s < n % scripts else 0)
             for j in range(share):
                 k = rng.randint(0, len(rec.ops))
                 jobs.append((key, k, rng.randrange(1 << 30), j % full_every == 0,
@@ -222,7 +227,8 @@ def campaign(points, seed, non_durable=0, workers=2, full_every=10, base=None):
         name = "durable" if durable else "non_durable"
         summary[name] = {
             "crash_states": len(rs),
-            "cut_points": len({(r["k"]) for r in rs}),
+            "cut_points": len({(r["script"], r["k"]) for r in rs}),
+            "refused_by_a_writer": sum(1 for r in rs if r.get("refused")),
             "between_calls_or_before_first": sum(1 for r in rs if r.get("state") == "no channel yet"),
             "states_repaired_at_open": sum(1 for r in rs if r.get("repairs")),
             "lost_committed": sum(1 for r in rs if r["lost"]),
@@ -242,8 +248,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--full-every", type=int, default=10)
+    ap.add_argument("--scripts", type=int, default=2, help="scripts recorded (each its own seed)")
     args = ap.parse_args(argv)
-    res = campaign(args.points, args.seed, args.non_durable, args.workers, args.full_every)
+    res = campaign(args.points, args.seed, args.non_durable, args.workers, args.full_every, args.scripts)
     print(json.dumps(res))
     bad = res.get("durable", {}).get("failures", 0) + res.get("non_durable", {}).get("failures", 0)
     return 1 if bad else 0

@@ -67,7 +67,9 @@ def test_a_cancelled_write_leaves_the_session_as_before(tmp_path, monkeypatch, a
 
 
 CHILD = textwrap.dedent("""
-    import sys
+    import signal, sys
+    # Python's own Ctrl-C handling even if the test runner's process ignores SIGINT (inherited)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import neo_mef3, neo_mef3.writer.encode as enc
     enc.CHUNK_SAMPLES = 20_000

@@ -186,3 +186,38 @@ def build_records_files(records, *, rto, keys, encryption_level, segment_number,
                                                  file_uuid=uuid, provenance_uuid=uuid, **common)
     headers.seal(ridx_header, crc32(ridx_body))
     return [rdat_header, body], [ridx_header, ridx_body]
+
+
+def index_of_records_file(raw, path=None):
+    """The ``.ridx`` image (header, entries) that indexes the whole ``.rdat`` image `raw`.
+
+    Record headers are stored in the clear, so no password is needed: each entry takes
+    its record's type, version, encryption level, time and file offset; the universal
+    header takes the ``.rdat``'s identity (level, channel, session, password fields,
+    times). What repairs rebuild when a power cut left a ``.ridx`` that does not match
+    its ``.rdat`` (the two are renamed into place one after the other). FormatError /
+    CrcError when the ``.rdat`` itself is damaged.
+    """
+    uh = headers.parse_universal_header(raw, path, RDAT)
+    headers.check_body_crc(raw, uh, path)
+    entries, pos = [], UNIVERSAL_HEADER_BYTES
+    while pos < len(raw):
+        if pos + RECORD_HEADER_BYTES > len(raw):
+            raise FormatError(f"record at byte {pos} is truncated", path)
+        head = np.frombuffer(raw, RECORD_HEADER, 1, pos)[0]
+        e = np.zeros((), RECORD_INDEX)
+        for field in ("type_string", "version_major", "version_minor", "encryption", "time"):
+            e[field] = head[field]
+        e["file_offset"] = pos
+        entries.append(e)
+        pos += RECORD_HEADER_BYTES + int(head["bytes"])
+    body = np.array(entries, RECORD_INDEX).tobytes()
+    fields = crypto.header_fields(uh)
+    uuid = headers.new_uuid()
+    header = headers.build_universal_header(
+        RIDX, start=int(uh["start_time"]), end=int(uh["end_time"]), n_entries=len(entries),
+        max_entry=RECORD_INDEX_BYTES, segment_number=int(uh["segment_number"]), channel=text(uh["channel_name"]),
+        session=text(uh["session_name"]), level_uuid=bytes(uh["level_uuid"]), file_uuid=uuid, provenance_uuid=uuid,
+        fields=fields if any(fields[0]) else None)
+    headers.seal(header, crc32(body))
+    return bytes(header) + body

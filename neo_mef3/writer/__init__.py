@@ -46,20 +46,20 @@ Block numbering follows the specification: section 2's ``start_sample`` is chann
 meflib and mef_tools write them. Unencrypted files carry section encryption levels -1/-2,
 encrypted ones +1/+2.
 
-Precision inference (``write(..., precision=-1)``)
---------------------------------------------------
-mef_tools and mef3io pick the precision from the mean absolute first difference (three
-more decimal digits than a typical step), which rounds decimal data that is more precise
-than that. Here the rule is "lossless first": the smallest ``p`` in ``0..18`` for which
-every finite value is a whole number of ``10**-p`` -- judged in the input's own float
-type, i.e. ``round(x * 10**p) / 10**p`` converts back to exactly ``x`` in float32 for
-float32 input, and lies within two float64 ulps of ``x`` for float64 input -- among the
-``p`` for which ``max|x| * 10**p`` stays within RED's sample range (``2**31 - 2``). Data
-that no such ``p`` represents (float64 noise) gets the largest ``p`` that fits, i.e. the
-finest resolution int32 allows. An in-segment append reuses the segment's precision.
-Quantization is ``numpy.rint(x * 10**p)`` (round half to even); a value whose count
-would leave ``[-(2**31 - 2), 2**31 - 2]``, or any infinity, raises ValueError -- nothing
-is ever clipped.
+Precision (``write(..., precision=-1)``) and segments
+-----------------------------------------------------
+docs/writing.md states the rules; in short (:func:`.quantize.resolution`): a chunk's
+resolution is the smallest ``p`` at which its values are exact decimals in their own
+float type (whole numbers always; finer decimals up to three digits beyond the step
+rule), else the power of ten at most 1/1000 of its typical sample-to-sample change,
+never finer than int32 holds at its magnitude (a PrecisionWarning when that is coarser
+than the values need). A write appends to the channel's last segment when its counts
+fit int32 at the segment's factor and that factor keeps their resolution (exact values:
+whole multiples of it; others: at most 1/100 of their typical change); otherwise it
+starts a new segment at its own precision and says why (``reason``). A pinned
+``precision`` is used as given: finer values are rounded (PrecisionWarning, naming the
+bound), values beyond int32 clamped and counted (ClampedSamplesWarning), as +-inf are
+in every mode. Quantization is ``numpy.rint(x * 10**p)`` (round half to even).
 
 Write ordering and crashes
 --------------------------
@@ -74,32 +74,40 @@ segment's files in this order, each step flushed (``fsync``) before the next:
 4. the ``.tdat`` universal header is rewritten (entry count, end time, body CRC);
 5. the ``.tmet`` file is rewritten to a temporary file and renamed over the old one.
 
-A crash during or after step 1 leaves unindexed bytes after the last block: readers go
-by the index and ignore them. After step 2 the index holds entries past its declared
-count (and possibly a torn partial entry): ``format.headers.parse_index`` keeps every
-whole entry that continues the committed ones and checks the body CRC over the committed
-part, so those blocks are returned. Between steps 3 and 5 the metadata still describes
-the previous state; meflib clamps its block count to the smallest of the declared
-counts and reads the old data. Body CRCs are extended incrementally from the stored
-ones, so an append costs O(new data). A Writer that reopens a segment left by a crash
-adopts every block whose index entry was written (and whose block CRC verifies), drops
-what is past them, recomputes the CRCs a crash left stale and rewrites every header and
-the metadata on its next append (or, when its next write to the channel starts a new
-segment, just before it). With ``durable=False`` the same order is kept but nothing is
-flushed: safe against a crashing process, not against a power cut.
+The in-place header rewrites change only the header's first 512-byte sector, so a
+torn write leaves the old header or the new one. A crash during or after step 1 leaves
+unindexed bytes after the last block: readers go by the index and ignore them. After
+step 2 the index holds entries past its declared count (and possibly a torn partial
+entry): ``format.headers.parse_index`` keeps every whole entry that continues the
+committed ones and checks the body CRC over the committed part, so those blocks are
+returned. Between steps 3 and 5 the metadata still describes the previous state;
+meflib clamps its block count to the smallest of the declared counts and reads the old
+data. Body CRCs are extended incrementally from the stored ones, so an append costs
+O(new data).
+
+A Writer opening a session repairs what such a crash left (:mod:`.repair`): it adopts
+every index entry past the declared count that matches its block exactly, cuts what
+lies past the last one, recomputes the CRCs and rewrites the headers and metadata --
+unless another Writer has the session open (:mod:`.lock`). ``neo-mef3 repair`` does the
+same for every segment. With ``durable=False`` the order is kept but nothing is
+flushed: safe against a crashing process, not against a power cut (docs/writing.md).
+Ctrl-C and a ``cancel`` stop a write between encoded chunks (:mod:`.interrupts`); a
+write stopped before its index is extended removes its blocks.
 
 Records (``write_annotations``) replace a level's ``.rdat``/``.ridx``: both are written
 to temporary files and renamed, ``.rdat`` first.
 
 The package: :mod:`.facade` (the Writer: checks a call, dispatches it), :mod:`.plan`
 (what a write does: conflicts, blocks, flags), :mod:`.quantize` (values to counts,
-precision, block cuts), :mod:`.encode` (RED chunks
-into a file body), :mod:`.segments` (the file steps of a new segment and of an append),
-:mod:`.recovery` (what is on disk, and what a crash left), :mod:`.annotations` (records
-files) and :mod:`.state` (what the Writer keeps per channel).
+precision, block cuts), :mod:`.encode` (RED chunks into a file body), :mod:`.segments`
+(the file steps of a new segment and of an append), :mod:`.recovery` (what is on disk,
+and what a crash left), :mod:`.repair` (healing it), :mod:`.lock` (who may repair),
+:mod:`.interrupts` (Ctrl-C at safe points), :mod:`.summary` (what a Writer did),
+:mod:`.annotations` (records files) and :mod:`.state` (what the Writer keeps per channel).
 """
 
 from .facade import Writer
-from .quantize import MAX_PRECISION, default_block_length, infer_precision
+from .quantize import MAX_PRECISION, MIN_PRECISION, default_block_length, infer_precision
+from .repair import repair_session
 
-__all__ = ["Writer", "infer_precision", "default_block_length", "MAX_PRECISION"]
+__all__ = ["Writer", "infer_precision", "default_block_length", "MAX_PRECISION", "MIN_PRECISION", "repair_session"]

@@ -25,10 +25,12 @@ Writer has the session open: :mod:`.lock`) and lists what it did in its summary;
 
 import os
 
+import numpy as np
+
 from .. import fileio
 from ..errors import MefError
-from ..format import crypto, headers
-from ..format.layout import SESSION_EXT, TS_CHANNEL_EXT
+from ..format import crypto, headers, records
+from ..format.layout import RDAT, RECORD_INDEX, RIDX, SESSION_EXT, TS_CHANNEL_EXT, UNIVERSAL_HEADER_BYTES
 from . import plan, recovery, segments
 from .lock import SessionLock
 from .state import WriteSession
@@ -83,8 +85,10 @@ def repair(session, all_segments=False, dry_run=False):
                     fileio.remove_file(p)
 
     temporaries(session.path)
+    _repair_records(os.path.join(session.path, session.name), dry_run, actions, unrepaired)
     for name, directory in _channel_dirs(session.path):
         temporaries(directory)
+        _repair_records(os.path.join(directory, name), dry_run, actions, unrepaired)
         folders = recovery.segment_folders(directory, name)
         numbers = sorted(folders) if all_segments else sorted(folders)[-1:]
         for number in numbers:
@@ -92,6 +96,49 @@ def repair(session, all_segments=False, dry_run=False):
                 temporaries(files.directory)
                 _repair_segment(session, files, dry_run, actions, unrepaired)
     return actions, unrepaired
+
+
+def _repair_records(stem, dry_run, actions, unrepaired):
+    """A level's ``.ridx`` made to index its ``.rdat`` (a power cut can keep the rename of
+    one and not of the other): rebuilt from the ``.rdat``, or removed without one."""
+    rdat, ridx = f"{stem}.{RDAT}", f"{stem}.{RIDX}"
+    if not os.path.exists(rdat):
+        if os.path.exists(ridx):
+            actions.append((ridx, "removed a record index without its records file"))
+            if not dry_run:
+                fileio.remove_files([ridx])
+        return
+    try:
+        image = records.index_of_records_file(fileio.read_file(rdat, "record data"), rdat)
+    except MefError as exc:
+        unrepaired.append((rdat, f"not repaired: {exc}"))
+        return
+    try:
+        current = fileio.read_file(ridx, "record index")
+    except MefError:
+        current = None
+    if current is not None and _same_index(current, image):
+        return
+    actions.append((ridx, "rebuilt the record index from the records file" if current is not None
+                    else "wrote the missing record index"))
+    if not dry_run:
+        fileio.replace_file(ridx, image)
+
+
+def _same_index(current, image):
+    """True when an existing ``.ridx`` indexes the same records as `image`: count, and each
+    entry's type, time and file offset (writers differ in the encryption byte)."""
+    if len(current) != len(image) or len(current) < UNIVERSAL_HEADER_BYTES:
+        return False
+    try:
+        headers.parse_universal_header(current, None, RIDX)
+    except MefError:
+        return False
+    if headers.header_entries(current) != headers.header_entries(image):
+        return False
+    a = np.frombuffer(current, RECORD_INDEX, offset=UNIVERSAL_HEADER_BYTES)
+    b = np.frombuffer(image, RECORD_INDEX, offset=UNIVERSAL_HEADER_BYTES)
+    return all(np.array_equal(a[f], b[f]) for f in ("type_string", "time", "file_offset"))
 
 
 def _repair_segment(session, files, dry_run, actions, unrepaired):
