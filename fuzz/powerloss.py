@@ -116,7 +116,8 @@ def judge(key, k, state_seed, full, dest):
     keep = rng.choice([0.1, 0.5, 0.9])
     state = rec.crash_state(k, rng, keep)
     done = len(rec.marks_before(k))
-    out = {"script": key[0], "k": k, "done": done, "durable": durable, "problems": [], "lost": [], "wrong": []}
+    out = {"script": key[0], "k": k, "done": done, "durable": durable, "problems": [], "lost": [], "wrong": [],
+           "call": ops[done]["op"] if done < len(ops) and not (k and rec.ops[k - 1][0] == "mark") else "between calls"}
     shutil.rmtree(dest, ignore_errors=True)
     materialize(state, dest)
     path = os.path.join(dest, SESSION)
@@ -235,6 +236,7 @@ def campaign(points, seed, non_durable=0, workers=2, full_every=10, scripts=2, b
             "wrong_samples": sum(1 for r in rs if r["wrong"]),
             "not_resumed_or_inconsistent": sum(1 for r in rs if r["problems"]),
             "failures": sum(1 for r in rs if r["failed"]),
+            "by_call_in_progress": {c: sum(1 for r in rs if r["call"] == c) for c in sorted({r["call"] for r in rs})},
         }
     failures = [r for r in results if r["failed"]]
     summary["examples"] = [{k: v for k, v in r.items() if k != "durable"} for r in failures[:8]]

@@ -227,7 +227,9 @@ def replace_files(files, durable=True):
     """Atomically replace each path of `files` (path -> list of chunks), in order.
 
     Every file is complete on disk under its temporary name before the first one
-    replaces its predecessor; the directories are flushed after the renames.
+    replaces its predecessor; each rename is flushed (its directory) before the next, so
+    that after a power cut the files are replaced in the order given, never a later one
+    without the earlier ones.
     """
     temporaries = []
     for path, chunks in files.items():
@@ -236,8 +238,7 @@ def replace_files(files, durable=True):
         temporaries.append((tmp, path))
     for tmp, path in temporaries:
         rename(tmp, path)
-    for d in dict.fromkeys(os.path.dirname(p) for _, p in temporaries):
-        fsync_dir(d, durable)
+        fsync_dir(os.path.dirname(path), durable)
 
 
 def replace_file(path, data, durable=True):
@@ -246,12 +247,12 @@ def replace_file(path, data, durable=True):
 
 
 def remove_files(paths, durable=True):
-    """Remove the files that exist among `paths`, then flush their directories."""
+    """Remove the files that exist among `paths`, in order, each removal flushed (its
+    directory) before the next."""
     for p in paths:
         if os.path.exists(p):
             remove_file(p)
-    for d in dict.fromkeys(os.path.dirname(p) for p in paths):
-        fsync_dir(d, durable)
+            fsync_dir(os.path.dirname(p), durable)
 
 
 def stale_temporaries(directory):

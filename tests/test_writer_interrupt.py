@@ -1,7 +1,6 @@
 """Long writes: progress reports, cancellation and Ctrl-C (SIGINT) stop the work promptly
 and leave the session as after any interrupted write -- here, as before the call."""
 
-import hashlib
 import os
 import random
 import signal
@@ -20,18 +19,9 @@ from neo_mef3 import Writer
 from neo_mef3.check import check_session
 from neo_mef3.errors import CancelledError
 
+from test_writer import tree_digest
+
 T0 = 1_600_000_000_000_000
-
-
-def _digest(path):
-    h = hashlib.sha256()
-    for d, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for f in sorted(files):
-            h.update(os.path.relpath(os.path.join(d, f), path).encode())
-            with open(os.path.join(d, f), "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
 
 
 def test_progress_reports_samples(tmp_path, monkeypatch):
@@ -53,13 +43,13 @@ def test_a_cancelled_write_leaves_the_session_as_before(tmp_path, monkeypatch, a
         w.write("other", x[:5000], T0, 1000.0)
         if append:
             w.write("a", x[:5000], T0, 1000.0)
-    before = _digest(path)
+    before = tree_digest(path)
     stop = threading.Event()
     start = T0 + (5_000_000 if append else 0)
     with Writer(path, block_length=1000) as w:
         with pytest.raises(CancelledError):
             w.write("a", x, start, 1000.0, progress=lambda d, t: stop.set() if d >= 30_000 else None, cancel=stop)
-        assert _digest(path) == before  # nothing of the cancelled call is left
+        assert tree_digest(path) == before  # nothing of the cancelled call is left
         w.write("a", x, start, 1000.0)  # the same Writer goes on
     assert check_session(path).exit_code == 0
     with neo_mef3.Reader(path) as r:

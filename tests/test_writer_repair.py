@@ -2,7 +2,6 @@
 same from the command line, and segment folders in another writer's spelling never get
 a duplicate number."""
 
-import hashlib
 import json
 import os
 import signal
@@ -21,21 +20,11 @@ from neo_mef3.writer.lock import SessionLock
 from neo_mef3.writer.repair import repair_session
 
 import oracles
+from test_writer import tree_digest
 
 T0 = 1_600_000_000_000_000
 FS = 100.0
 X = np.round(np.linspace(-50, 50, 1000), 2)
-
-
-def _digest(path):
-    h = hashlib.sha256()
-    for d, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for f in sorted(files):
-            h.update(os.path.relpath(os.path.join(d, f), path).encode())
-            with open(os.path.join(d, f), "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
 
 
 def _killed_mid_append(path, step):
@@ -93,9 +82,9 @@ def test_neo_mef3_repair_after_a_writer_killed_mid_append(tmp_path, step):
         n_c = r.info("c")["number_of_samples"] if step < 2 else len(r.read_raw("c", T0, T0 + 20_000_000)["samples"])
     code, out = _cli(tmp_path, "check", path)
     assert code == 1, out
-    before = _digest(path)
+    before = tree_digest(path)
     code, out = _cli(tmp_path, "repair", "--dry-run", path)
-    assert _digest(path) == before  # a dry run changes nothing
+    assert tree_digest(path) == before  # a dry run changes nothing
     assert code == 1 and "would repair" in out, out
     code, out = _cli(tmp_path, "repair", path)
     assert code == 0, out
@@ -189,8 +178,28 @@ def test_two_folders_for_one_segment_number_are_refused(tmp_path):
     import shutil
 
     shutil.copytree(os.path.join(d, "ch1-000000.segd"), os.path.join(d, "ch1-0.segd"))
-    before = _digest(path)
+    before = tree_digest(path)
     with Writer(path) as w:
         with pytest.raises(WriteConflictError, match="2 folders for segment 0"):
             w.write("ch1", X, T0 + 20_000_000, FS)
-    assert _digest(path) == before
+    assert tree_digest(path) == before
+
+
+@pytest.mark.parametrize("writer", ["mef_tools", "mef3io"])
+def test_sessions_of_other_writers_need_no_repair(oracle_sessions, tmp_path, writer):
+    """Healthy sessions of meflib-based writers and of mef3io: nothing to repair, and a
+    Writer opening them changes no byte."""
+    import shutil
+
+    example = os.path.join(os.path.dirname(neo_mef3.__file__), "data", "example.mefd")  # meflib's
+    sources = [(oracle_sessions(s, writer), oracle_sessions.scenario(s).read_password or "")
+               for s in ("segments", "appends", "records_encrypted", "nan_gaps")] + [(example, "")]
+    for k, (src, password) in enumerate(sources):
+        path = str(tmp_path / f"s{k}.mefd")
+        shutil.copytree(src, path)
+        before = tree_digest(path)
+        report = repair_session(path, password=password, dry_run=True)
+        assert report.actions == [] and report.unrepaired == [], (src, report.text())
+        with Writer(path, password2=password) as w:
+            assert w.summary["repairs"] == []
+        assert tree_digest(path) == before, src
