@@ -281,14 +281,17 @@ class Writer:
         if not valid.any():
             factor = last.ufact if appending else 10.0 ** -max(precision, 0)
             return plan.FactorChoice(factor, new_segment, None)
-        res = quantize.resolution(x, dtype)
         if precision != -1:
-            coarser = res.needed > precision and res.amax > 0
+            coarser = False
+            if not quantize.exact_at_factor(x, 10.0**-precision, dtype):  # (else nothing is rounded)
+                res = quantize.resolution(x, dtype)
+                coarser = res.needed > precision and res.amax > 0
             if coarser:
                 self._warn(f"channel {chan.name!r}: values finer than precision {precision} are rounded to "
                            f"{10.0**-precision:g} (error up to {0.5 * 10.0**-precision:g})", PrecisionWarning)
             return plan.FactorChoice(10.0**-precision, new_segment, "new_segment=True" if new_segment else None,
                                      coarser)
+        res = quantize.resolution(x, dtype)
         if res.lossy:
             self._warn(f"channel {chan.name!r}: values up to {res.amax:g} that change by {res.step:g} per sample "
                        f"need more resolution than int32 counts hold; stored at {10.0**-res.precision:g} (error up "

@@ -137,14 +137,21 @@ def _pieces(n, overlap=0):
 
 def _finite_part(x, a, b):
     c = x[a:b]
-    return c[np.isfinite(c)]
+    finite = np.isfinite(c)
+    return c if finite.all() else c[finite]
+
+
+#: two float64 ulps, relative (2 * 2**-52): the tolerance of "the same float64 value"
+_TWO_ULPS = 2.0**-51
 
 
 def _same_in(back, c, dtype):
-    """True when `back` gives the values `c` again in their own float type."""
+    """True when `back` gives the values `c` again in their own float type (float64:
+    within two ulps of c's magnitude)."""
     if dtype == np.float32:
         return np.array_equal(back.astype(np.float32), c.astype(np.float32))
-    return bool(np.all(np.abs(back - c) <= 2.0 * np.spacing(np.abs(c))))
+    diff = np.abs(back - c)
+    return bool(np.all(diff <= np.abs(c) * _TWO_ULPS))
 
 
 def _exact_at(x, p, dtype):
@@ -215,9 +222,12 @@ def typical_step(x):
     """Mean |x[k+1] - x[k]| over consecutive finite samples (0.0 when there are none)."""
     total, count = 0.0, 0
     for a, b in _pieces(len(x), overlap=1):
-        d = np.diff(x[a:b])
-        d = np.abs(d[np.isfinite(d)])
-        total += float(d.sum())
+        d = np.abs(np.diff(x[a:b]))
+        t = float(d.sum())
+        if not math.isfinite(t):  # (gaps: NaN; +-inf)
+            d = d[np.isfinite(d)]
+            t = float(d.sum())
+        total += t
         count += d.size
     return total / count if count else 0.0
 
