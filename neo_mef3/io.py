@@ -7,6 +7,7 @@ counts), neo Segments as MEF segments, Events and Epochs as records (``docs/neo.
 """
 
 import os
+import threading
 from datetime import datetime
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -93,7 +94,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
     def write_block(self, block: Block, overwrite: bool = False, rec_datetime: Optional[datetime] = None,
                     password1: str = "", password2: str = "", block_length: Optional[int] = None,
                     progress: Union[None, bool, Callable[[int, int], Any]] = None,
-                    cancel: Any = None) -> Dict[str, Any]:
+                    cancel: Union[None, Callable[[], bool], threading.Event] = None) -> Dict[str, Any]:
         """Write a neo Block as a MEF 3.0 session at ``dirname``.
 
         Parameters

@@ -19,7 +19,7 @@ from neo_mef3 import Writer
 from neo_mef3.check import check_session
 from neo_mef3.errors import CancelledError
 
-from test_writer import tree_digest
+from support.session_checks import tree_digest
 
 T0 = 1_600_000_000_000_000
 

@@ -19,8 +19,8 @@ from neo_mef3.errors import MefError, WriteConflictError
 from neo_mef3.writer.lock import SessionLock
 from neo_mef3.writer.repair import repair_session
 
-import oracles
-from test_writer import tree_digest
+from support.read_oracles import read_mef3io, read_pymef
+from support.session_checks import tree_digest
 
 T0 = 1_600_000_000_000_000
 FS = 100.0
@@ -63,7 +63,7 @@ def _cli(tmp_path, *args):
 def _assert_clean_everywhere(path, n_c):
     report = check_session(path)
     assert report.exit_code == 0, report.text()
-    pm = oracles.read_pymef(path)
+    pm = read_pymef(path)
     assert not pm["errors"], pm["errors"]
     np.testing.assert_array_equal(pm["channels"]["c"]["samples"], np.round(np.tile(X, 2)[:n_c] * 100))
     np.testing.assert_array_equal(pm["channels"]["d"]["samples"], np.round(X * 100))
@@ -160,13 +160,13 @@ def test_folders_in_another_spelling_never_get_a_duplicate_number(tmp_path, file
     assert res["segment"] == 2 and res["segment_created"] and "spelling" in res["reason"]
     assert sorted(os.listdir(os.path.join(path, "ch1.timd"))) == ["ch1-0.segd", "ch1-000002.segd", "ch1-1.segd"]
     if files_too:  # (the oracles find a folder's files by the folder's own name)
-        pm = oracles.read_pymef(path)
+        pm = read_pymef(path)
         assert not pm["errors"]
         segs = sorted(pm["channels"]["ch1"]["segments"], key=lambda s: s["start_time"])
         assert [(s["name"], s["start_sample"]) for s in segs] == [("ch1-0", 0), ("ch1-1", 1000),
                                                                    ("ch1-000002", 2000)]
         # (pymef's reads by time or sample stop at the first folder spelled ch1-0; mef3io reads all)
-        m3 = oracles.read_mef3io(path)["channels"]["ch1"]["read"]
+        m3 = read_mef3io(path)["channels"]["ch1"]["read"]
         np.testing.assert_allclose(m3[~np.isnan(m3)], np.tile(X, 3), rtol=1e-15)
 
 

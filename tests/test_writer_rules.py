@@ -15,7 +15,7 @@ import neo_mef3
 from neo_mef3 import Writer
 from neo_mef3.errors import PrecisionWarning, WriteWarning
 
-import oracles
+from support.read_oracles import read_mef3io, read_pymef
 
 T0 = 1_700_000_000_000_000
 FS = 1000.0
@@ -29,8 +29,8 @@ def _read_all(path, channel, n):
     """(ours, mef3io, pymef) reads of `n` samples of a gap-free channel starting at T0."""
     with neo_mef3.Reader(path) as r:
         ours = r.read(channel, T0, T0 + int(round(n * 1e6 / FS)))
-    m3 = oracles.read_mef3io(path)["channels"][channel]["read"]
-    pm = oracles.read_pymef(path)
+    m3 = read_mef3io(path)["channels"][channel]["read"]
+    pm = read_pymef(path)
     ch = pm["channels"][channel]
     assert not pm["errors"], pm["errors"]
     scaled = []
@@ -102,7 +102,7 @@ def test_float64_noise_gets_a_sensible_precision_and_later_chunks_fit(tmp_path):
         np.testing.assert_allclose(got, x, rtol=0, atol=0.005 + 1e-9)  # half the factor
         tail = r.read("A", T0 + 201_000_000, T0 + 202_000_000)
         np.testing.assert_allclose(tail, huge, rtol=0, atol=0.5 * big["units_conversion_factor"] + 1e-6)
-    m3 = oracles.read_mef3io(path)["channels"]["A"]["read"]
+    m3 = read_mef3io(path)["channels"]["A"]["read"]
     np.testing.assert_allclose(m3[:200_000], x, atol=0.005 + 1e-9)
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 import numpy as np
 
@@ -24,6 +24,10 @@ from .state import ChannelState, WriteSession
 from .summary import WriteSummary
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: ``progress=``: None/False, True (a bar) or a callable ``(done, total)`` (neo_mef3.progress)
+Progress = Union[None, bool, Callable[[int, int], Any]]
+#: ``cancel=``: None, a callable returning true to stop, or a threading.Event
+Cancel = Union[None, Callable[[], bool], threading.Event]
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -209,8 +213,8 @@ class Writer:
     # --- samples ---------------------------------------------------------------------
     @_serialized
     def write(self, channel: str, data: Any, start_uutc: Union[int, float], fs: float, precision: int = -1,
-              new_segment: bool = False, end_uutc: Optional[Union[int, float]] = None, progress=None,
-              cancel=None) -> Dict[str, Any]:
+              new_segment: bool = False, end_uutc: Optional[Union[int, float]] = None,
+              progress: Progress = None, cancel: Cancel = None) -> Dict[str, Any]:
         """Write float data to `channel`; NaN runs become gaps (discontinuities).
 
         Values are stored as int32 counts ``rint(data * 10**precision)`` with the
@@ -315,7 +319,8 @@ class Writer:
     @_serialized
     def write_int32(self, channel: str, data: Any, ufact: float, start_uutc: Union[int, float], fs: float,
                     valid: Any = None, new_segment: bool = False,
-                    end_uutc: Optional[Union[int, float]] = None, progress=None, cancel=None) -> Dict[str, Any]:
+                    end_uutc: Optional[Union[int, float]] = None, progress: Progress = None,
+                    cancel: Cancel = None) -> Dict[str, Any]:
         """Write integer counts verbatim (bit-exact) with conversion factor `ufact`.
 
         `data` may have any integer dtype; floating input raises TypeError, and valid

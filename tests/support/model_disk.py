@@ -20,7 +20,8 @@ A crash (:meth:`Recorder.crash_state`) after the first ``k`` logged operations k
   ``fsync_dir`` of its directory is durable; later ones are kept or lost at random,
   each independently (in their order).
 
-:func:`materialize` writes such a state into a real directory.
+:func:`materialize` writes such a state into a real directory. Used by
+:mod:`support.power_loss`.
 """
 
 import os
