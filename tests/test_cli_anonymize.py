@@ -68,7 +68,7 @@ def _build_neo_mef3(path):
         w.set_metadata(dict(IDENTITY, session_description="EMU bed 3, Abernathy family present"))
         w.write_annotations([
             {"time": T0 + 1_000_000, "type": "Note", "text": "Gwendolyn reports aura; Dr. Zbigniew"},
-            {"time": T0 + 2_000_000, "type": "Seiz", "text": "Abernathy seizure", "duration": 1_000_000,
+            {"time": T0 + 2_000_000, "type": "Seiz", "annotation": "Abernathy seizure", "duration": 1_000_000,
              "channels": [{"name": "LA1", "onset": T0 + 2_000_000, "offset": T0 + 3_000_000}]},
             {"time": T0 + 3_000_000, "type": "Epoc", "timestamp": T0 + 3_000_000, "end_timestamp": T0 + 4_000_000,
              "duration": 1_000_000, "epoch_type": "sleep", "text": "N2"},
