@@ -6,6 +6,7 @@ the original samples; our encoder must reproduce meflib's block bytes exactly. A
 pure-Python decoder (``support.red_reference``) transcribes the algorithm independently
 of the Cython code and is compared with it on random and damaged blocks.
 """
+import bisect
 import re
 import shutil
 import struct
@@ -689,6 +690,10 @@ def test_decode_releases_the_gil(big_encoded):
     right after a sleep, i.e. with the main thread freshly holding the GIL."""
     x, data, offs, bb, counts, starts = big_encoded
     out = np.zeros(x.size, np.int32)
+    # every block listed 3 times (rewriting the same output): one call lasts long enough
+    # (~300 ms) for the other thread to be scheduled even on a loaded machine
+    reps = 3
+    offs_r, bb_r, counts_r, starts_r = (np.tile(a, reps) for a in (offs, bb, counts, starts))
     stamps = []
     stop = threading.Event()
 
@@ -707,10 +712,11 @@ def test_decode_releases_the_gil(big_encoded):
         for _ in range(12):  # several attempts: on a loaded machine the other core may stall
             time.sleep(0.01)
             t0 = time.perf_counter()
-            _red.decode_blocks(data, offs, bb, counts, out, starts)
+            _red.decode_blocks(data, offs_r, bb_r, counts_r, out, starts_r)
             t1 = time.perf_counter()
             margin = (t1 - t0) / 4
-            inside = sum(1 for s in stamps[-100000:] if t0 + margin < s < t1 - margin)
+            seen = list(stamps)  # (appended in time order by the one spinning thread)
+            inside = bisect.bisect_left(seen, t1 - margin) - bisect.bisect_right(seen, t0 + margin)
             if inside:
                 break
     finally:
