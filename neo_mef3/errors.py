@@ -48,6 +48,32 @@ class CancelledError(MefError):
     """
 
 
+class RemoteError(MefError):
+    """A store (S3, HTTP, any fsspec file system) did not serve a file's bytes, after
+    the store client's own retries. The message names the file's URL (never a
+    credential). A Reader with ``on_error="skip"`` never skips a file for this: the
+    data may be intact, the transfer failed."""
+
+
+class RemoteAccessError(RemoteError):
+    """The store refused access (HTTP 401/403, S3 AccessDenied): credentials missing,
+    wrong or without the permission to read."""
+
+
+class RemoteTimeoutError(RemoteError):
+    """The store did not answer in time (connection or read timeout)."""
+
+
+class RemoteConnectionError(RemoteError):
+    """The connection failed or was dropped, or a response ended before the bytes it
+    announced (a truncated transfer)."""
+
+
+class RemoteNotFoundError(FormatError):
+    """A file of a remote session is not there (HTTP 404, S3 NoSuchKey): to the session
+    it is a missing file, as on a local disk."""
+
+
 class MefWarning(UserWarning):
     """Something in a session was left out or looks wrong, and reading went on.
 
@@ -96,6 +122,11 @@ __all__ = [
     "OutputExistsError",
     "CancelledError",
     "MixedRatesError",
+    "RemoteError",
+    "RemoteAccessError",
+    "RemoteTimeoutError",
+    "RemoteConnectionError",
+    "RemoteNotFoundError",
     "MefWarning",
     "WriteWarning",
     "PrecisionWarning",

@@ -188,6 +188,13 @@ class SessionTree:
         return [SegmentFiles(d, channel, number) for number in numbers]
 
 
+def segment_number(dirname, channel):
+    """The number in a segment directory's name ``<channel>-NNNNNN.segd``, or None for
+    a name that is not one of `channel`'s segments (for sources that list on their own)."""
+    m = _SEGMENT_RE.fullmatch(dirname)
+    return int(m.group("number")) if m and m.group("channel") == channel else None
+
+
 def segment_numbers(channel_dir, channel):
     """Sorted numbers of the ``<channel>-NNNNNN.segd`` directories in a channel directory."""
     return scan_channel(channel_dir, channel, read_files=False).numbers

@@ -21,7 +21,7 @@ from ..errors import CancelledError, MefError
 from .common import COMMON, UsageError
 
 COMMANDS = ["demo", "info", "check", "repair", "anonymize", "cut", "merge", "encrypt", "decrypt", "passwords",
-            "records", "plot", "convert", "bids"]
+            "records", "plot", "convert", "bids", "pack", "unpack"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

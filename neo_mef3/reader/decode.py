@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from .. import _red, forksafe
-from ..errors import MefError
+from ..errors import MefError, RemoteError
 from ..format import crypto
 from ..format.layout import RED_LEVEL_1_ENCRYPTED, RED_LEVEL_2_ENCRYPTED
 from .grid import covered_runs, grid_positions
@@ -133,7 +133,7 @@ class Decoder:
             try:
                 buf = seg.read_bytes(lo, hi)
             except MefError as exc:
-                if not skip:
+                if not skip or isinstance(exc, RemoteError):  # (a failed transfer is not damage)
                     raise
                 failed += [(seg, int(i), str(exc)) for i in ids]
                 continue

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .. import forksafe
-from ..errors import FormatError, MefError, PasswordError, RangeError
+from ..errors import FormatError, MefError, PasswordError, RangeError, RemoteError
 from ..format import crypto
 from ..format.headers import TimeSeriesMetadata
 from ..session import SegmentFiles
@@ -32,8 +32,10 @@ class Reader:
     Parameters
     ----------
     path : str or path-like
-        The ``.mefd`` session directory (or a :class:`~neo_mef3.source.ByteSource`, or
-        the ``describe()`` of one, for sessions stored elsewhere).
+        The ``.mefd`` session directory; a URL of one (``s3://``, ``https://``, ``gs://``,
+        ``az://``, any fsspec URL, e.g. ``simplecache::s3://...``); a session packed as
+        one uncompressed ``.mefd.tar`` / ``.mefd.zip`` (local or a URL), read in place;
+        or a :class:`~neo_mef3.source.ByteSource`, or the ``describe()`` of one.
     password : str
         Level-1 or level-2 password of an encrypted session ("" for none). Level 2
         unlocks everything; level 1 reads the signal and metadata section 2 while
@@ -56,6 +58,16 @@ class Reader:
         Where a block whose start falls exactly half a sample between two grid slots
         lands: "nearest" rounds the half down (as mef3io); "meflib" rounds it away from
         zero, as pymef and mef_tools do.
+    storage_options : dict
+        Options of the fsspec file system of a URL (credentials, endpoint, timeouts;
+        nested per protocol for a chained URL), e.g. ``{"anon": True}`` for a public
+        S3 bucket. Needs ``pip install 'neo_mef3[remote]'``; see docs/remote.md.
+    fs : fsspec.AbstractFileSystem
+        A ready file system; `path` is then a path on it.
+
+    A store that fails to serve a file raises a :class:`~neo_mef3.errors.RemoteError`
+    (access denied, timeout, dropped connection) naming the file's URL, also with
+    ``on_error="skip"``: a failed transfer is not damage.
 
     Besides the options, a Reader shows ``path`` (the session's location), ``source``
     (its :class:`~neo_mef3.source.ByteSource`), ``channels``, ``skipped`` and ``spec``
@@ -63,7 +75,8 @@ class Reader:
     """
 
     def __init__(self, path: PathLike, password: str = "", n_threads: int = 0, check_crc: bool = True,
-                 on_error: str = "raise", rounding: str = "nearest") -> None:
+                 on_error: str = "raise", rounding: str = "nearest", storage_options: Optional[dict] = None,
+                 fs: Any = None) -> None:
         if rounding not in ("nearest", "meflib"):
             raise ValueError(f"rounding must be 'nearest' or 'meflib', got {rounding!r}")
         if on_error not in ("raise", "skip"):
@@ -72,7 +85,7 @@ class Reader:
         self.on_error = on_error
         self._skips = Skips(on_error == "skip")
         self.skipped: List[Dict[str, str]] = self._skips.items  # what on_error="skip" left out
-        self.source = open_source(path)
+        self.source = open_source(path, storage_options, fs)
         tree = self.source.list_session()  # (FormatError: not a session)
         self.path = self.source.location
         self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
@@ -98,7 +111,7 @@ class Reader:
             try:
                 self._channel(name)
                 break
-            except PasswordError:
+            except (PasswordError, RemoteError):
                 raise
             except MefError:
                 continue

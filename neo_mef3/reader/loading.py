@@ -10,7 +10,7 @@ by file, which gives the exact error or the image to decrypt.
 import threading
 
 from .. import forksafe
-from ..errors import FormatError, MefError, PasswordError, UnknownChannelError
+from ..errors import FormatError, MefError, PasswordError, RemoteError, UnknownChannelError
 from ..format import headers
 from ..format.layout import METADATA_FILE_BYTES, TMET
 from .channel import Channel
@@ -69,7 +69,7 @@ class Catalog:
         for name in self.names:
             try:
                 self.get(name)
-            except PasswordError:
+            except (PasswordError, RemoteError):  # (a failed transfer is not damage)
                 raise
             except MefError as exc:
                 self.skipped[name] = str(exc)
@@ -153,7 +153,7 @@ class Catalog:
                               None if scan.record_flags is None else int(scan.record_flags[i]), lock)
                 if skip:
                     seg.index()  # a damaged index skips the segment now, not at a read
-            except PasswordError:
+            except (PasswordError, RemoteError):  # (a failed transfer is not damage)
                 raise
             except MefError as exc:
                 if not skip:

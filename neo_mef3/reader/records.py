@@ -5,7 +5,7 @@ files make a level, the level-2 rule (records may identify the subject) and, wit
 ``on_error="skip"``, leaving a damaged records file out.
 """
 
-from ..errors import FormatError, MefError, PasswordError
+from ..errors import FormatError, MefError, PasswordError, RemoteError
 from ..format import crypto
 from ..format import records as record_files
 from ..format.layout import RDAT, RIDX, text
@@ -66,7 +66,7 @@ class RecordReader:
     def _read(self, rdat, keys, rto, owner=""):
         try:
             return self._parse(rdat, keys, rto, owner)
-        except PasswordError:
+        except (PasswordError, RemoteError):
             raise
         except MefError as exc:
             if not self.catalog.skips.enabled:

@@ -1,5 +1,7 @@
 """How to open a Reader again: a small, picklable description of one."""
 
+from ..source import describe_location, redact_description
+
 
 class ReaderSpec:
     """Where a Reader reads (``location``: a path, or a byte source's ``describe()``) and
@@ -7,9 +9,13 @@ class ReaderSpec:
     ``rounding``, the Reader's constructor arguments). :meth:`open` makes an equivalent
     Reader, e.g. in a worker process.
 
-    It holds the password in memory and never shows it (``repr`` says only whether one
-    is set). It is made of plain values, so it pickles -- password included: whoever
-    ships it to another process decides where it may go.
+    It holds the password (and, for a remote session, the storage options with their
+    credentials) in memory and never shows them: ``repr`` names the location without
+    credentials and says only whether a password is set. It is made of plain values,
+    so it pickles -- secrets included, for a worker process to reopen the session:
+    whoever ships it decides where it may go. :meth:`redacted` gives a spec without
+    them, fit for a file or a log (it opens with the credentials of wherever it is
+    opened).
     """
 
     __slots__ = ("location", "password", "n_threads", "check_crc", "on_error", "rounding")
@@ -23,7 +29,7 @@ class ReaderSpec:
         self.rounding = rounding
 
     def __repr__(self):
-        return (f"ReaderSpec({self.location!r}, password={'<set>' if self.password else '<none>'}, "
+        return (f"ReaderSpec({describe_location(self.location)!r}, password={'<set>' if self.password else '<none>'}, "
                 f"n_threads={self.n_threads}, check_crc={self.check_crc}, on_error={self.on_error!r}, "
                 f"rounding={self.rounding!r})")
 
@@ -36,6 +42,12 @@ class ReaderSpec:
 
     def __eq__(self, other):
         return isinstance(other, ReaderSpec) and self.__getstate__() == other.__getstate__()
+
+    def redacted(self):
+        """This spec without the password and without the storage options' secrets (and
+        without a given file system, which carries its own)."""
+        return ReaderSpec(redact_description(self.location), "", self.n_threads, self.check_crc, self.on_error,
+                          self.rounding)
 
     def open(self):
         """A new Reader on the same session with the same options."""

@@ -16,8 +16,11 @@ the caller; a source only has to understand its own.
 ``location``
     The session's path or URL, as shown in messages (never a secret).
 ``describe()``
-    A small picklable value (built of str, int, float, bool, None, tuples and dicts)
-    from which :func:`open_source` makes an equivalent source in another process.
+    A small picklable value (built of str, int, float, bool, None, tuples and dicts;
+    a remote source's holds its storage options, or the fsspec file system it was
+    given) from which :func:`open_source` makes an equivalent source in another
+    process. It may hold credentials: :func:`redact_description` gives one fit for a
+    file or a log, :func:`describe_location` what may be shown.
 ``list_session()``
     (a) The whole tree in one call: a :class:`~neo_mef3.session.SessionTree` (its
     channels); FormatError when the location is not a session.
@@ -50,28 +53,101 @@ A source owns no threads and no locks (a Reader shares it between its threads; r
 are positional): fork safety stays with the Reader. A source that must own some
 registers itself with :mod:`neo_mef3.forksafe`.
 
-The local source (:class:`~neo_mef3.source.local.LocalSource`) scans channels with the
-C scan (``neo_mef3._scan``: one directory listing and every ``.tmet`` judged in bulk,
-outside the GIL) and reads with ``os.pread`` on kept file descriptors: exactly what the
-Reader did before the seam existed.
+The sources
+-----------
+* :class:`~neo_mef3.source.local.LocalSource`: a local directory. It scans channels
+  with the C scan (``neo_mef3._scan``: one directory listing and every ``.tmet`` judged
+  in bulk, outside the GIL) and reads with ``os.pread`` on kept file descriptors:
+  exactly what the Reader did before the seam existed.
+* :class:`~neo_mef3.source.remote.FsspecSource`: a session directory on any fsspec
+  file system (S3, HTTP(S), GCS, Azure, ...), listed once and fetched in batches of
+  concurrent requests.
+* :class:`~neo_mef3.source.archive.ArchiveSource`: a session packed as one
+  uncompressed ``.tar`` or ``.zip``, local or remote, read in place.
+
+The last two share :class:`~neo_mef3.source.listed.ListedSource`: the tree from one
+listing, ``.tmet`` images fetched in one batch and judged by ``session.channel_scan``.
 """
 
 import os
 
-from .base import ByteSource, RangeFile
+from .base import ByteSource, RangeFile, merge_ranges
 from .local import LocalRangeFile, LocalSource
+from .locations import is_archive, is_url, redact_options, shown_url
 
-__all__ = ["ByteSource", "RangeFile", "LocalSource", "LocalRangeFile", "open_source"]
+__all__ = ["ByteSource", "RangeFile", "LocalSource", "LocalRangeFile", "open_source", "merge_ranges", "is_url",
+           "is_archive", "shown_url", "redact_options", "describe_location", "redact_description"]
 
 
-def open_source(location):
+def open_source(location, storage_options=None, fs=None):
     """A ByteSource for `location`: a ByteSource (returned as is), a description made
-    by ``ByteSource.describe()``, or a local path (str or path-like)."""
+    by ``ByteSource.describe()``, a local path (str or path-like), or a URL any fsspec
+    file system reads (``s3://``, ``https://``, ``gs://``, ``simplecache::s3://``, ...)
+    with its ``storage_options``; with ``fs`` (an ``fsspec.AbstractFileSystem``),
+    `location` is a path on that file system. A name ending in ``.tar`` or ``.zip`` is
+    a packed session, read in place."""
     if isinstance(location, ByteSource):
+        if storage_options or fs is not None:
+            raise ValueError("storage_options and fs go with a path or URL, not with a ready byte source")
         return location
     if isinstance(location, dict):
         kind = location.get("kind")
         if kind == "local":
-            return LocalSource(location["location"])
+            return _local(location["location"])
+        if kind == "fsspec":
+            return _remote(location["url"], location.get("storage_options"), location.get("fs"))
         raise ValueError(f"unknown byte source kind {kind!r}")
-    return LocalSource(os.fspath(location))
+    path = os.fspath(location)
+    if fs is not None:
+        return _remote(path, storage_options, fs)
+    if is_url(path):
+        if path.startswith("file://") and not storage_options:
+            return _local(path[len("file://"):])  # (the local fast path)
+        return _remote(path, storage_options, None)
+    if storage_options:
+        raise ValueError("storage_options apply to URLs (s3://, https://, ...), not to a local path")
+    return _local(path)
+
+
+def _local(path):
+    if is_archive(path) and os.path.isfile(path):
+        from .archive import local_archive
+
+        return local_archive(path)
+    return LocalSource(path)
+
+
+def _remote(url, storage_options, fs):
+    if is_archive(url.split("::")[-1]):
+        from .archive import remote_archive
+
+        return remote_archive(url, storage_options, fs)
+    from .remote import FsspecSource
+
+    return FsspecSource(url, storage_options, fs)
+
+
+def describe_location(location):
+    """A location (a path, a URL, a ``describe()`` value) as it may be shown or logged:
+    no credentials, no storage options' values."""
+    if isinstance(location, dict):
+        shown = location.get("url") or location.get("location")
+        return shown_url(shown) if isinstance(shown, str) and is_url(shown) else shown
+    if isinstance(location, ByteSource):
+        return location.location
+    if isinstance(location, str) and is_url(location):
+        return shown_url(location)
+    return location
+
+
+def redact_description(location):
+    """A ``describe()`` value fit for a file or a log: storage options' secrets and a
+    given file system (which carries its own) left out, the URL shown without
+    credentials. Opening it uses the credentials of the environment it is opened in."""
+    if not isinstance(location, dict) or location.get("kind") != "fsspec":
+        return location
+    out = {"kind": "fsspec", "url": shown_url(location["url"])}
+    if location.get("storage_options"):
+        out["storage_options"] = {k: v for k, v in redact_options(location["storage_options"]).items()
+                                  if v == location["storage_options"][k]}
+    return out

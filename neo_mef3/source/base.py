@@ -1,6 +1,24 @@
 """The two classes of the byte-source seam; the contract is in :mod:`neo_mef3.source`."""
 
 
+def merge_ranges(ranges, merge_gap=0):
+    """``(start, stop, members)`` reads covering `ranges` (a list of ``(start, stop)``):
+    ranges no more than `merge_gap` bytes apart share one read; ``members`` are the
+    positions in `ranges` each read serves."""
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    reads = []
+    k = 0
+    while k < len(order):
+        lo, hi = ranges[order[k]]
+        j = k + 1
+        while j < len(order) and ranges[order[j]][0] <= hi + merge_gap:
+            hi = max(hi, ranges[order[j]][1])
+            j += 1
+        reads.append((lo, hi, order[k:j]))
+        k = j
+    return reads
+
+
 class RangeFile:
     """Byte ranges of one file. Subclasses implement :meth:`read` and :meth:`close`.
 
@@ -17,20 +35,12 @@ class RangeFile:
     def read_ranges(self, ranges, merge_gap=0):
         """Bytes of each ``(start, stop)`` of `ranges` (in their order), with as few reads
         as merging ranges no more than `merge_gap` bytes apart allows."""
-        order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
         out = [b""] * len(ranges)
-        k = 0
-        while k < len(order):
-            lo, hi = ranges[order[k]]
-            j = k + 1
-            while j < len(order) and ranges[order[j]][0] <= hi + merge_gap:
-                hi = max(hi, ranges[order[j]][1])
-                j += 1
+        for lo, hi, members in merge_ranges(ranges, merge_gap):
             data = self.read(lo, hi)
-            for i in order[k:j]:
+            for i in members:
                 a, b = ranges[i]
                 out[i] = data[a - lo : b - lo]
-            k = j
         return out
 
     def close(self):

@@ -1,0 +1,268 @@
+"""Sources that know a session's whole tree from one listing: remote stores, archives.
+
+:class:`ListedSource` implements the seam for any storage that can (1) list every file
+of a session at once, with the sizes it knows, (2) fetch many byte ranges in one batch
+and (3) give byte ranges of one file. It judges fetched ``.tmet`` images with
+``session.channel_scan``, exactly as the C scan judges local ones; it answers
+``sizes`` and ``exists`` from the listing (no request; sizes a listing lacks are
+asked for in one batch); and it keeps the metadata images a scan fetched that the
+Reader may read again (to decrypt them, to report what is wrong, or for the sections of
+a segment other than a channel's first), so that each is fetched once.
+
+The listing is a snapshot taken when the session is opened: a file added later is not
+seen, as for a Reader that has already scanned a local channel.
+"""
+
+import errno
+import os
+
+import numpy as np
+
+from ..errors import FormatError, MefError, RemoteError, RemoteNotFoundError
+from ..format import headers
+from ..format.layout import METADATA_FILE_BYTES, RDAT, RIDX, SESSION_EXT, TS_CHANNEL_EXT
+from ..session import SessionTree, channel_scan, record_flags, segment_number
+from .base import ByteSource, RangeFile, merge_ranges
+
+#: at most this many bytes of fetched ``.tmet`` images are kept for the Reader to read
+#: again (a segment's sections beyond its header and fields are parsed when asked for)
+KEEP_BYTES = 64 << 20
+
+
+class Listing:
+    """A session's files as session-relative POSIX paths: ``files`` (path -> size in
+    bytes, None where the listing did not say) and ``dirs`` (every directory, those
+    only implied by a file's path included)."""
+
+    def __init__(self, files, dirs=()):
+        self.files = dict(files)
+        self.dirs = {d.strip("/") for d in dirs if d.strip("/")}
+        for f in self.files:
+            parts = f.split("/")[:-1]
+            for k in range(1, len(parts) + 1):
+                self.dirs.add("/".join(parts[:k]))
+
+    def channel_dirs(self):
+        """The top-level ``*.timd`` directories."""
+        return sorted(d for d in self.dirs if "/" not in d and d.endswith(TS_CHANNEL_EXT))
+
+    def segment_numbers(self, channel_dir, channel):
+        """Sorted numbers of the channel's ``<channel>-NNNNNN.segd`` directories."""
+        prefix = channel_dir + "/"
+        found = set()
+        for d in self.dirs:
+            if d.startswith(prefix) and "/" not in d[len(prefix):]:
+                n = segment_number(d[len(prefix):], channel)
+                if n is not None:
+                    found.add(n)
+        return sorted(found)
+
+
+class ListedSource(ByteSource):
+    """The seam for a listable store (see the module docstring).
+
+    A subclass sets ``location`` and implements :meth:`_list` (the :class:`Listing` and
+    the session directory's path as shown), :meth:`_fetch` (a batch of ranges and
+    sizes: bytes, sizes, or the MefError each raised, naming the file) and
+    :meth:`_open_file` (a :class:`RangeFile`).
+    """
+
+    def __init__(self, location):
+        self.location = location
+        self._tree = None
+        self._listing = None
+        self._kept = {}  # relative path -> the bytes (or error) a scan fetched, for one more read
+        self._kept_bytes = 0
+
+    # --- what a subclass provides -----------------------------------------------------
+    def _list(self):
+        """(Listing, the session directory's path as its tree shows it)."""
+        raise NotImplementedError
+
+    def _fetch(self, gets, stats):
+        """One batch: for each ``(rel, start, stop)`` of `gets` (``stop`` None: to the
+        end) its bytes, for each relative path of `stats` its size; each an exception
+        (a MefError naming the file) where that failed."""
+        raise NotImplementedError
+
+    def _open_file(self, rel, size):
+        raise NotImplementedError
+
+    # --- paths ------------------------------------------------------------------------
+    def shown_path(self, rel):
+        """The path of a session-relative file as the tree makes it (and errors name it)."""
+        return self.list_session().path + os.sep + rel.replace("/", os.sep)
+
+    def _rel(self, path):
+        root = self.list_session().path
+        if not path.startswith(root) or path[len(root): len(root) + 1] not in (os.sep, "/"):
+            raise ValueError(f"{path!r} is not a path of the session {root!r}")
+        rel = path[len(root) + 1:]
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+    # --- the seam -------------------------------------------------------------------
+    def list_session(self):
+        if self._tree is None:
+            listing, root = self._list()
+            base = root.rstrip("/").rsplit("/", 1)[-1]
+            names = listing.channel_dirs()
+            if not names and not base.endswith(SESSION_EXT):
+                raise FormatError("not a MEF 3.0 session: no '.timd' channel directories and no '.mefd' suffix",
+                                  root)
+            self._listing = listing
+            self._tree = SessionTree.from_listing(
+                root, {d[: -len(TS_CHANNEL_EXT)]: root + os.sep + d for d in names})
+        return self._tree
+
+    def scan_channels(self, names, probe=False, executor=None, parts=1):
+        tree = self.list_session()
+        files = self._listing.files
+        plans = []
+        gets, stats = [], []
+        for name in names:
+            cdir = self._rel(tree.channel_dirs[name])
+            numbers = self._listing.segment_numbers(cdir, name)
+            segs = [(self._rel(f.tmet), self._rel(f.tidx), self._rel(f.rdat), self._rel(f.ridx))
+                    for f in tree.segment_files(name, numbers)]
+            for tmet, tidx, _, _ in segs:
+                if tmet in files and tmet not in self._kept:
+                    gets.append((tmet, 0, METADATA_FILE_BYTES + 1))
+                if probe and tidx in files and files[tidx] is None:
+                    stats.append(tidx)
+            plans.append((name, cdir, numbers, segs))
+        fetched, sized = self._fetch(gets, stats) if gets or stats else ([], [])
+        images = {rel: got for (rel, _, _), got in zip(gets, fetched)}
+        images.update(self._kept)
+        sizes = dict(zip(stats, sized))
+        out = []
+        for name, cdir, numbers, segs in plans:
+            try:
+                out.append(self._scan_one(name, cdir, numbers, segs, images, sizes, probe))
+            except MefError as exc:
+                out.append(exc)
+        return out
+
+    def _scan_one(self, name, cdir, numbers, segs, images, sizes, probe):
+        files = self._listing.files
+        got = []
+        for tmet, _, _, _ in segs:
+            image = images.get(tmet) if tmet in files else None
+            if image is None:
+                got.append(-errno.ENOENT)
+            elif isinstance(image, RemoteNotFoundError):
+                got.append(-errno.ENOENT)
+            elif isinstance(image, RemoteError):
+                raise image  # (a transfer failed: the channel cannot be judged)
+            elif isinstance(image, Exception):
+                got.append(-errno.EIO)
+                self._kept[tmet] = image  # (read_file raises it, with the reason)
+            else:
+                got.append(image)
+        index_sizes = flags = ch_flags = None
+        if probe:
+            index_sizes = []
+            for _, tidx, _, _ in segs:
+                size = sizes.get(tidx, files.get(tidx)) if tidx in files else -errno.ENOENT
+                if isinstance(size, RemoteError) and not isinstance(size, RemoteNotFoundError):
+                    raise size
+                if isinstance(size, int) and tidx in files:
+                    files[tidx] = size
+                index_sizes.append(size if isinstance(size, int) else -errno.ENOENT)
+            flags = [record_flags(rdat in files, ridx in files) for _, _, rdat, ridx in segs]
+            base = f"{cdir}/{name}"
+            ch_flags = record_flags(f"{base}.{RDAT}" in files, f"{base}.{RIDX}" in files)
+        scan = channel_scan(np.array(numbers, np.int64), got, METADATA_FILE_BYTES, headers.SCAN_KEEP,
+                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, index_sizes, flags, ch_flags)
+        # whole images are kept (within KEEP_BYTES) for the Reader's one further read
+        for (tmet, _, _, _), image in zip(segs, got):
+            if (isinstance(image, bytes) and len(image) <= METADATA_FILE_BYTES and tmet not in self._kept
+                    and self._kept_bytes + len(image) <= KEEP_BYTES):
+                self._kept[tmet] = image
+                self._kept_bytes += len(image)
+        return scan
+
+    def read_files(self, paths, what="", expected=None):
+        self.list_session()
+        files = self._listing.files
+        out = [None] * len(paths)
+        todo = []
+        label = f"{what} file" if what else "file"
+        for i, p in enumerate(paths):
+            rel = self._rel(p)
+            kept = self._kept.pop(rel, None)
+            if kept is not None:
+                out[i] = kept
+                self._kept_bytes -= len(kept) if isinstance(kept, bytes) else 0
+            elif rel not in files:
+                out[i] = FormatError(f"{label} is missing", p)
+            else:
+                todo.append((i, rel))
+        if todo:
+            fetched, _ = self._fetch([(rel, 0, files[rel]) for _, rel in todo], [])
+            for (i, _), got in zip(todo, fetched):
+                out[i] = got
+        return out
+
+    def sizes(self, paths):
+        self.list_session()
+        files = self._listing.files
+        rels = [self._rel(p) for p in paths]
+        unknown = sorted({r for r in rels if r in files and files[r] is None})
+        if unknown:
+            _, sized = self._fetch([], unknown)
+            for r, size in zip(unknown, sized):
+                if isinstance(size, RemoteError) and not isinstance(size, RemoteNotFoundError):
+                    raise size
+                if isinstance(size, int):
+                    files[r] = size
+        return [files.get(r) for r in rels]
+
+    def exists(self, path):
+        self.list_session()
+        return self._rel(path) in self._listing.files
+
+    def open(self, path):
+        self.list_session()
+        rel = self._rel(path)
+        if rel not in self._listing.files:
+            raise FileNotFoundError(errno.ENOENT, "No such file", path)
+        return self._open_file(rel, self._listing.files[rel])
+
+    def close(self):
+        self._kept.clear()
+        self._kept_bytes = 0
+
+
+class ListedRangeFile(RangeFile):
+    """Byte ranges of one file of a :class:`ListedSource`, each batch of ranges one
+    ``_fetch`` (merged ranges, fetched together)."""
+
+    def __init__(self, source, rel, size):
+        self.source = source
+        self.rel = rel
+        self.size = size
+        self.path = source.shown_path(rel)
+
+    def read(self, start, stop):
+        return self.read_ranges([(start, stop)])[0]
+
+    def read_ranges(self, ranges, merge_gap=0):
+        out = [b""] * len(ranges)
+        reads = []
+        for lo, hi, members in merge_ranges(ranges, merge_gap):
+            if self.size is not None:
+                hi = min(hi, self.size)
+            if lo < hi:
+                reads.append((lo, hi, members))
+        if reads:
+            fetched, _ = self.source._fetch([(self.rel, lo, hi) for lo, hi, _ in reads], [])
+            for (lo, hi, members), data in zip(reads, fetched):
+                if isinstance(data, Exception):
+                    raise data
+                for i in members:
+                    a, b = ranges[i]
+                    out[i] = data[max(a - lo, 0): max(b - lo, 0)]
+        return out
+
+    def close(self):
+        pass

@@ -1,0 +1,315 @@
+"""Sessions on any fsspec file system: S3, HTTP(S), GCS, Azure, ``file://`` and the rest.
+
+Opening lists the whole tree in one call where the store allows (``find``: one
+paginated listing on object stores), or, over HTTP, reads the directory index pages
+level by level (session, channels, segments: three waves of concurrent requests).
+Small files and the ranges of a read go out in batches of concurrent requests
+(``_cat_file``/``_info`` gathered on the file system's event loop). Errors become
+:class:`~neo_mef3.errors.RemoteError` s naming the file's URL, after the client's own
+retries; credentials never enter a message, a repr or ``location``.
+
+fsspec's caching file systems work as the outermost link of a URL:
+``simplecache::`` / ``filecache::`` (whole files kept on local disk, read through their
+``cat_ranges``) and ``blockcache::`` (blocks of the files kept in a local sparse file,
+read through file objects). See docs/remote.md for when to use which.
+"""
+
+import asyncio
+import errno
+from urllib.parse import quote, unquote
+
+from ..errors import (
+    FormatError,
+    MefError,
+    RemoteAccessError,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteNotFoundError,
+    RemoteTimeoutError,
+)
+from ..format.layout import SEGMENT_EXT, TS_CHANNEL_EXT
+from .base import RangeFile, merge_ranges
+from .listed import Listing, ListedRangeFile, ListedSource
+from .locations import shown_url
+
+#: protocols whose listing is a walk of index pages (one request per directory)
+_PAGE_LISTED = {"http", "https"}
+#: default timeouts of an HTTP client where the options set none (aiohttp's own
+#: default lets a silent server hold a read for five minutes)
+HTTP_CONNECT_TIMEOUT = 30.0
+HTTP_READ_TIMEOUT = 60.0
+
+_TIMEOUTS = {"TimeoutError", "ServerTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "FSTimeoutError",
+             "ConnectTimeout", "ReadTimeout", "SocketTimeoutError", "timeout"}
+_DROPS = {"ConnectionError", "ClientPayloadError", "ServerDisconnectedError", "ClientConnectionError",
+          "ClientOSError", "ConnectionClosedError", "EndpointConnectionError", "IncompleteReadError",
+          "IncompleteRead", "ResponseStreamingError", "ContentLengthError", "TransferEncodingError",
+          "HTTPClientError", "ProtocolError"}
+
+
+def fsspec_module():
+    """fsspec, or an ImportError saying which extra brings it."""
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise ImportError("reading sessions from URLs needs fsspec: pip install 'neo_mef3[remote]'") from None
+    return fsspec
+
+
+def remote_error(exc, url):
+    """The MefError a store's exception means, naming the file's (shown) URL; nothing of
+    the exception's own text (it may hold a signed URL or a header) is kept."""
+    if isinstance(exc, MefError):
+        return exc
+    names = {c.__name__ for c in type(exc).__mro__}
+    status = getattr(exc, "status", None)
+    kind = type(exc).__name__
+    if isinstance(exc, FileNotFoundError) or status == 404:
+        err = RemoteNotFoundError("file is missing (not found on the store)", url)
+    elif isinstance(exc, PermissionError) or status in (401, 403):
+        code = f"HTTP {status}" if status else kind
+        err = RemoteAccessError(f"access denied ({code}): check the credentials given in storage_options "
+                                "or the environment", url)
+    elif names & _TIMEOUTS or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        err = RemoteTimeoutError(f"the store did not answer in time ({kind}); a slow or unreachable server",
+                                 url)
+    elif names & _DROPS or isinstance(exc, ConnectionError):
+        err = RemoteConnectionError(f"the connection failed or was dropped before the file's bytes arrived ({kind})",
+                                    url)
+    elif isinstance(status, int):
+        err = RemoteError(f"the store answered HTTP {status}", url)
+    else:
+        err = RemoteError(f"cannot read the file ({kind})", url)
+    err.__suppress_context__ = True
+    return err
+
+
+def _with_default_timeouts(url, options):
+    """HTTP(S) options with connect and read timeouts unless they set a timeout."""
+    if not url.lower().startswith(("http://", "https://")) or "::" in url:
+        return options
+    client = dict(options.get("client_kwargs") or {})
+    if "timeout" in client:
+        return options
+    import aiohttp
+
+    client["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=HTTP_CONNECT_TIMEOUT,
+                                              sock_read=HTTP_READ_TIMEOUT)
+    return dict(options, client_kwargs=client)
+
+
+async def _gather(coros):
+    return await asyncio.gather(*coros, return_exceptions=True)
+
+
+class FsspecStore:
+    """One fsspec file system and a root path on it, reached the fastest way it offers:
+    concurrent requests on its event loop (an async file system), whole-file caching
+    (``simplecache``/``filecache``), file objects (``blockcache``), or one call after
+    another (any other synchronous file system)."""
+
+    def __init__(self, url=None, storage_options=None, fs=None):
+        fsspec = fsspec_module()
+        self.options = dict(storage_options or {})
+        if fs is None:
+            self.fs, root = fsspec.core.url_to_fs(url, **_with_default_timeouts(url, self.options))
+            self.shown = shown_url(url).rstrip("/")
+        else:
+            self.fs, root = fs, fs._strip_protocol(url)
+            self.shown = shown_url(fs.unstrip_protocol(root) if "://" not in url else url).rstrip("/")
+        self.url = url
+        self.given_fs = fs
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        from fsspec.implementations.cached import CachingFileSystem, WholeFileCacheFileSystem
+
+        inner = self.fs.fs if isinstance(self.fs, CachingFileSystem) else self.fs
+        protocols = inner.protocol if isinstance(inner.protocol, (tuple, list)) else (inner.protocol,)
+        self.pages = bool(_PAGE_LISTED & set(protocols))
+        self.lister = inner
+        if isinstance(self.fs, WholeFileCacheFileSystem):
+            self.mode = "whole-files"
+        elif isinstance(self.fs, CachingFileSystem):
+            self.mode = "file-objects"
+        elif getattr(self.fs, "async_impl", False):
+            self.mode = "async"
+        else:
+            self.mode = "sync"
+
+    def describe(self):
+        if self.given_fs is not None:
+            return {"kind": "fsspec", "url": self.url, "fs": self.given_fs}
+        return {"kind": "fsspec", "url": self.url, "storage_options": self.options}
+
+    def path(self, rel):
+        """The file system's path of `rel` (relative to the root)."""
+        if self.pages:
+            rel = quote(rel, safe="/")
+        return f"{self.root}/{rel}" if rel else self.root
+
+    # --- listing ----------------------------------------------------------------------
+    def listing(self):
+        """{relative path: size or None} and the set of relative directories under the
+        root; FileNotFoundError when there is nothing there."""
+        entries = self._pages() if self.pages else self.fs.find(self.root, withdirs=True, detail=True)
+        files, dirs = {}, set()
+        prefix = self.root.rstrip("/") + "/"
+        for name, info in entries.items():
+            name = name.rstrip("/")
+            if not name.startswith(prefix):
+                continue
+            rel = name[len(prefix):]
+            if self.pages:
+                rel = unquote(rel)
+            if not rel:
+                continue
+            if info.get("type") == "directory":
+                dirs.add(rel)
+            else:
+                size = info.get("size")
+                files[rel] = int(size) if isinstance(size, int) else None
+        if not files and not dirs and not self.fs.exists(self.root):
+            raise FileNotFoundError(errno.ENOENT, "not found", self.root)
+        return files, dirs
+
+    def _pages(self):
+        """The tree from index pages: the session's, then its channels', then their
+        segments' (each level one wave of concurrent requests)."""
+        fs = self.lister
+        found = {}
+        level = [self.root]
+        for depth, wanted in enumerate((TS_CHANNEL_EXT, SEGMENT_EXT, None)):
+            if not level:
+                break
+            got = self._run([fs._ls(d.rstrip("/") + "/", detail=True) for d in level])
+            nxt = []
+            for d, entries in zip(level, got):
+                if isinstance(entries, FileNotFoundError) and depth > 0:
+                    continue  # (a directory gone since its parent was listed)
+                if isinstance(entries, BaseException):
+                    raise entries
+                for info in entries:
+                    name = info["name"].rstrip("/")
+                    found[name] = info
+                    if wanted and info["type"] == "directory" and unquote(name).endswith(wanted):
+                        nxt.append(name)
+            level = nxt
+        return found
+
+    # --- fetching ---------------------------------------------------------------------
+    def _run(self, coros):
+        from fsspec.asyn import sync
+
+        return sync(self.lister.loop, _gather, coros)
+
+    def fetch(self, gets, stats):
+        """For each ``(path, start, stop)`` of `gets` its bytes, for each path of `stats`
+        its size: the store's exceptions in place of what failed."""
+        fs = self.fs
+        if self.mode == "async":
+            got = self._run([fs._cat_file(p, start=a, end=b) for p, a, b in gets]
+                            + [fs._info(p) for p in stats])
+        elif self.mode == "whole-files":
+            got = fs.cat_ranges([p for p, _, _ in gets], [a for _, a, _ in gets], [b for _, _, b in gets],
+                                on_error="return") if gets else []
+            got = list(got) + [self._call(fs.info, p) for p in stats]
+        else:
+            read = self._read_object if self.mode == "file-objects" else self._read_call
+            got = [self._call(read, p, a, b) for p, a, b in gets] + [self._call(fs.info, p) for p in stats]
+        datas, infos = got[: len(gets)], got[len(gets):]
+        for k, ((_, a, b), data) in enumerate(zip(gets, datas)):
+            # a server that ignores Range sends the whole file (a 200): keep the range
+            if isinstance(data, bytes) and b is not None and len(data) > b - a:
+                datas[k] = data[a:b]
+        sizes = [i if isinstance(i, BaseException) else i.get("size") for i in infos]
+        return datas, sizes
+
+    @staticmethod
+    def _call(fn, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - handed back in place of the result
+            return exc
+
+    def _read_call(self, path, start, stop):
+        return self.fs.cat_file(path, start=start, end=stop)
+
+    def _read_object(self, path, start, stop):
+        with self.fs.open(path, "rb") as f:
+            f.seek(start)
+            return f.read(-1 if stop is None else stop - start)
+
+
+class FsspecSource(ListedSource):
+    """A session directory on an fsspec file system (see the module docstring).
+
+    ``url``: the session's URL (or, with ``fs``, its path on that file system);
+    ``storage_options``: the file system's options (credentials, endpoint, timeouts,
+    nested per protocol for a chained URL); ``fs``: a ready
+    ``fsspec.AbstractFileSystem`` instead.
+    """
+
+    def __init__(self, url, storage_options=None, fs=None):
+        self.store = FsspecStore(url, storage_options, fs)
+        super().__init__(self.store.shown)
+
+    def describe(self):
+        return self.store.describe()
+
+    def _list(self):
+        try:
+            files, dirs = self.store.listing()
+        except FileNotFoundError:
+            raise FormatError("not a MEF 3.0 session: the path does not exist", self.location) from None
+        except Exception as exc:  # noqa: BLE001 - the store's own exceptions
+            raise remote_error(exc, self.location) from None
+        return Listing(files, dirs), self.location
+
+    def _fetch(self, gets, stats):
+        store = self.store
+        datas, sizes = store.fetch([(store.path(r), a, b) for r, a, b in gets], [store.path(r) for r in stats])
+        datas = [remote_error(d, self.shown_path(r)) if isinstance(d, BaseException) else d
+                 for (r, _, _), d in zip(gets, datas)]
+        sizes = [remote_error(s, self.shown_path(r)) if isinstance(s, BaseException) else s
+                 for r, s in zip(stats, sizes)]
+        return datas, sizes
+
+    def _open_file(self, rel, size):
+        return ListedRangeFile(self, rel, size)
+
+
+class RemoteFile(RangeFile):
+    """Byte ranges of one object on a store (an archive of a session): every batch of
+    ranges one wave of concurrent requests. ``size``: the object's size (one request
+    when it is opened)."""
+
+    def __init__(self, url, storage_options=None, fs=None):
+        self.store = FsspecStore(url, storage_options, fs)
+        self.path = self.store.shown
+        (size,) = self.store.fetch([], [self.store.root])[1]
+        if isinstance(size, BaseException):
+            if isinstance(size, FileNotFoundError):
+                raise FormatError("not a MEF 3.0 session: the archive does not exist", self.path)
+            raise remote_error(size, self.path)
+        self.size = size
+
+    def describe(self):
+        return self.store.describe()
+
+    def read(self, start, stop):
+        return self.read_ranges([(start, stop)])[0]
+
+    def read_ranges(self, ranges, merge_gap=0):
+        out = [b""] * len(ranges)
+        reads = [(lo, min(hi, self.size), members) for lo, hi, members in merge_ranges(ranges, merge_gap)
+                 if lo < min(hi, self.size)]
+        datas, _ = self.store.fetch([(self.store.root, lo, hi) for lo, hi, _ in reads], [])
+        for (lo, _, members), data in zip(reads, datas):
+            if isinstance(data, BaseException):
+                raise remote_error(data, self.path)
+            for i in members:
+                a, b = ranges[i]
+                out[i] = data[max(a - lo, 0): max(b - lo, 0)]
+        return out
+
+    def close(self):
+        pass
