@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 from . import _red, fileio
-from .errors import FormatError, MefError, PasswordError
+from .errors import CancelledError, FormatError, MefError, PasswordError
 from .format import crypto, headers, metadata
 from .format import records as _records
 from .format.layout import (
@@ -52,6 +52,8 @@ from .format.times import to_uutc, to_uutc_array
 from .progress import Tracker
 from .reader import Reader
 from .session import SessionTree
+from .source import describe_location, is_url, open_source
+from .source.copy import local_copy
 
 _ENCRYPTED = RED_LEVEL_1_ENCRYPTED | RED_LEVEL_2_ENCRYPTED
 _INT64 = struct.Struct("<q")
@@ -158,6 +160,19 @@ class Report:
     def json(self):
         return json.dumps(self.as_dict(), indent=1, default=str)
 
+    def relocate(self, old, new):
+        """Paths under `old` (a local copy) named under `new` (where the session is)."""
+        def moved(p):
+            return new + p[len(old):] if isinstance(p, str) and (p == old or p.startswith(old + os.sep)) else p
+
+        self.path = moved(self.path)
+        self.problems = [(moved(p), m) for p, m in self.problems]
+        self.notes = [(moved(p), m) for p, m in self.notes]
+        for ch in self.channels:
+            ch["path"] = moved(ch.get("path"))
+            for s in ch.get("segments", ()):
+                s["path"] = moved(s.get("path"))
+
     def text(self):
         out = [f"session   {_safe(self.path)}"]
         if not self.usable:
@@ -198,9 +213,17 @@ class Report:
         return "\n".join(out)
 
 
-def check_session(path, password="", progress=None, cancel=None):
+def check_session(path, password="", progress=None, cancel=None, storage_options=None):
     """Check a session; returns a :class:`Report` (never raises a MefError, except
-    CancelledError when ``cancel`` says stop; ``progress``: see neo_mef3.progress)."""
+    CancelledError when ``cancel`` says stop; ``progress``: see neo_mef3.progress).
+
+    ``path``: a session directory, a packed ``.mefd.tar``/``.mefd.zip``, a URL (with
+    ``storage_options``) or a ByteSource. Every byte is read either way: a session that
+    is not a local directory is first copied whole into a temporary directory (the
+    report names its files where they are)."""
+    if storage_options is not None or not isinstance(path, (str, os.PathLike)) or is_url(os.fspath(path)) \
+            or os.path.isfile(path):
+        return _check_copy(path, password, progress, cancel, storage_options)
     report = Report(os.fspath(path))
     try:
         tree = SessionTree(path)
@@ -230,6 +253,30 @@ def check_session(path, password="", progress=None, cancel=None):
             _check_tree(crypto.KeyRing(password), tree, report, tracker)
         except PasswordError as exc:
             report.usable, report.fatal = False, _safe(exc)
+    return report
+
+
+def _check_copy(location, password, progress, cancel, storage_options):
+    try:
+        source = open_source(location, storage_options)
+        where = source.list_session().path
+    except MefError as exc:
+        report = Report(str(describe_location(location)))
+        report.usable, report.fatal = False, _safe(exc)
+        return report
+    try:
+        with local_copy(source) as local:
+            report = check_session(local, password, progress, cancel)
+    except MefError as exc:
+        if isinstance(exc, CancelledError):
+            raise
+        report = Report(where)
+        report.usable, report.fatal = False, _safe(exc)
+        return report
+    finally:
+        if source is not location:
+            source.close()
+    report.relocate(local, where)
     return report
 
 

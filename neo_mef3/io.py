@@ -18,6 +18,7 @@ from neo.io.basefromrawio import BaseFromRaw
 from . import block_writer
 from .block_writer import DEFAULT_REC_DATETIME, choose_conversion_factor  # noqa: F401  (public here too)
 from .rawio import MEF3RawIO
+from .source import is_url
 from .writer import Writer as NativeWriter
 
 __all__ = ["MEF3IO", "DEFAULT_REC_DATETIME", "choose_conversion_factor"]
@@ -39,6 +40,9 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
         Decoding threads (0 = all cores).
     check_crc : bool
         Verify RED block CRCs while reading.
+    storage_options, fs
+        Reading a session from a URL (``s3://``, ``https://``, ...) or a packed
+        ``.mefd.tar``: see :class:`MEF3RawIO`. Writing is local only.
 
     Examples
     --------
@@ -64,7 +68,8 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
     writer_class = None
 
     def __init__(self, dirname: Union[str, "os.PathLike[str]"], password: Optional[str] = None,
-                 keep_original_times: bool = False, n_threads: int = 0, check_crc: bool = True) -> None:
+                 keep_original_times: bool = False, n_threads: int = 0, check_crc: bool = True,
+                 storage_options: Optional[dict] = None, fs: Any = None) -> None:
         MEF3RawIO.__init__(
             self,
             dirname=dirname,
@@ -72,11 +77,16 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             keep_original_times=keep_original_times,
             n_threads=n_threads,
             check_crc=check_crc,
+            storage_options=storage_options,
+            fs=fs,
         )
-        if os.path.exists(self.dirname):
+        if self._remote() or os.path.exists(self.dirname):
             BaseFromRaw.__init__(self, self.dirname)
         else:  # a session to be written
             BaseIO.__init__(self, self.dirname)
+
+    def _remote(self):
+        return self.fs is not None or is_url(self.dirname)
 
     def _ensure_header(self):
         if not self.is_header_parsed:
@@ -125,6 +135,9 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             ``inexact`` (channels stored coarser than their precision) and
             ``writer_summaries`` (units -> :attr:`neo_mef3.Writer.summary`).
         """
+        if self._remote():
+            raise ValueError(f"{self._source_name()}: MEF3IO writes local sessions only; write locally, then "
+                             "pack and upload (neo-mef3 pack, docs/remote.md)")
         path = self.dirname
         if os.path.exists(path) and not overwrite:
             if not os.path.isdir(path) or os.listdir(path):

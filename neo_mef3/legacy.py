@@ -33,7 +33,7 @@ from .format import fields as metadata_fields
 from .format.layout import RED_NAN
 from .reader import Reader
 from .writer import Writer
-from .session import SessionTree
+from .source import is_url
 
 __all__ = ["MefReader", "MefWriter", "LegacyWarning"]
 
@@ -70,10 +70,10 @@ def _session_dir(session_path):
     return path
 
 
-def _open_reader(path, password):
+def _open_reader(path, password, storage_options=None):
     """A native Reader with pymef's password error ('MEF password is invalid')."""
     try:
-        return Reader(path, password=password or "", rounding="meflib")
+        return Reader(path, password=password or "", rounding="meflib", storage_options=storage_options)
     except PasswordError:
         raise PasswordError("MEF password is invalid") from None
 
@@ -187,26 +187,26 @@ def _pymef_record(rec):
     return out
 
 
-def _records_present(path, channel=None):
+def _records_present(reader, channel=None):
     """pymef maps a level's records only when both its .ridx and .rdat files exist."""
-    tree = SessionTree(path)
+    tree = reader.source.list_session()
     if channel is None:
         files = (tree.ridx, tree.rdat)
     else:
         files = tree.channel_records(channel)
-    return all(os.path.exists(f) for f in files)
+    return all(reader.source.exists(f) for f in files)
 
 
-def _read_pymef_records(reader, path, channel=None):
+def _read_pymef_records(reader, channel=None):
     """pymef ``MefSession.read_records(channel)`` on top of the native Reader."""
     if channel is not None:
         if channel not in reader.channels:
             raise ValueError("No channel %s in this session" % channel)
-        if not _records_present(path, channel):
+        if not _records_present(reader, channel):
             raise KeyError("records_info")
         recs = [r for r in reader.records(channel) if r.get("level") == "channel"]
     else:
-        if not _records_present(path):
+        if not _records_present(reader):
             raise KeyError("records_info")
         recs = reader.records()
     return [_pymef_record(r) for r in recs]
@@ -218,10 +218,13 @@ class MefReader:
     Parameters
     ----------
     session_path : str or path-like
-        Path to the ``.mefd`` session directory.
+        Path to the ``.mefd`` session directory, or its URL (``s3://``, ``https://``,
+        any fsspec URL; not in mef_tools).
     password2 : str, optional
         Password of an encrypted session. Unlike mef_tools, a level-1 password reads the
         signal and the technical metadata correctly (see ``docs/legacy.md``).
+    storage_options : dict, optional
+        Options of the fsspec file system of a URL (not in mef_tools; docs/remote.md).
 
     Attributes
     ----------
@@ -235,13 +238,14 @@ class MefReader:
 
     __version__ = "2.0.0"
 
-    def __init__(self, session_path: PathLike, password2: Optional[str] = None) -> None:
+    def __init__(self, session_path: PathLike, password2: Optional[str] = None,
+                 storage_options: Optional[dict] = None) -> None:
         self.reader = None
         path = _session_dir(session_path)
-        if not os.path.exists(path):
+        if not is_url(path) and not os.path.exists(path):
             raise FileNotFoundError(path + " does not exist!")
         self._path = path[:-1]
-        self.reader = _open_reader(self._path, password2)
+        self.reader = _open_reader(self._path, password2, storage_options)
         self.bi = _basic_info(self.reader)
         self._open = True
 
@@ -431,7 +435,7 @@ class MefReader:
         try:
             if not self._open:
                 raise TypeError("'NoneType' object is not subscriptable")
-            annot_list = _read_pymef_records(self.reader, self._path, channel)
+            annot_list = _read_pymef_records(self.reader, channel)
         except TypeError:
             _say("WARNING: read of annotations record failed, no annotations returned", warn=True)
         return annot_list
@@ -998,7 +1002,7 @@ class MefWriter:
             self._close_writer()
             reader = _open_reader(self._path, self._read_password())
             try:
-                annot_list = _read_pymef_records(reader, self._path, channel)
+                annot_list = _read_pymef_records(reader, channel)
             finally:
                 reader.close()
         except TypeError:

@@ -43,6 +43,7 @@ from neo.rawio.baserawio import (
 from .errors import FormatError, MefError, PasswordError
 from .format import fields as metadata_fields
 from .reader import Reader
+from .source import describe_location, is_url
 
 __all__ = ["MEF3RawIO", "EPOCH_RECORD_TYPES"]
 
@@ -253,7 +254,8 @@ class MEF3RawIO(BaseRawIO):
     Parameters
     ----------
     dirname : str or path-like
-        The ``.mefd`` session directory.
+        The ``.mefd`` session directory, a URL of one (``s3://``, ``https://``, any
+        fsspec URL), or a packed ``.mefd.tar`` / ``.mefd.zip`` (see :class:`~neo_mef3.Reader`).
     password : str or None
         Level-1 or level-2 password of an encrypted session. Level 1 gives the signals;
         level 2 also gives the records (events/epochs) and the subject identity.
@@ -269,6 +271,11 @@ class MEF3RawIO(BaseRawIO):
         Expose only these streams (ids as in the full session). Segments then follow
         only their gaps, so a continuous stream stays in one segment however the other
         channels' gaps lie. Records are kept whole.
+    storage_options : dict or None
+        Options of the fsspec file system of a URL (credentials, endpoint); see
+        docs/remote.md.
+    fs : fsspec.AbstractFileSystem or None
+        A ready file system; ``dirname`` is then a path on it.
 
     Notes
     -----
@@ -295,6 +302,8 @@ class MEF3RawIO(BaseRawIO):
         n_threads: int = 0,
         check_crc: bool = True,
         stream_ids: Optional[Sequence[Union[str, int]]] = None,
+        storage_options: Optional[dict] = None,
+        fs: Any = None,
         **kargs: Any,
     ) -> None:
         BaseRawIO.__init__(self, **kargs)
@@ -306,16 +315,19 @@ class MEF3RawIO(BaseRawIO):
         self.keep_original_times = bool(keep_original_times)
         self.n_threads = n_threads
         self.check_crc = check_crc
+        self.storage_options = storage_options
+        self.fs = fs
         self._reader = None
 
     def _source_name(self):
-        return self.dirname
+        return describe_location(self.dirname) if is_url(self.dirname) else self.dirname
 
     # ------------------------------------------------------------------ header ----
     def _parse_header(self):
         if self._reader is not None:
             self._reader.close()
-        reader = Reader(self.dirname, password=self.password or "", n_threads=self.n_threads, check_crc=self.check_crc)
+        reader = Reader(self.dirname, password=self.password or "", n_threads=self.n_threads, check_crc=self.check_crc,
+                        storage_options=self.storage_options, fs=self.fs)
         self._reader = reader
         self._stored = _StoredSamples(reader)
 
@@ -358,7 +370,7 @@ class MEF3RawIO(BaseRawIO):
             wanted = [str(x) for x in self.stream_ids]
             unknown = [x for x in wanted if x not in ids]
             if unknown:
-                raise ValueError(f"no stream {unknown} in {self.dirname} (stream ids: {ids})")
+                raise ValueError(f"no stream {unknown} in {self._source_name()} (stream ids: {ids})")
             keep = [k for k in range(len(streams)) if ids[k] in wanted]
             streams = [streams[k] for k in keep]
             labels = [labels[k] for k in keep]
@@ -522,7 +534,7 @@ class MEF3RawIO(BaseRawIO):
         first = infos[reader.channels[0]] if reader.channels else {}
         bl = self.raw_annotations["blocks"][0]
         start_dt = datetime.fromtimestamp(self._session_start / 1e6, tz=timezone.utc)
-        bl["name"] = first.get("session_name") or os.path.basename(self.dirname.rstrip("/\\"))
+        bl["name"] = first.get("session_name") or os.path.basename(self._source_name().rstrip("/\\"))
         bl["rec_datetime"] = start_dt
         bl["mef_session_start_uutc"] = int(self._session_start)
         ends = [infos[n]["end_time"] for n in names if infos[n]["end_time"] is not None]

@@ -19,6 +19,8 @@ from pathlib import Path
 from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
 
 from ._neo_registration import register
+from .source import is_url
+from .source.locations import has_secrets
 
 __all__ = ["MEF3RecordingExtractor", "read_mef3", "get_streams"]
 
@@ -31,7 +33,8 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
     Parameters
     ----------
     folder_path : str or Path
-        The ``.mefd`` session directory.
+        The ``.mefd`` session directory, a URL of one (``s3://``, ``https://``, any
+        fsspec URL) or a packed ``.mefd.tar`` / ``.mefd.zip``.
     stream_id : str or None
         Which stream (channels sharing a rate and a gap layout). Needed when the
         session has several; :func:`get_streams` lists them.
@@ -43,6 +46,10 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         session) but never written to a file: with a password the extractor is marked
         not serializable to JSON or pickle files, so ``save()`` stores the traces
         without a provenance file and ``dump()`` refuses.
+    storage_options : dict or None
+        Options of the fsspec file system of a URL (see docs/remote.md). Credentials in
+        them are treated as the password is: kept in memory for worker processes,
+        never written (the extractor is then not serializable to files).
     keep_original_times : bool
         Segment start times in seconds since the Unix epoch instead of since the
         session start.
@@ -77,10 +84,11 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         use_names_as_ids=False,
         session_segments=False,
         keep_empty_segments=False,
+        storage_options=None,
     ):
-        neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times)
+        neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times, storage_options)
         if not session_segments:
-            names, ids = self.get_streams(folder_path, password)
+            names, ids = self.get_streams(folder_path, password, storage_options=storage_options)
             if stream_id is None and stream_name is not None and stream_name in names:
                 stream_id = ids[names.index(stream_name)]
             if stream_id is None and len(ids) == 1:
@@ -104,20 +112,23 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         self.annotate(neo_segment_indices=neo_indices)
         self._kwargs.update(
             dict(
-                folder_path=str(Path(folder_path).absolute()),
+                folder_path=str(folder_path) if is_url(str(folder_path)) else str(Path(folder_path).absolute()),
                 password=password,
                 keep_original_times=keep_original_times,
                 session_segments=session_segments,
                 keep_empty_segments=keep_empty_segments,
+                storage_options=storage_options,
             )
         )
-        if password:  # SpikeInterface writes kwargs into provenance.json/.pkl: never the password
+        # SpikeInterface writes kwargs into provenance.json/.pkl: never a password or a credential
+        if password or has_secrets(storage_options or {}):
             self._serializability["json"] = False
             self._serializability["pickle"] = False
 
     @classmethod
-    def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False):
-        return {"dirname": str(folder_path), "password": password, "keep_original_times": keep_original_times}
+    def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False, storage_options=None):
+        return {"dirname": str(folder_path), "password": password, "keep_original_times": keep_original_times,
+                "storage_options": storage_options}
 
 
 def read_mef3(path, stream_id=None, password=None, **kwargs):
@@ -125,6 +136,6 @@ def read_mef3(path, stream_id=None, password=None, **kwargs):
     return MEF3RecordingExtractor(path, stream_id=stream_id, password=password, **kwargs)
 
 
-def get_streams(path, password=None):
+def get_streams(path, password=None, storage_options=None):
     """(stream_names, stream_ids) of a session."""
-    return MEF3RecordingExtractor.get_streams(path, password)
+    return MEF3RecordingExtractor.get_streams(path, password, storage_options=storage_options)

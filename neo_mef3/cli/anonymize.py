@@ -1,7 +1,9 @@
 """``neo-mef3 anonymize PATH OUT``: a de-identified copy (see neo_mef3.tools.anonymize)."""
 
+import os
+
 from .common import UsageError, add_command, add_overwrite, add_password, progress, say, session_password
-from .common import session_span
+from .common import add_storage_options, session_source, session_span
 
 
 def register(sub):
@@ -15,7 +17,8 @@ def register(sub):
                    "descriptions and the records' texts, GMT offset and DST cleared, and OUT's name in every "
                    "header. Samples are copied as stored; the copy is compared with the source and scanned for "
                    "the identity before it is published. Times are kept unless --shift moves them all.")
-    p.add_argument("path", help="the session to de-identify")
+    p.add_argument("path", help="the session to de-identify (a directory; a .mefd.tar/.zip or a URL is first "
+                   "copied whole into a temporary directory)")
     p.add_argument("out", nargs="?", help="the copy, a new .mefd directory (its name becomes the session name)")
     p.add_argument("--in-place", action="store_true", help="replace PATH itself (only once the new version is "
                    "complete and checked)")
@@ -30,22 +33,40 @@ def register(sub):
     p.add_argument("--decrypt", action="store_true", help="write the copy without passwords")
     add_overwrite(p)
     add_password(p)
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 
+def _anonymize(args, path, password, shift):
+    from ..tools.anonymize import anonymize_session
+
+    return anonymize_session(path, args.out, password=password, shift_us=shift, pseudonym=args.pseudonym,
+                             redact=args.redact, drop_text=args.drop_text, decrypt=args.decrypt,
+                             in_place=args.in_place, overwrite=args.overwrite, progress=progress(args))
+
+
 def run(args):
-    from ..tools.anonymize import anonymize_session, parse_shift
+    from ..tools.anonymize import parse_shift
 
     if args.in_place == bool(args.out):
         raise UsageError("give OUT, or --in-place to replace PATH")
-    password = session_password(args, args.path)
+    source = session_source(args, args.path)
+    local = isinstance(source, str) and os.path.isdir(source)
+    if args.in_place and not local:
+        raise UsageError("--in-place needs a local session directory (a remote or packed session is read-only)")
+    password = session_password(args, source)
     shift = None
     if args.shift:
-        start, end = session_span(args.path, password)
+        start, end = session_span(source, password)
         shift = parse_shift(args.shift, start or 0, end or 0)
-    result = anonymize_session(args.path, args.out, password=password, shift_us=shift, pseudonym=args.pseudonym,
-                               redact=args.redact, drop_text=args.drop_text, decrypt=args.decrypt,
-                               in_place=args.in_place, overwrite=args.overwrite, progress=progress(args))
+    if local:
+        result = _anonymize(args, args.path, password, shift)
+    else:
+        from ..source import open_source
+        from ..source.copy import local_copy
+
+        with local_copy(open_source(source)) as copy:
+            result = _anonymize(args, copy, password, shift)
     moved = "times kept (the copy shows the real dates)"
     if shift:
         moved = ("every time moved by a secret random shift" if args.shift.strip().lower() == "random"

@@ -3,6 +3,7 @@ progress bars, channel lists and messages."""
 
 import argparse
 import getpass
+import json
 import os
 import sys
 
@@ -47,6 +48,50 @@ def add_new_passwords(p):
     g.add_argument("--new-password2-env", metavar="VAR", help="the new level-2 password (full access) from VAR")
 
 
+def add_storage_options(p):
+    g = p.add_argument_group("remote sessions (a URL: s3://, https://, gs://, any fsspec URL)")
+    g.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the URL's file system, e.g. anon=true, endpoint_url=http://host:9000, "
+                        "client_kwargs.region_name=eu-west-1 (VALUE is read as JSON when it parses); repeatable. "
+                        "Give credentials through the store's environment variables (AWS_ACCESS_KEY_ID, ...), "
+                        "not here")
+
+
+def storage_options(args):
+    """The ``--storage-option KEY=VALUE`` options as a dict (dotted keys nest), or None."""
+    out = {}
+    for item in getattr(args, "storage_option", None) or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--storage-option takes KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        *parents, last = key.strip().split(".")
+        node = out
+        for k in parents:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise UsageError(f"--storage-option {key!r} sets inside a value that is not a dict")
+        node[last] = value
+    return out or None
+
+
+def session_source(args, path):
+    """What to open for ``path``: the path itself (a local session), or for a URL a
+    byte source made once with the ``--storage-option`` s (listed once, shared by the
+    command's Readers)."""
+    from ..source import is_url, open_source
+
+    options = storage_options(args)
+    if not is_url(path):
+        if options:
+            raise UsageError("--storage-option applies to URLs (s3://, https://, ...), not to a local path")
+        return path
+    return open_source(path, options)
+
+
 def add_overwrite(p):
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (only once the new one is "
                    "complete)")
@@ -76,7 +121,10 @@ def session_password(args, path):
     from ..tools.access import is_encrypted
 
     if _interactive() and is_encrypted(path):
-        return getpass.getpass(f"password for {os.path.basename(os.path.normpath(path))}: ")
+        from ..source import describe_location
+
+        name = describe_location(path)
+        return getpass.getpass(f"password for {os.path.basename(os.path.normpath(str(name)))}: ")
     return ""
 
 

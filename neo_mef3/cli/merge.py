@@ -1,6 +1,7 @@
 """``neo-mef3 merge A B ... OUT``: several sessions as one."""
 
-from .common import UsageError, add_command, add_overwrite, add_password, progress, session_password
+from .common import UsageError, add_command, add_overwrite, add_password, add_storage_options, progress
+from .common import session_password, session_source
 
 
 def register(sub):
@@ -14,6 +15,7 @@ def register(sub):
     p.add_argument("sessions", nargs="+", metavar="SESSION", help="two or more sessions, then the new .mefd")
     add_overwrite(p)
     add_password(p, "the sessions (one password shared by all)")
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 
@@ -23,6 +25,7 @@ def run(args):
     if len(args.sessions) < 3:
         raise UsageError("merge needs at least two sessions and an output: merge A B OUT")
     *sources, out = args.sessions
+    sources = [session_source(args, s) for s in sources]
     password = session_password(args, sources[0])
     result = merge_sessions(sources, out, password=password, overwrite=args.overwrite, progress=progress(args))
     print(f"wrote {result['destination']}: {len(result['channels'])} channel(s) from {len(sources)} sessions, "

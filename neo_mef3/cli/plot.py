@@ -4,7 +4,7 @@ of the whole session (needs matplotlib: ``pip install 'neo_mef3[plot]'``)."""
 import re
 
 from .common import UsageError, add_command, add_overwrite, add_password, channel_list, progress, session_password
-from .common import session_span
+from .common import add_storage_options, session_source, session_span
 
 
 def register(sub):
@@ -17,7 +17,7 @@ def register(sub):
                    "its name), a time axis in UTC, local time or an IANA zone, gaps shaded, records marked. "
                    "--overview draws every channel as per-bin min/max envelopes from the block index "
                    "statistics (fast: nothing is decoded). Needs matplotlib (pip install 'neo_mef3[plot]').")
-    p.add_argument("path", help="the session")
+    p.add_argument("path", help="the session (a directory, a .mefd.tar/.zip, or a URL of one)")
     p.add_argument("--out", required=True, help="the PNG to write")
     p.add_argument("--start", help="window start: uUTC, ISO 8601 or seconds from the session start "
                    "(default: the start)")
@@ -31,6 +31,7 @@ def register(sub):
     p.add_argument("--title", help="figure title")
     add_overwrite(p)
     add_password(p)
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 
@@ -47,9 +48,10 @@ def run(args):
         raise UsageError("--dpi must be within 10..1000")
     from ..reader import Reader
 
-    password = session_password(args, args.path)
+    source = session_source(args, args.path)
+    password = session_password(args, source)
     channels = channel_list(args.channels)
-    with Reader(args.path, password=password) as r:
+    with Reader(source, password=password) as r:
         for ch in channels or ():
             if ch not in r.channels:
                 raise UsageError(f"no channel {ch!r} (the session has {', '.join(r.channels)})")
@@ -60,7 +62,7 @@ def run(args):
                 result = plot_overview(r, args.out, bin_s=parse_duration(args.bin) / 1e6, progress=progress(args),
                                        **common)
             else:
-                origin = session_span(args.path, password)[0]
+                origin = session_span(source, password)[0]
                 t0 = parse_time(args.start, origin, args.tz) if args.start else origin
                 result = plot_window(r, args.out, t0, t0 + parse_duration(args.duration), **common)
         except ValueError as exc:

@@ -3,7 +3,7 @@
 
 import sys
 
-from .common import UsageError, add_command, add_password, session_password
+from .common import UsageError, add_command, add_password, add_storage_options, session_password, session_source
 
 
 def register(sub):
@@ -12,6 +12,7 @@ def register(sub):
         "neo-mef3 records subject.mefd --csv records.csv",
         "neo-mef3 records subject.mefd --tsv - | cut -f4,6,8",
         "neo-mef3 records add subject.mefd --csv seizures.csv",
+        "neo-mef3 records s3://bucket/subject.mefd --csv records.csv",
     ], description="List the records of the session, its channels and their segments (type, time, duration, "
                    "text, other fields as JSON), or with 'add' append annotations from a CSV/TSV with columns "
                    "time (uUTC, ISO 8601 or seconds from the start), and optionally type (default Note), "
@@ -24,6 +25,7 @@ def register(sub):
     p.add_argument("--tz", default="utc", help="time zone of the printed times and of ISO times without an "
                    "offset in an imported table (default utc)")
     add_password(p)
+    add_storage_options(p)
     p.set_defaults(func=run)
 
 
@@ -35,8 +37,8 @@ def run(args):
     from ..reader import Reader
     from ..tools.records_table import format_rows, records_rows, write_table
 
-    path = args.target[0]
-    with Reader(path, password=session_password(args, path)) as r:
+    source = session_source(args, args.target[0])
+    with Reader(source, password=session_password(args, source)) as r:
         rows = records_rows(r)
     dest, delimiter = (args.csv, ",") if args.csv else (args.tsv, "\t") if args.tsv else (None, None)
     if dest is None:

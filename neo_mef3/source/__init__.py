@@ -47,7 +47,9 @@ the caller; a source only has to understand its own.
     (c) A :class:`RangeFile` for byte ranges of one (large) file, kept open until
     closed; OSError when it cannot be opened.
 ``close()``
-    Release what the source keeps (the Reader closes its RangeFiles itself).
+    Release what the source keeps (the Reader closes its RangeFiles itself). A source
+    stays usable after it (it opens again what it needs), so one source may serve
+    several Readers one after another.
 
 A source owns no threads and no locks (a Reader shares it between its threads; reads
 are positional): fork safety stays with the Reader. A source that must own some

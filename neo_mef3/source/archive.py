@@ -174,22 +174,31 @@ def _check_zip_header(member, head):
 
 
 class ArchiveSource(ListedSource):
-    """A session in a tar or zip archive (see the module docstring): ``container`` a
-    RangeFile of the archive (local or remote), ``size`` its size, ``location`` its
-    path or URL as shown, ``description`` what reopens the container."""
+    """A session in a tar or zip archive (see the module docstring): ``opener()`` gives
+    a RangeFile of the archive (local or remote) and its size, ``location`` is its path
+    or URL as shown, ``description`` what reopens it elsewhere. After :meth:`close`
+    the archive is opened again when next read."""
 
-    def __init__(self, container, size, location, description):
+    def __init__(self, opener, location, description):
         super().__init__(location)
-        self.container = container
-        self.archive_size = size
+        self._opener = opener
+        self._container = None
+        self.archive_size = None
         self._description = description
         self._members = None
+
+    @property
+    def container(self):
+        if self._container is None:
+            self._container, self.archive_size = self._opener()
+        return self._container
 
     def describe(self):
         return self._description
 
     def _list(self):
-        spans = _Spans(self.container, self.archive_size)
+        container = self.container
+        spans = _Spans(container, self.archive_size)
         reader = _zip_members if self.location.lower().endswith(".zip") else _tar_members
         try:
             files, dirs = reader(spans, self.location)
@@ -256,7 +265,9 @@ class ArchiveSource(ListedSource):
 
     def close(self):
         super().close()
-        self.container.close()
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
 
 
 def local_archive(path):
@@ -264,12 +275,16 @@ def local_archive(path):
     from .local import LocalRangeFile
 
     path = os.path.abspath(path)
-    try:
-        container = LocalRangeFile(path)
-    except OSError as exc:
-        raise FormatError(f"not a MEF 3.0 session: cannot open the archive ({exc.strerror})", path) from None
-    size = os.path.getsize(path)
-    return ArchiveSource(container, size, path, {"kind": "local", "location": path})
+
+    def opener():
+        try:
+            return LocalRangeFile(path), os.path.getsize(path)
+        except OSError as exc:
+            raise FormatError(f"not a MEF 3.0 session: cannot open the archive ({exc.strerror})", path) from None
+
+    source = ArchiveSource(opener, path, {"kind": "local", "location": path})
+    source._container, source.archive_size = opener()  # (an archive that cannot be opened fails here)
+    return source
 
 
 def remote_archive(url, storage_options=None, fs=None):
@@ -277,4 +292,4 @@ def remote_archive(url, storage_options=None, fs=None):
     from .remote import RemoteFile
 
     container = RemoteFile(url, storage_options, fs)
-    return ArchiveSource(container, container.size, container.path, container.describe())
+    return ArchiveSource(lambda: (container, container.size), container.path, container.describe())

@@ -228,6 +228,16 @@ class ListedSource(ByteSource):
             raise FileNotFoundError(errno.ENOENT, "No such file", path)
         return self._open_file(rel, self._listing.files[rel])
 
+    def files(self):
+        """Every file of the session: ``(path, size or None)``, paths as the tree makes them."""
+        self.list_session()
+        return [(self.shown_path(rel), size) for rel, size in sorted(self._listing.files.items())]
+
+    def directories(self):
+        """Every directory under the session's, as the tree makes their paths."""
+        self.list_session()
+        return [self.shown_path(d) for d in sorted(self._listing.dirs)]
+
     def close(self):
         self._kept.clear()
         self._kept_bytes = 0

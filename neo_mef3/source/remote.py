@@ -98,6 +98,12 @@ def _with_default_timeouts(url, options):
     return dict(options, client_kwargs=client)
 
 
+def _async(fs, name):
+    """fsspec's coroutine method `name` of an async file system (``ls`` -> ``fs._ls``):
+    fsspec names its async API with a leading underscore; these are its names, not ours."""
+    return getattr(fs, "_" + name)
+
+
 async def _gather(coros):
     return await asyncio.gather(*coros, return_exceptions=True)
 
@@ -180,7 +186,7 @@ class FsspecStore:
         for depth, wanted in enumerate((TS_CHANNEL_EXT, SEGMENT_EXT, None)):
             if not level:
                 break
-            got = self._run([fs._ls(d.rstrip("/") + "/", detail=True) for d in level])
+            got = self._run([_async(fs, "ls")(d.rstrip("/") + "/", detail=True) for d in level])
             nxt = []
             for d, entries in zip(level, got):
                 if isinstance(entries, FileNotFoundError) and depth > 0:
@@ -206,8 +212,8 @@ class FsspecStore:
         its size: the store's exceptions in place of what failed."""
         fs = self.fs
         if self.mode == "async":
-            got = self._run([fs._cat_file(p, start=a, end=b) for p, a, b in gets]
-                            + [fs._info(p) for p in stats])
+            cat, info = _async(fs, "cat_file"), _async(fs, "info")
+            got = self._run([cat(p, start=a, end=b) for p, a, b in gets] + [info(p) for p in stats])
         elif self.mode == "whole-files":
             got = fs.cat_ranges([p for p, _, _ in gets], [a for _, a, _ in gets], [b for _, _, b in gets],
                                 on_error="return") if gets else []

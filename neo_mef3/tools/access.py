@@ -1,33 +1,50 @@
 """A session's passwords as the tools need them: is it encrypted, what a password
 unlocks, and password strings a Writer accepts for an existing session's keys."""
 
-import os
-
 from ..errors import MefError, PasswordError
 from ..format import crypto, headers
 from ..format.layout import UNIVERSAL_HEADER_BYTES
-from ..session import SessionTree
+from ..source import ByteSource, open_source
 
 __all__ = ["first_header", "is_encrypted", "unlock_session", "writer_passwords", "new_keys"]
 
 
-def _candidates(tree):
+def _header_of(source, path):
+    f = source.open(path)
+    try:
+        return headers.parse_universal_header(f.read(0, UNIVERSAL_HEADER_BYTES), path)
+    finally:
+        f.close()
+
+
+def _first_header(source):
+    tree = source.list_session()
     for name in tree.channels:
-        for sf in tree.segments(name):
-            yield sf.tmet
-        yield tree.channel_records(name)[0]
-    yield tree.rdat
-
-
-def first_header(path):
-    """The universal header (a record) of the session's first metadata or records file."""
-    tree = SessionTree(path)
-    for candidate in _candidates(tree):
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as f:
-                raw = f.read(UNIVERSAL_HEADER_BYTES)
-            return headers.parse_universal_header(raw, candidate)
+        (scan,) = source.scan_channels([name])
+        if isinstance(scan, MefError):
+            raise scan
+        for i, n in enumerate(scan.lengths.tolist()):
+            if n >= 0:  # (the first metadata file there: its header came with the scan)
+                path = tree.segment_files(name, [int(scan.numbers[i])])[0].tmet
+                head = scan.heads[i, : min(n, UNIVERSAL_HEADER_BYTES)].tobytes()
+                return headers.parse_universal_header(head, path)
+        rdat = tree.channel_records(name)[0]
+        if source.exists(rdat):
+            return _header_of(source, rdat)
+    if source.exists(tree.rdat):
+        return _header_of(source, tree.rdat)
     raise MefError("the session holds no metadata or records file", tree.path)
+
+
+def first_header(location):
+    """The universal header (a record) of the session's first metadata or records file
+    (`location`: a path, a URL or a ByteSource)."""
+    source = open_source(location)
+    try:
+        return _first_header(source)
+    finally:
+        if not isinstance(location, ByteSource):
+            source.close()
 
 
 def is_encrypted(path):
@@ -37,11 +54,14 @@ def is_encrypted(path):
 
 def unlock_session(path, password, need_level=2):
     """The :class:`~neo_mef3.format.crypto.Keys` a password unlocks (PasswordError below ``need_level``)."""
+    from ..source import describe_location
+
     uh = first_header(path)
+    where = describe_location(path)
     keys = crypto.unlock(password or "", uh["level_1_password_validation_field"],
-                         uh["level_2_password_validation_field"], os.fspath(path))
+                         uh["level_2_password_validation_field"], where)
     if keys.access_level < need_level:
-        raise PasswordError(f"this needs the session's level-{need_level} password", os.fspath(path))
+        raise PasswordError(f"this needs the session's level-{need_level} password", where)
     return keys
 
 

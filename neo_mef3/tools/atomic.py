@@ -97,9 +97,14 @@ def atomic_output(final, overwrite=False, replacing_input=False):
 
 
 def check_output_outside(output, inputs):
-    """MefError when an output would be one of the inputs or lie inside one."""
+    """MefError when an output would be one of the inputs or lie inside one (inputs that
+    are not local paths -- URLs, byte sources -- cannot hold it)."""
+    from ..source import is_url
+
     out = _normalized(output)
     for src in inputs:
+        if not isinstance(src, (str, os.PathLike)) or is_url(os.fspath(src)):
+            continue
         src = _normalized(src)
         if out == src or out.startswith(src.rstrip(os.sep) + os.sep):
             raise MefError(f"the output lies in or on an input session ({src})", out)

@@ -17,6 +17,7 @@ from ..format import fields as metadata_fields
 from ..format.layout import SESSION_EXT, TS_CHANNEL_EXT, encode_text
 from ..progress import Tracker
 from ..session import SegmentFiles, segment_numbers, validate_name
+from ..source import is_url, shown_url
 from . import annotations as annotation_files
 from . import interrupts, plan, quantize, recovery, repair, segments
 from .lock import SessionLock
@@ -75,12 +76,18 @@ class Writer:
     Opening a session repairs what an interrupted write left in each channel's last
     segment (unless another Writer has it open); :attr:`summary` lists the repairs and,
     per channel, the precision, conversion factor and segments of what was written.
+
+    Writing is local: a URL (``s3://...``) raises ValueError. Write the session on a
+    local disk, then ``neo-mef3 pack`` it and upload the archive (docs/remote.md).
     """
 
     def __init__(self, path: PathLike, overwrite: bool = False, password1: str = "", password2: str = "",
                  units: Optional[str] = None, block_length: Optional[int] = None, n_threads: int = 0,
                  durable: bool = True) -> None:
         path = os.fspath(path)
+        if is_url(path):
+            raise ValueError(f"{shown_url(path)}: the Writer writes local sessions only; write the session "
+                             "locally, then pack it and upload the archive (neo-mef3 pack; docs/remote.md)")
         stripped = path.rstrip("/\\") or path
         if not stripped.endswith(SESSION_EXT):
             raise ValueError(f"a MEF 3.0 session directory must end with {SESSION_EXT!r}: {path!r}")
