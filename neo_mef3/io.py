@@ -80,7 +80,9 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             storage_options=storage_options,
             fs=fs,
         )
-        if self._remote() or os.path.exists(self.dirname):
+        if self._remote():  # (opened at the first read: nothing is fetched before one)
+            BaseIO.__init__(self, self.dirname)
+        elif os.path.exists(self.dirname):
             BaseFromRaw.__init__(self, self.dirname)
         else:  # a session to be written
             BaseIO.__init__(self, self.dirname)

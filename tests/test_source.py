@@ -18,6 +18,7 @@ from neo_mef3.format.layout import METADATA_FILE_BYTES, SEGMENT_EXT, TS_CHANNEL_
 from neo_mef3.reader import ReaderSpec
 from neo_mef3.session import SessionTree, channel_scan, record_flags
 from neo_mef3.source import ByteSource, LocalSource, RangeFile, open_source
+from support.reader_report import reader_report as _report
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "data")
@@ -96,33 +97,6 @@ class MemorySource(ByteSource):
         if path not in self.files:
             raise FileNotFoundError(2, "No such file", path)
         return MemoryRangeFile(self.files[path], self.ranges)
-
-
-def _report(reader):
-    """Everything a Reader tells about a session, as comparable values."""
-    out = {}
-    for ch in reader.channels:
-        out[ch, "info"] = reader.info(ch)
-        out[ch, "segments"] = reader.segments(ch)
-        out[ch, "segment_table"] = {k: v.tolist() for k, v in reader.segment_table(ch).items()}
-        out[ch, "toc"] = reader.toc(ch)
-        out[ch, "blocks"] = {k: v.tolist() for k, v in reader.block_table(ch).items()}
-        for meta in (False, True):
-            got = reader.continuous_sections(ch, from_metadata=meta)
-            out[ch, "sections", meta] = None if got is None else [a.tolist() for a in got]
-        raw = reader.read_raw(ch)
-        out[ch, "raw"] = (raw["samples"].tolist(), raw["valid"].tolist(), raw["start_uutc"])
-        out[ch, "read"] = np.nan_to_num(reader.read(ch), nan=-1e300).tolist()
-        out[ch, "samples"] = reader.read_samples(ch).tolist()
-        try:
-            out[ch, "records"] = repr(reader.records(ch))  # (repr: records may hold arrays)
-        except MefError as exc:
-            out[ch, "records"] = type(exc).__name__
-    try:
-        out["records"] = repr(reader.records())
-    except MefError as exc:
-        out["records"] = type(exc).__name__
-    return out
 
 
 def _moved_away(path, tmp_path):

@@ -42,6 +42,10 @@ def local_copy(source, directory=None):
         for d in source.directories():
             os.makedirs(local(d), exist_ok=True)
         files = source.files()
+        unknown = [p for p, size in files if size is None]
+        if unknown:  # (an HTTP listing gives no sizes: asked for in one batch)
+            sized = dict(zip(unknown, source.sizes(unknown)))
+            files = [(p, sized.get(p, size)) for p, size in files]
         small = [p for p, size in files if size is not None and size <= SMALL_FILE_BYTES]
         for k in range(0, len(small), BATCH_FILES):
             batch = small[k: k + BATCH_FILES]

@@ -122,18 +122,23 @@ class ListedSource(ByteSource):
         for name in names:
             cdir = self._rel(tree.channel_dirs[name])
             numbers = self._listing.segment_numbers(cdir, name)
+            files_of = tree.segment_files(name, numbers)
             segs = [(self._rel(f.tmet), self._rel(f.tidx), self._rel(f.rdat), self._rel(f.ridx))
-                    for f in tree.segment_files(name, numbers)]
-            for tmet, tidx, _, _ in segs:
+                    for f in files_of]
+            for (tmet, tidx, _, _), f in zip(segs, files_of):
                 if tmet in files and tmet not in self._kept:
                     gets.append((tmet, 0, METADATA_FILE_BYTES + 1))
-                if probe and tidx in files and files[tidx] is None:
-                    stats.append(tidx)
+                # sizes the listing lacks (HTTP): the index's and the data file's, asked
+                # for now in the same wave, are known when the channel's blocks are read
+                stats += [r for r in (tidx, self._rel(f.tdat)) if r in files and files[r] is None]
             plans.append((name, cdir, numbers, segs))
         fetched, sized = self._fetch(gets, stats) if gets or stats else ([], [])
         images = {rel: got for (rel, _, _), got in zip(gets, fetched)}
         images.update(self._kept)
         sizes = dict(zip(stats, sized))
+        for rel, size in sizes.items():
+            if isinstance(size, int):
+                files[rel] = size
         out = []
         for name, cdir, numbers, segs in plans:
             try:
@@ -226,7 +231,10 @@ class ListedSource(ByteSource):
         rel = self._rel(path)
         if rel not in self._listing.files:
             raise FileNotFoundError(errno.ENOENT, "No such file", path)
-        return self._open_file(rel, self._listing.files[rel])
+        size = self._listing.files[rel]
+        if size is None:  # (asked for once: a read past the end is an error on some stores)
+            size = self.sizes([path])[0]
+        return self._open_file(rel, size)
 
     def files(self):
         """Every file of the session: ``(path, size or None)``, paths as the tree makes them."""

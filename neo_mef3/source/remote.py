@@ -16,6 +16,7 @@ read through file objects). See docs/remote.md for when to use which.
 
 import asyncio
 import errno
+import os
 from urllib.parse import quote, unquote
 
 from ..errors import (
@@ -38,7 +39,15 @@ _PAGE_LISTED = {"http", "https"}
 #: default lets a silent server hold a read for five minutes)
 HTTP_CONNECT_TIMEOUT = 30.0
 HTTP_READ_TIMEOUT = 60.0
+#: S3 connections kept open: a batch's requests go out together
+S3_POOL_CONNECTIONS = 64
+#: seconds a batch of requests may take (plus one per MB asked for), whatever the
+#: client's own timeouts and retries would allow (some retry for many minutes); the
+#: environment variable NEO_MEF3_REMOTE_TIMEOUT changes it
+BATCH_TIMEOUT = 60.0
 
+_S3_MISSING = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+_S3_DENIED = {"AccessDenied", "Forbidden", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _TIMEOUTS = {"TimeoutError", "ServerTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "FSTimeoutError",
              "ConnectTimeout", "ReadTimeout", "SocketTimeoutError", "timeout"}
 _DROPS = {"ConnectionError", "ClientPayloadError", "ServerDisconnectedError", "ClientConnectionError",
@@ -61,8 +70,15 @@ def remote_error(exc, url):
     the exception's own text (it may hold a signed URL or a header) is kept."""
     if isinstance(exc, MefError):
         return exc
+    while isinstance(exc, FileNotFoundError) and isinstance(exc.__cause__, Exception):
+        exc = exc.__cause__  # (fsspec's HTTP info() says "not found" for any failure: the cause tells)
     names = {c.__name__ for c in type(exc).__mro__}
     status = getattr(exc, "status", None)
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # (an S3 error the client left untranslated)
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = status or response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status = 404 if code in _S3_MISSING else 403 if code in _S3_DENIED else status
     kind = type(exc).__name__
     if isinstance(exc, FileNotFoundError) or status == 404:
         err = RemoteNotFoundError("file is missing (not found on the store)", url)
@@ -84,18 +100,27 @@ def remote_error(exc, url):
     return err
 
 
-def _with_default_timeouts(url, options):
-    """HTTP(S) options with connect and read timeouts unless they set a timeout."""
-    if not url.lower().startswith(("http://", "https://")) or "::" in url:
+def _client_defaults(url, options):
+    """Options with neo_mef3's defaults where they set nothing: HTTP(S) connect and read
+    timeouts; for S3, a connection pool as large as a batch of concurrent requests
+    (botocore's default of 10 would queue them)."""
+    if "::" in url:
         return options
-    client = dict(options.get("client_kwargs") or {})
-    if "timeout" in client:
-        return options
-    import aiohttp
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("http", "https"):
+        client = dict(options.get("client_kwargs") or {})
+        if "timeout" in client:
+            return options
+        import aiohttp
 
-    client["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=HTTP_CONNECT_TIMEOUT,
-                                              sock_read=HTTP_READ_TIMEOUT)
-    return dict(options, client_kwargs=client)
+        client["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=HTTP_CONNECT_TIMEOUT,
+                                                  sock_read=HTTP_READ_TIMEOUT)
+        return dict(options, client_kwargs=client)
+    if scheme in ("s3", "s3a"):
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("max_pool_connections", S3_POOL_CONNECTIONS)
+        return dict(options, config_kwargs=config)
+    return options
 
 
 def _async(fs, name):
@@ -118,7 +143,7 @@ class FsspecStore:
         fsspec = fsspec_module()
         self.options = dict(storage_options or {})
         if fs is None:
-            self.fs, root = fsspec.core.url_to_fs(url, **_with_default_timeouts(url, self.options))
+            self.fs, root = fsspec.core.url_to_fs(url, **_client_defaults(url, self.options))
             self.shown = shown_url(url).rstrip("/")
         else:
             self.fs, root = fs, fs._strip_protocol(url)
@@ -202,25 +227,33 @@ class FsspecStore:
         return found
 
     # --- fetching ---------------------------------------------------------------------
-    def _run(self, coros):
+    def _run(self, coros, nbytes=0):
+        """The results of `coros`, run together on the file system's loop, within the
+        batch timeout (what is still running then is cancelled and times out)."""
         from fsspec.asyn import sync
 
-        return sync(self.lister.loop, _gather, coros)
+        limit = float(os.environ.get("NEO_MEF3_REMOTE_TIMEOUT") or BATCH_TIMEOUT) + nbytes / 1e6
+        try:
+            return sync(self.lister.loop, _gather, coros, timeout=limit)
+        except Exception as exc:  # noqa: BLE001 - fsspec's FSTimeoutError (or the loop's own failure)
+            return [exc] * len(coros)
 
     def fetch(self, gets, stats):
         """For each ``(path, start, stop)`` of `gets` its bytes, for each path of `stats`
-        its size: the store's exceptions in place of what failed."""
+        its size (asked of the file system under a cache: a cache may not know it): the
+        store's exceptions in place of what failed."""
         fs = self.fs
         if self.mode == "async":
             cat, info = _async(fs, "cat_file"), _async(fs, "info")
-            got = self._run([cat(p, start=a, end=b) for p, a, b in gets] + [info(p) for p in stats])
+            nbytes = sum((b or 0) - a for _, a, b in gets)
+            got = self._run([cat(p, start=a, end=b) for p, a, b in gets] + [info(p) for p in stats], nbytes)
         elif self.mode == "whole-files":
             got = fs.cat_ranges([p for p, _, _ in gets], [a for _, a, _ in gets], [b for _, _, b in gets],
                                 on_error="return") if gets else []
-            got = list(got) + [self._call(fs.info, p) for p in stats]
+            got = list(got) + [self._call(self.lister.info, p) for p in stats]
         else:
             read = self._read_object if self.mode == "file-objects" else self._read_call
-            got = [self._call(read, p, a, b) for p, a, b in gets] + [self._call(fs.info, p) for p in stats]
+            got = [self._call(read, p, a, b) for p, a, b in gets] + [self._call(self.lister.info, p) for p in stats]
         datas, infos = got[: len(gets)], got[len(gets):]
         for k, ((_, a, b), data) in enumerate(zip(gets, datas)):
             # a server that ignores Range sends the whole file (a 200): keep the range
@@ -266,6 +299,8 @@ class FsspecSource(ListedSource):
             files, dirs = self.store.listing()
         except FileNotFoundError:
             raise FormatError("not a MEF 3.0 session: the path does not exist", self.location) from None
+        except (TypeError, AttributeError, ImportError, NotImplementedError):
+            raise  # (storage options the file system does not take, a missing client library)
         except Exception as exc:  # noqa: BLE001 - the store's own exceptions
             raise remote_error(exc, self.location) from None
         return Listing(files, dirs), self.location

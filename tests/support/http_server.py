@@ -162,13 +162,17 @@ class _State:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # (http.server's 5 would drop a batch's connections, as no real server does)
+    daemon_threads = True
+
+
 class HttpServer:
     """The server (see the module docstring); a context manager that always stops it."""
 
     def __init__(self, root, latency=0.0):
         self.state = _State(os.path.abspath(root), latency)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.state = self.state
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -111,10 +111,10 @@ class S3Server:
         return f"http://{host}:{port}"
 
     def options(self, **extra):
-        """storage_options for s3fs: this endpoint, the test credentials, a fresh
-        file system instance (no listing cache shared between tests)."""
+        """storage_options for s3fs: this endpoint, the test credentials, no listing
+        cache (every open lists, as the tests count)."""
         opts = {"key": self.KEY, "secret": self.SECRET, "endpoint_url": self.endpoint,
-                "client_kwargs": {"region_name": "us-east-1"}, "skip_instance_cache": True,
+                "client_kwargs": {"region_name": "us-east-1"},
                 "use_listings_cache": False}
         opts.update(extra)
         return opts
