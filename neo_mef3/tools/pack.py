@@ -184,8 +184,8 @@ def _archive_entries(src, kind):
         return out, tf
     zf = zipfile.ZipFile(src)
     for info in zf.infolist():
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        kind = stat.S_IFMT(info.external_attr >> 16)  # (0: the zip says no file type)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             _refuse(src, info.filename, "is a link or a special file")
         out.append((_checked_name(src, info.filename), info.is_dir(), info.file_size,
                     lambda info=info: zf.open(info)))
