@@ -52,6 +52,10 @@ dask     neo_mef3.dask (benchmarks/dask_speed.py): the per-minute feature pipeli
          ``--dask-channels`` x ``--dask-minutes`` session in one process vs to_dask on a
          LocalCluster of 1 and 2 workers, the task overhead at the default chunk size,
          and the 1 -> 2 worker scaling beside the machine's two-thread ceiling.
+remote   the ``ieeg`` session and a 64-channel one over a local S3 (moto) and HTTP server
+         that wait ``--remote-latency`` per request: open, 1 s windows and a whole-channel
+         read through ``Reader(url)`` (time, requests, bytes), a packed ``.mefd.tar``,
+         against downloading the whole session first (``benchmarks/remote_speed.py``).
 """
 
 import argparse
@@ -82,7 +86,7 @@ FS = 1000.0
 UFACT = 0.1
 CH = "ch"
 IMPLS = ("neo_mef3", "mef3io", "pymef", "mef_tools")
-TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne", "dask")
+TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne", "dask", "remote")
 
 
 # ------------------------------------------------------------------------------------
@@ -683,6 +687,13 @@ def test_memory(res, wl, args):
                f"(RSS growth {d['rss_growth'] / d['out']:.3f}x)")
 
 
+def test_remote(res, wl, args):
+    from benchmarks import remote_speed
+
+    remote_speed.measure(res, wl.work, wl.spec["minutes"], min(args.windows, 20), args.remote_latency,
+                         max(3, args.repeats // 2))
+
+
 def test_mne(res, wl, args):
     from benchmarks import mne_speed
 
@@ -808,6 +819,8 @@ def main(argv=None):
     ap.add_argument("--dask-minutes", type=float, default=60.0, help="length of the dask session (default 60)")
     ap.add_argument("--pymef-open", action="store_true", help="also time pymef's MefSession open (slow)")
     ap.add_argument("--mne-channels", type=int, default=64, help="channels of the MNE workload (default 64)")
+    ap.add_argument("--remote-latency", type=float, default=0.02, help="seconds the remote rows' servers wait per "
+                    "request (default 0.02)")
     ap.add_argument("--only", default=",".join(TESTS), help=f"comma-separated tests of {', '.join(TESTS)}")
     ap.add_argument("--work", default=os.path.join(HERE, "_work"), help="where the sessions are kept")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="where results are written")

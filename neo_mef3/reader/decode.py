@@ -100,8 +100,9 @@ class Decoder:
         total = int(b["nbytes"][sel].sum())
         if threads <= 1 or len(sel) < 2:
             size = BATCH_BYTES
-        else:
-            size = min(max(total // (PIECES_PER_THREAD * threads), PIECE_MIN_BYTES), BATCH_BYTES // threads)
+        else:  # (a remote source asks for larger pieces: each is a request)
+            least = ch.segments[0].source.read_piece_bytes or PIECE_MIN_BYTES
+            size = min(max(total // (PIECES_PER_THREAD * threads), least), BATCH_BYTES // threads)
         cut = np.cumsum(b["nbytes"][sel]) // max(size, 1)
         pieces = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
         if threads <= 1 or len(pieces) == 1:

@@ -179,8 +179,9 @@ class ArchiveSource(ListedSource):
     or URL as shown, ``description`` what reopens it elsewhere. After :meth:`close`
     the archive is opened again when next read."""
 
-    def __init__(self, opener, location, description):
+    def __init__(self, opener, location, description, read_piece_bytes=None):
         super().__init__(location)
+        self.read_piece_bytes = read_piece_bytes
         self._opener = opener
         self._container = None
         self.archive_size = None
@@ -292,4 +293,5 @@ def remote_archive(url, storage_options=None, fs=None):
     from .remote import RemoteFile
 
     container = RemoteFile(url, storage_options, fs)
-    return ArchiveSource(lambda: (container, container.size), container.path, container.describe())
+    return ArchiveSource(lambda: (container, container.size), container.path, container.describe(),
+                         container.read_piece_bytes)

@@ -51,6 +51,9 @@ class ByteSource:
     """Where one session's bytes come from (see the module docstring for the contract)."""
 
     location = None
+    #: the smallest range worth one read of a data file (None: the Reader's own rule,
+    #: made for local disks); a remote source asks for large ranges, each a request
+    read_piece_bytes = None
 
     def describe(self):
         raise NotImplementedError

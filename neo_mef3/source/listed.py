@@ -20,7 +20,16 @@ import numpy as np
 
 from ..errors import FormatError, MefError, RemoteError, RemoteNotFoundError
 from ..format import headers
-from ..format.layout import METADATA_FILE_BYTES, RDAT, RIDX, SESSION_EXT, TS_CHANNEL_EXT
+from ..format.layout import (
+    METADATA_FILE_BYTES,
+    RDAT,
+    RIDX,
+    SESSION_EXT,
+    TDAT,
+    TIDX,
+    TS_CHANNEL_EXT,
+    UNIVERSAL_HEADER_BYTES,
+)
 from ..session import SessionTree, channel_scan, record_flags, segment_number
 from .base import ByteSource, RangeFile, merge_ranges
 
@@ -73,6 +82,9 @@ class ListedSource(ByteSource):
         self._listing = None
         self._kept = {}  # relative path -> the bytes (or error) a scan fetched, for one more read
         self._kept_bytes = 0
+        self._prefetched = False  # (the metadata of every channel fetched with the first scan)
+        self._records_fetched = False  # (every records file fetched with the first one asked for)
+        self._heads = {}  # data file -> its universal header, fetched with its index
 
     # --- what a subclass provides -----------------------------------------------------
     def _list(self):
@@ -114,26 +126,46 @@ class ListedSource(ByteSource):
                 root, {d[: -len(TS_CHANNEL_EXT)]: root + os.sep + d for d in names})
         return self._tree
 
+    def _plan(self, name):
+        """(name, channel dir, segment numbers, per segment its .tmet, .tidx, .rdat, .ridx,
+        .tdat) as relative paths."""
+        tree = self.list_session()
+        cdir = self._rel(tree.channel_dirs[name])
+        numbers = self._listing.segment_numbers(cdir, name)
+        segs = [tuple(self._rel(p) for p in (f.tmet, f.tidx, f.rdat, f.ridx, f.tdat))
+                for f in tree.segment_files(name, numbers)]
+        return name, cdir, numbers, segs
+
+    def _metadata_requests(self, plans, budget):
+        """The .tmet fetches (within `budget` bytes) and the sizes the listing lacks
+        (HTTP: the index's and the data file's, known then when blocks are read)."""
+        files = self._listing.files
+        gets, stats = [], []
+        for _, _, _, segs in plans:
+            for tmet, tidx, _, _, tdat in segs:
+                if tmet in files and tmet not in self._kept:
+                    if budget < METADATA_FILE_BYTES:
+                        return gets, stats
+                    budget -= METADATA_FILE_BYTES
+                    gets.append((tmet, 0, METADATA_FILE_BYTES + 1))
+                stats += [r for r in (tidx, tdat) if r in files and files[r] is None]
+        return gets, stats
+
     def scan_channels(self, names, probe=False, executor=None, parts=1):
         tree = self.list_session()
         files = self._listing.files
-        plans = []
-        gets, stats = [], []
-        for name in names:
-            cdir = self._rel(tree.channel_dirs[name])
-            numbers = self._listing.segment_numbers(cdir, name)
-            files_of = tree.segment_files(name, numbers)
-            segs = [(self._rel(f.tmet), self._rel(f.tidx), self._rel(f.rdat), self._rel(f.ridx))
-                    for f in files_of]
-            for (tmet, tidx, _, _), f in zip(segs, files_of):
-                if tmet in files and tmet not in self._kept:
-                    gets.append((tmet, 0, METADATA_FILE_BYTES + 1))
-                # sizes the listing lacks (HTTP): the index's and the data file's, asked
-                # for now in the same wave, are known when the channel's blocks are read
-                stats += [r for r in (tidx, self._rel(f.tdat)) if r in files and files[r] is None]
-            plans.append((name, cdir, numbers, segs))
-        fetched, sized = self._fetch(gets, stats) if gets or stats else ([], [])
+        plans = [self._plan(name) for name in names]
+        gets, stats = self._metadata_requests(plans, float("inf"))
+        extra = []
+        if not self._prefetched:  # the first scan also fetches the other channels' metadata
+            self._prefetched = True
+            others = [self._plan(n) for n in tree.channels if n not in set(names)]
+            extra, extra_stats = self._metadata_requests(others, KEEP_BYTES - self._kept_bytes)
+            stats += extra_stats
+        fetched, sized = self._fetch(gets + extra, stats) if gets or extra or stats else ([], [])
         images = {rel: got for (rel, _, _), got in zip(gets, fetched)}
+        for (rel, _, _), got in zip(extra, fetched[len(gets):]):
+            self._keep(rel, got)
         images.update(self._kept)
         sizes = dict(zip(stats, sized))
         for rel, size in sizes.items():
@@ -147,10 +179,17 @@ class ListedSource(ByteSource):
                 out.append(exc)
         return out
 
+    def _keep(self, rel, image):
+        """Keep a whole ``.tmet`` image (within KEEP_BYTES) for its one further read."""
+        if (isinstance(image, bytes) and len(image) <= METADATA_FILE_BYTES and rel not in self._kept
+                and self._kept_bytes + len(image) <= KEEP_BYTES):
+            self._kept[rel] = image
+            self._kept_bytes += len(image)
+
     def _scan_one(self, name, cdir, numbers, segs, images, sizes, probe):
         files = self._listing.files
         got = []
-        for tmet, _, _, _ in segs:
+        for tmet, _, _, _, _ in segs:
             image = images.get(tmet) if tmet in files else None
             if image is None:
                 got.append(-errno.ENOENT)
@@ -166,24 +205,20 @@ class ListedSource(ByteSource):
         index_sizes = flags = ch_flags = None
         if probe:
             index_sizes = []
-            for _, tidx, _, _ in segs:
+            for _, tidx, _, _, _ in segs:
                 size = sizes.get(tidx, files.get(tidx)) if tidx in files else -errno.ENOENT
                 if isinstance(size, RemoteError) and not isinstance(size, RemoteNotFoundError):
                     raise size
                 if isinstance(size, int) and tidx in files:
                     files[tidx] = size
                 index_sizes.append(size if isinstance(size, int) else -errno.ENOENT)
-            flags = [record_flags(rdat in files, ridx in files) for _, _, rdat, ridx in segs]
+            flags = [record_flags(rdat in files, ridx in files) for _, _, rdat, ridx, _ in segs]
             base = f"{cdir}/{name}"
             ch_flags = record_flags(f"{base}.{RDAT}" in files, f"{base}.{RIDX}" in files)
         scan = channel_scan(np.array(numbers, np.int64), got, METADATA_FILE_BYTES, headers.SCAN_KEEP,
                             headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, index_sizes, flags, ch_flags)
-        # whole images are kept (within KEEP_BYTES) for the Reader's one further read
-        for (tmet, _, _, _), image in zip(segs, got):
-            if (isinstance(image, bytes) and len(image) <= METADATA_FILE_BYTES and tmet not in self._kept
-                    and self._kept_bytes + len(image) <= KEEP_BYTES):
-                self._kept[tmet] = image
-                self._kept_bytes += len(image)
+        for (tmet, _, _, _, _), image in zip(segs, got):
+            self._keep(tmet, image)
         return scan
 
     def read_files(self, paths, what="", expected=None):
@@ -203,10 +238,44 @@ class ListedSource(ByteSource):
             else:
                 todo.append((i, rel))
         if todo:
-            fetched, _ = self._fetch([(rel, 0, files[rel]) for _, rel in todo], [])
+            gets = [(rel, 0, files[rel]) for _, rel in todo]
+            extra = self._companions([rel for _, rel in todo])
+            fetched, _ = self._fetch(gets + extra, [])
             for (i, _), got in zip(todo, fetched):
                 out[i] = got
+            for (rel, _, _), got in zip(extra, fetched[len(gets):]):
+                if isinstance(got, bytes) and rel.endswith(TDAT):
+                    self._heads[rel] = got
+                elif isinstance(got, bytes):
+                    self._kept[rel] = got
+                    self._kept_bytes += len(got)
         return out
+
+    def _companions(self, rels):
+        """What the Reader asks for next, fetched in the same batch: with a ``.tidx`` its
+        data file's header (checked before the first block is read); with the first
+        records file, every records file of the session (a Reader's records come
+        level by level, file by file)."""
+        files = self._listing.files
+        out = []
+        for rel in rels:
+            if rel.endswith(TIDX):
+                tdat = rel[: -len(TIDX)] + TDAT
+                if tdat in files and tdat not in self._heads:
+                    out.append((tdat, 0, UNIVERSAL_HEADER_BYTES))
+        if not self._records_fetched and any(rel.endswith(RDAT) for rel in rels):
+            self._records_fetched = True
+            budget = KEEP_BYTES // 4
+            for rel, size in sorted(files.items()):
+                if rel.endswith(RDAT) and rel not in rels and rel not in self._kept and (size or 0) <= budget:
+                    budget -= size or 0
+                    out.append((rel, 0, size))
+        return out
+
+    def take_head(self, rel, stop):
+        """The first `stop` bytes of a data file, if its header came with its index (once)."""
+        head = self._heads.pop(rel, None) if stop <= UNIVERSAL_HEADER_BYTES else None
+        return None if head is None else head[:stop]
 
     def sizes(self, paths):
         self.list_session()
@@ -249,6 +318,7 @@ class ListedSource(ByteSource):
     def close(self):
         self._kept.clear()
         self._kept_bytes = 0
+        self._heads.clear()
 
 
 class ListedRangeFile(RangeFile):
@@ -262,6 +332,10 @@ class ListedRangeFile(RangeFile):
         self.path = source.shown_path(rel)
 
     def read(self, start, stop):
+        if start == 0:
+            head = self.source.take_head(self.rel, stop)
+            if head is not None:
+                return head
         return self.read_ranges([(start, stop)])[0]
 
     def read_ranges(self, ranges, merge_gap=0):

@@ -45,6 +45,8 @@ S3_POOL_CONNECTIONS = 64
 #: client's own timeouts and retries would allow (some retry for many minutes); the
 #: environment variable NEO_MEF3_REMOTE_TIMEOUT changes it
 BATCH_TIMEOUT = 60.0
+#: a whole-channel read of a remote file goes in ranges of at least this size
+REMOTE_PIECE_BYTES = 2 << 20
 
 _S3_MISSING = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 _S3_DENIED = {"AccessDenied", "Forbidden", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
@@ -129,8 +131,10 @@ def _async(fs, name):
     return getattr(fs, "_" + name)
 
 
-async def _gather(coros):
-    return await asyncio.gather(*coros, return_exceptions=True)
+async def _gather(coros, limit):
+    """Every coroutine's result or exception; each one still running after `limit`
+    seconds is cancelled and gives a TimeoutError (the others keep their results)."""
+    return await asyncio.gather(*(asyncio.wait_for(c, limit) for c in coros), return_exceptions=True)
 
 
 class FsspecStore:
@@ -234,7 +238,7 @@ class FsspecStore:
 
         limit = float(os.environ.get("NEO_MEF3_REMOTE_TIMEOUT") or BATCH_TIMEOUT) + nbytes / 1e6
         try:
-            return sync(self.lister.loop, _gather, coros, timeout=limit)
+            return sync(self.lister.loop, _gather, coros, limit, timeout=limit + 10)
         except Exception as exc:  # noqa: BLE001 - fsspec's FSTimeoutError (or the loop's own failure)
             return [exc] * len(coros)
 
@@ -287,6 +291,8 @@ class FsspecSource(ListedSource):
     ``fsspec.AbstractFileSystem`` instead.
     """
 
+    read_piece_bytes = REMOTE_PIECE_BYTES
+
     def __init__(self, url, storage_options=None, fs=None):
         self.store = FsspecStore(url, storage_options, fs)
         super().__init__(self.store.shown)
@@ -322,6 +328,8 @@ class RemoteFile(RangeFile):
     """Byte ranges of one object on a store (an archive of a session): every batch of
     ranges one wave of concurrent requests. ``size``: the object's size (one request
     when it is opened)."""
+
+    read_piece_bytes = REMOTE_PIECE_BYTES
 
     def __init__(self, url, storage_options=None, fs=None):
         self.store = FsspecStore(url, storage_options, fs)

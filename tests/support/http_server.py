@@ -48,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head):
         state = self.server.state
+        state.begin()
         start = time.monotonic()
         path = unquote(urlsplit(self.path).path)
         rng = self.headers.get("Range", "")
@@ -147,12 +148,28 @@ class _State:
         self.root = root
         self.latency = latency
         self.log = []
+        self.in_flight = 0
         self.faults = []
         self.lock = threading.Lock()
+
+    def begin(self):
+        with self.lock:
+            self.in_flight += 1
 
     def record(self, served):
         with self.lock:
             self.log.append(served)
+            self.in_flight -= 1
+
+    def settled_log(self, wait=2.0):
+        """The log once no request is being answered (a client may see an answer a
+        moment before the server has written it down), or after `wait` seconds."""
+        end = time.monotonic() + wait
+        while True:
+            with self.lock:
+                if self.in_flight == 0 or time.monotonic() > end:
+                    return list(self.log)
+            time.sleep(0.005)
 
     def fault_for(self, path):
         with self.lock:
@@ -202,8 +219,7 @@ class HttpServer:
     # --- instrumentation -----------------------------------------------------------
     @property
     def log(self):
-        with self.state.lock:
-            return list(self.state.log)
+        return self.state.settled_log()
 
     def reset(self):
         with self.state.lock:
