@@ -347,12 +347,18 @@ def test_a_store_refusing_the_metadata_fails_the_open(store, written):
 
 # --- caching, secrets -----------------------------------------------------------------
 
+def _cached(store, cache, tmp_path):
+    """storage_options of a `cache`:: URL over the store."""
+    opts = {cache: {"cache_storage": str(tmp_path / cache)}}
+    if store.kind == "s3":
+        opts["s3"] = store.options
+    return opts
+
+
 def test_simplecache_keeps_fetched_files_locally(store, tmp_path):
     path = os.path.join(DATA_DIR, "plain.mefd")
     url = publish(store, path)
-    opts = {"simplecache": {"cache_storage": str(tmp_path / "cache")}}
-    if store.kind == "s3":
-        opts["s3"] = store.options
+    opts = _cached(store, "simplecache", tmp_path)
     for _ in range(2):
         store.reset()
         with neo_mef3.Reader("simplecache::" + url, storage_options=opts) as r:
@@ -365,9 +371,7 @@ def test_simplecache_keeps_fetched_files_locally(store, tmp_path):
 def test_blockcache_reads_the_same(store, tmp_path):
     path = os.path.join(DATA_DIR, "encrypted.mefd")
     url = publish(store, path)
-    opts = {"blockcache": {"cache_storage": str(tmp_path / "blocks")}}
-    if store.kind == "s3":
-        opts["s3"] = store.options
+    opts = _cached(store, "blockcache", tmp_path)
     with neo_mef3.Reader("blockcache::" + url, password="pass2", storage_options=opts) as r:
         assert reader_report(r, "<S>") == _local(path, "pass2")
 

@@ -19,6 +19,24 @@ def merge_ranges(ranges, merge_gap=0):
     return reads
 
 
+def read_merged(ranges, merge_gap, size, fetch):
+    """The bytes of each ``(start, stop)`` of `ranges`: the reads :func:`merge_ranges`
+    makes, cut at `size` (when known), go to ``fetch([(start, stop), ...])`` together
+    (which returns their bytes or raises), and are split again."""
+    out = [b""] * len(ranges)
+    reads = []
+    for lo, hi, members in merge_ranges(ranges, merge_gap):
+        hi = hi if size is None else min(hi, size)
+        if lo < hi:
+            reads.append((lo, hi, members))
+    datas = fetch([(lo, hi) for lo, hi, _ in reads]) if reads else []
+    for (lo, _, members), data in zip(reads, datas):
+        for i in members:
+            a, b = ranges[i]
+            out[i] = data[max(a - lo, 0): max(b - lo, 0)]
+    return out
+
+
 class RangeFile:
     """Byte ranges of one file. Subclasses implement :meth:`read` and :meth:`close`.
 
@@ -35,13 +53,7 @@ class RangeFile:
     def read_ranges(self, ranges, merge_gap=0):
         """Bytes of each ``(start, stop)`` of `ranges` (in their order), with as few reads
         as merging ranges no more than `merge_gap` bytes apart allows."""
-        out = [b""] * len(ranges)
-        for lo, hi, members in merge_ranges(ranges, merge_gap):
-            data = self.read(lo, hi)
-            for i in members:
-                a, b = ranges[i]
-                out[i] = data[a - lo : b - lo]
-        return out
+        return read_merged(ranges, merge_gap, None, lambda spans: [self.read(lo, hi) for lo, hi in spans])
 
     def close(self):
         raise NotImplementedError

@@ -31,7 +31,7 @@ from ..format.layout import (
     UNIVERSAL_HEADER_BYTES,
 )
 from ..session import SessionTree, channel_scan, record_flags, segment_number
-from .base import ByteSource, RangeFile, merge_ranges
+from .base import ByteSource, RangeFile, read_merged
 
 #: at most this many bytes of fetched ``.tmet`` images are kept for the Reader to read
 #: again (a segment's sections beyond its header and fields are parsed when asked for)
@@ -339,22 +339,14 @@ class ListedRangeFile(RangeFile):
         return self.read_ranges([(start, stop)])[0]
 
     def read_ranges(self, ranges, merge_gap=0):
-        out = [b""] * len(ranges)
-        reads = []
-        for lo, hi, members in merge_ranges(ranges, merge_gap):
-            if self.size is not None:
-                hi = min(hi, self.size)
-            if lo < hi:
-                reads.append((lo, hi, members))
-        if reads:
-            fetched, _ = self.source._fetch([(self.rel, lo, hi) for lo, hi, _ in reads], [])
-            for (lo, hi, members), data in zip(reads, fetched):
+        def fetch(spans):
+            fetched, _ = self.source._fetch([(self.rel, lo, hi) for lo, hi in spans], [])
+            for data in fetched:
                 if isinstance(data, Exception):
                     raise data
-                for i in members:
-                    a, b = ranges[i]
-                    out[i] = data[max(a - lo, 0): max(b - lo, 0)]
-        return out
+            return fetched
+
+        return read_merged(ranges, merge_gap, self.size, fetch)
 
     def close(self):
         pass

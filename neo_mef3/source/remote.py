@@ -29,7 +29,7 @@ from ..errors import (
     RemoteTimeoutError,
 )
 from ..format.layout import SEGMENT_EXT, TS_CHANNEL_EXT
-from .base import RangeFile, merge_ranges
+from .base import RangeFile, read_merged
 from .listed import Listing, ListedRangeFile, ListedSource
 from .locations import shown_url
 
@@ -348,17 +348,14 @@ class RemoteFile(RangeFile):
         return self.read_ranges([(start, stop)])[0]
 
     def read_ranges(self, ranges, merge_gap=0):
-        out = [b""] * len(ranges)
-        reads = [(lo, min(hi, self.size), members) for lo, hi, members in merge_ranges(ranges, merge_gap)
-                 if lo < min(hi, self.size)]
-        datas, _ = self.store.fetch([(self.store.root, lo, hi) for lo, hi, _ in reads], [])
-        for (lo, _, members), data in zip(reads, datas):
-            if isinstance(data, BaseException):
-                raise remote_error(data, self.path)
-            for i in members:
-                a, b = ranges[i]
-                out[i] = data[max(a - lo, 0): max(b - lo, 0)]
-        return out
+        def fetch(spans):
+            datas, _ = self.store.fetch([(self.store.root, lo, hi) for lo, hi in spans], [])
+            for data in datas:
+                if isinstance(data, BaseException):
+                    raise remote_error(data, self.path)
+            return datas
+
+        return read_merged(ranges, merge_gap, self.size, fetch)
 
     def close(self):
         pass
