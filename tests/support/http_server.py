@@ -222,6 +222,7 @@ class HttpServer:
         return self.state.settled_log()
 
     def reset(self):
+        self.state.settled_log()  # (what is being answered belongs to the log being cleared)
         with self.state.lock:
             self.state.log.clear()
 
