@@ -200,6 +200,16 @@ def test_the_cli_reads_urls(store, written, tmp_path, monkeypatch):
     assert code == 0 and os.path.isdir(tmp_path / "anon.mefd")
 
 
+def test_names_a_url_must_quote(store, tmp_path):
+    path = str(tmp_path / "odd names.mefd")
+    with neo_mef3.Writer(path, block_length=256, durable=False) as w:
+        for k, name in enumerate(["L A1#x%20y", "Ü+é", "a?b=c"]):
+            w.write(name, np.arange(512.0) * (k + 1), T0, 256.0)
+    url = publish(store, path)
+    with neo_mef3.Reader(url, storage_options=store.options) as r:
+        assert reader_report(r, "<S>") == _local(path)
+
+
 # --- what a read costs ----------------------------------------------------------------
 
 def test_a_one_second_window_fetches_its_blocks_and_the_index(store, written):

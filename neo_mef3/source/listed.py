@@ -36,6 +36,10 @@ from .base import ByteSource, RangeFile, read_merged
 #: at most this many bytes of fetched ``.tmet`` images are kept for the Reader to read
 #: again (a segment's sections beyond its header and fields are parsed when asked for)
 KEEP_BYTES = 64 << 20
+#: the other channels' ``.tmet`` files fetched with the first scan, at most (a session's
+#: ``info()`` of every channel then costs no round trip per channel; a Reader of one
+#: channel of a session of thousands of segments fetches a few MB more, not all)
+PREFETCH_FILES = 256
 
 
 class Listing:
@@ -50,21 +54,19 @@ class Listing:
             parts = f.split("/")[:-1]
             for k in range(1, len(parts) + 1):
                 self.dirs.add("/".join(parts[:k]))
+        self._subdirs = {}  # directory -> names of the directories in it
+        for d in self.dirs:
+            parent, _, name = d.rpartition("/")
+            self._subdirs.setdefault(parent, []).append(name)
 
     def channel_dirs(self):
         """The top-level ``*.timd`` directories."""
-        return sorted(d for d in self.dirs if "/" not in d and d.endswith(TS_CHANNEL_EXT))
+        return sorted(d for d in self._subdirs.get("", ()) if d.endswith(TS_CHANNEL_EXT))
 
     def segment_numbers(self, channel_dir, channel):
         """Sorted numbers of the channel's ``<channel>-NNNNNN.segd`` directories."""
-        prefix = channel_dir + "/"
-        found = set()
-        for d in self.dirs:
-            if d.startswith(prefix) and "/" not in d[len(prefix):]:
-                n = segment_number(d[len(prefix):], channel)
-                if n is not None:
-                    found.add(n)
-        return sorted(found)
+        numbers = (segment_number(d, channel) for d in self._subdirs.get(channel_dir, ()))
+        return sorted({n for n in numbers if n is not None})
 
 
 class ListedSource(ByteSource):
@@ -159,8 +161,10 @@ class ListedSource(ByteSource):
         extra = []
         if not self._prefetched:  # the first scan also fetches the other channels' metadata
             self._prefetched = True
-            others = [self._plan(n) for n in tree.channels if n not in set(names)]
-            extra, extra_stats = self._metadata_requests(others, KEEP_BYTES - self._kept_bytes)
+            asked = set(names)
+            others = [self._plan(n) for n in tree.channels if n not in asked]
+            budget = min(KEEP_BYTES - self._kept_bytes, PREFETCH_FILES * METADATA_FILE_BYTES)
+            extra, extra_stats = self._metadata_requests(others, budget)
             stats += extra_stats
         fetched, sized = self._fetch(gets + extra, stats) if gets or extra or stats else ([], [])
         images = {rel: got for (rel, _, _), got in zip(gets, fetched)}
