@@ -94,13 +94,18 @@ def _local(path, password=""):
 # --- the same values ------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,password", DATA)
-def test_a_remote_session_reads_exactly_as_the_directory(store, name, password):
-    path = os.path.join(DATA_DIR, f"{name}.mefd")
-    url = publish(store, path)
+def test_a_remote_session_reads_exactly_as_the_directory(store, fixture_data, name, password):
+    exp = fixture_data(name)  # (values mef3io and pymef read from the committed session)
+    url = publish(store, exp["path"])
     with neo_mef3.Reader(url, password=password, storage_options=store.options) as r:
         assert r.path == url and "Fsspec" in type(r.source).__name__
         r.preload()
-        assert reader_report(r, "<S>") == _local(path, password)
+        assert reader_report(r, "<S>") == _local(exp["path"], password)
+        for ch, e in exp["channels"].items():
+            raw = r.read_raw(ch)
+            assert np.array_equal(raw["samples"], e["raw_samples"]) and np.array_equal(raw["valid"] == 1,
+                                                                                      e["raw_valid"])
+            assert np.array_equal(r.read_samples(ch), e["stored_samples"])
 
 
 @pytest.mark.parametrize("scenario,writer", [("segments", "mef3io"), ("records_encrypted", "mef_tools")])
@@ -198,6 +203,9 @@ def test_the_cli_reads_urls(store, written, tmp_path, monkeypatch):
             assert np.array_equal(a.read_raw(ch)["samples"], b.read_raw(ch)["samples"])
     code, _ = run("anonymize", url, tmp_path / "anon.mefd", *extra)
     assert code == 0 and os.path.isdir(tmp_path / "anon.mefd")
+    pytest.importorskip("matplotlib")
+    code, _ = run("plot", url, "--duration", "2s", "--out", tmp_path / "look.png", *extra)
+    assert code == 0 and os.path.getsize(tmp_path / "look.png") > 1000
 
 
 def test_names_a_url_must_quote(store, tmp_path):
@@ -424,3 +432,63 @@ def test_writing_stays_local():
 
     with pytest.raises(ValueError, match="local"):
         MEF3IO("http://127.0.0.1:9/new.mefd").write_block(None)  # (nothing is fetched)
+
+
+def test_any_fsspec_file_system_and_file_urls(tmp_path):
+    import fsspec
+
+    from neo_mef3.source import LocalSource, open_source
+
+    path = os.path.join(DATA_DIR, "encrypted.mefd")
+    want = _local(path, "pass2")
+    memory = fsspec.filesystem("memory")
+    memory.put(path, "/remote-test/encrypted.mefd", recursive=True)
+    try:
+        for location, kw in [("memory://remote-test/encrypted.mefd", {}),
+                             (path, {"fs": fsspec.filesystem("file")})]:
+            with neo_mef3.Reader(location, password="pass2", **kw) as r:
+                assert type(r.source).__name__ == "FsspecSource"
+                assert reader_report(r, "<S>") == want
+                again = open_source(pickle.loads(pickle.dumps(r.source.describe())))
+                assert again.list_session().channels == r.channels
+    finally:
+        memory.rm("/remote-test", recursive=True)
+    assert isinstance(open_source("file://" + path), LocalSource)  # (the local fast path)
+    with pytest.raises(ValueError, match="URLs"):
+        open_source(path, storage_options={"anon": True})
+
+
+_INHERITED = {}
+
+
+def _read_in_child(q):
+    try:
+        q.put(np.nan_to_num(_INHERITED["reader"].read("B"), nan=-1e300).tolist())
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        q.put(repr(exc))
+
+
+@pytest.mark.timeout(60)
+def test_a_forked_child_reads_with_the_parents_remote_reader(store):
+    import multiprocessing as mp
+    import queue
+
+    url = publish(store, os.path.join(DATA_DIR, "plain.mefd"))
+    with neo_mef3.Reader(url, storage_options=store.options) as r:
+        r.read("A")  # (the parent's file system and event loop in use)
+        want = np.nan_to_num(r.read("B"), nan=-1e300).tolist()
+        _INHERITED["reader"] = r
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_read_in_child, args=(q,))
+        p.start()
+        try:
+            got = q.get(timeout=40)
+        except queue.Empty:
+            pytest.fail("the forked child did not answer (waiting for the parent's event loop?)")
+        finally:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+            _INHERITED.clear()
+    assert got == want

@@ -53,7 +53,9 @@ the caller; a source only has to understand its own.
 
 A source owns no threads and no locks (a Reader shares it between its threads; reads
 are positional): fork safety stays with the Reader. A source that must own some
-registers itself with :mod:`neo_mef3.forksafe`.
+registers itself with :mod:`neo_mef3.forksafe`. A remote source uses fsspec's event
+loop thread (fsspec's own): in a forked child it makes its file system again when
+first used.
 
 The sources
 -----------

@@ -17,6 +17,7 @@ read through file objects). See docs/remote.md for when to use which.
 import asyncio
 import errno
 import os
+import pickle
 from urllib.parse import quote, unquote
 
 from ..errors import (
@@ -144,17 +145,25 @@ class FsspecStore:
     another (any other synchronous file system)."""
 
     def __init__(self, url=None, storage_options=None, fs=None):
-        fsspec = fsspec_module()
         self.options = dict(storage_options or {})
-        if fs is None:
-            self.fs, root = fsspec.core.url_to_fs(url, **_client_defaults(url, self.options))
-            self.shown = shown_url(url).rstrip("/")
-        else:
-            self.fs, root = fs, fs._strip_protocol(url)
-            self.shown = shown_url(fs.unstrip_protocol(root) if "://" not in url else url).rstrip("/")
         self.url = url
         self.given_fs = fs
+        root = self._connect()
         self.root = root.rstrip("/") if root not in ("/", "") else root
+        if fs is None:
+            self.shown = shown_url(url).rstrip("/")
+        else:
+            self.shown = shown_url(fs.unstrip_protocol(root) if "://" not in url else url).rstrip("/")
+
+    def _connect(self):
+        """(Re)make the file system; returns the root path on it."""
+        fsspec = fsspec_module()
+        self.pid = os.getpid()
+        if self.given_fs is None:
+            self.fs, root = fsspec.core.url_to_fs(self.url, **_client_defaults(self.url, self.options))
+        else:  # (fsspec file systems pickle as the recipe that makes them again)
+            fs = self.given_fs if getattr(self, "fs", None) is None else pickle.loads(pickle.dumps(self.given_fs))
+            self.fs, root = fs, fs._strip_protocol(self.url)
         from fsspec.implementations.cached import CachingFileSystem, WholeFileCacheFileSystem
 
         inner = self.fs.fs if isinstance(self.fs, CachingFileSystem) else self.fs
@@ -169,6 +178,7 @@ class FsspecStore:
             self.mode = "async"
         else:
             self.mode = "sync"
+        return root
 
     def describe(self):
         if self.given_fs is not None:
@@ -182,9 +192,17 @@ class FsspecStore:
         return f"{self.root}/{rel}" if rel else self.root
 
     # --- listing ----------------------------------------------------------------------
+    def _in_this_process(self):
+        """A forked child makes its own file system when it first uses the store (the
+        parent's event loop thread is not in the child; fsspec refuses, or would wait
+        for it forever). Not at the fork itself: fsspec resets its loop after us."""
+        if self.pid != os.getpid():
+            self._connect()
+
     def listing(self):
         """{relative path: size or None} and the set of relative directories under the
         root; FileNotFoundError when there is nothing there."""
+        self._in_this_process()
         entries = self._pages() if self.pages else self.fs.find(self.root, withdirs=True, detail=True)
         files, dirs = {}, set()
         prefix = self.root.rstrip("/") + "/"
@@ -246,6 +264,7 @@ class FsspecStore:
         """For each ``(path, start, stop)`` of `gets` its bytes, for each path of `stats`
         its size (asked of the file system under a cache: a cache may not know it): the
         store's exceptions in place of what failed."""
+        self._in_this_process()
         fs = self.fs
         if self.mode == "async":
             cat, info = _async(fs, "cat_file"), _async(fs, "info")
