@@ -93,7 +93,6 @@ HAS_RIDX = _HAS_RIDX
 
 cdef enum:
     _NAME_MAX = 255            # a file name (one path component), in bytes
-    _SUFFIX = 12               # "-NNNNNN.segd" / "-NNNNNN.tmet": 1 + 6 + 5
 
 cdef enum:
     # what _plain_tmet reads of a .tmet image (the same as format/layout.py's
@@ -130,24 +129,29 @@ cdef int _cmp_int64(const void* a, const void* b) noexcept nogil:
 
 
 cdef int64_t _segment_number(const char* entry, const char* name, size_t n) noexcept nogil:
-    """The number of a directory entry named ``<name>-NNNNNN.segd``, or -1."""
+    """A directory entry named ``<name>-<digits>.segd`` (1 to 10 ASCII digits naming a
+    number that fits MEF's int32 segment number; MEF writes six, other writers fewer) as
+    ``number << 8 | digits``, or -1."""
     cdef size_t L = strlen(entry)
-    cdef size_t i
+    cdef size_t i, w
     cdef int64_t v = 0
-    if L != n + _SUFFIX or memcmp(entry, name, n) != 0 or entry[n] != c'-':
+    if L < n + 7 or L > n + 16 or memcmp(entry, name, n) != 0 or entry[n] != c'-':
         return -1
-    if memcmp(entry + n + 7, b".segd", 5) != 0:
+    if memcmp(entry + L - 5, b".segd", 5) != 0:
         return -1
-    for i in range(n + 1, n + 7):
+    w = L - n - 6
+    for i in range(n + 1, n + 1 + w):
         if entry[i] < c'0' or entry[i] > c'9':
             return -1
         v = v * 10 + (entry[i] - c'0')
-    return v
+    if v > 2147483647:
+        return -1
+    return (v << 8) | <int64_t>w
 
 
 cdef int _list(DIR* d, int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize_t* count) noexcept nogil:
-    """Sorted numbers of the ``<name>-NNNNNN.segd`` directories of the open directory ``d``
-    (whose descriptor is ``chfd``); 0 or an errno (then nothing is allocated)."""
+    """Sorted ``number << 8 | digits`` of the ``<name>-NNNNNN.segd`` directories of the open
+    directory ``d`` (whose descriptor is ``chfd``); 0 or an errno (then nothing is allocated)."""
     cdef dirent* e
     cdef stat st
     cdef int64_t v
@@ -246,26 +250,28 @@ cdef int64_t _read_into(int dirfd, const char* path, char* out, int64_t size) no
     return r  # (a regular file reads short only at its end, as Reader._read_file assumes)
 
 
-cdef size_t _file_name(char* dst, const char* name, size_t n, int64_t number, const char* ext) noexcept nogil:
-    """Write ``<name>-NNNNNN.<ext>`` (ext of 4 characters, NUL-terminated) at dst (at
-    least n + 13 bytes); its length."""
+cdef size_t _file_name(char* dst, const char* name, size_t n, int64_t key, const char* ext) noexcept nogil:
+    """Write ``<name>-<number>.<ext>`` (ext of 4 characters, NUL-terminated; the number in
+    the digits of ``key = number << 8 | digits``) at dst (at least n + 17 bytes); its length."""
     cdef int i
+    cdef int w = <int>(key & 0xFF)
+    cdef int64_t number = key >> 8
     memcpy(dst, name, n)
     dst[n] = c'-'
-    for i in range(6):
-        dst[n + 6 - i] = <char>(c'0' + number % 10)
+    for i in range(w):
+        dst[n + w - i] = <char>(c'0' + number % 10)
         number //= 10
-    dst[n + 7] = c'.'
-    memcpy(dst + n + 8, ext, 4)
-    dst[n + 12] = 0
-    return n + 12
+    dst[n + w + 1] = c'.'
+    memcpy(dst + n + w + 2, ext, 4)
+    dst[n + w + 6] = 0
+    return n + w + 6
 
 
-cdef size_t _segment_file(char* dst, const char* name, size_t n, int64_t number, const char* ext) noexcept nogil:
-    """``<name>-NNNNNN.segd/<name>-NNNNNN.<ext>`` at dst (at least 2 n + 26 bytes)."""
-    cdef size_t k = _file_name(dst, name, n, number, b"segd")
+cdef size_t _segment_file(char* dst, const char* name, size_t n, int64_t key, const char* ext) noexcept nogil:
+    """``<name>-<number>.segd/<name>-<number>.<ext>`` at dst (at least 2 n + 36 bytes)."""
+    cdef size_t k = _file_name(dst, name, n, key, b"segd")
     dst[k] = c'/'
-    return k + 1 + _file_name(dst + k + 1, name, n, number, ext)
+    return k + 1 + _file_name(dst + k + 1, name, n, key, ext)
 
 
 def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bint read_files=True,
@@ -274,11 +280,12 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
     """List a channel directory's segments and (``read_files``) look at their small files.
 
     Returns ``(error, numbers, heads, fields, first, lengths, plain, index_sizes,
-    record_flags, channel_record_flags)``. ``error`` is 0, or the errno with which the
-    channel directory could not be opened or listed (then the rest is None).
+    record_flags, channel_record_flags, widths)``. ``error`` is 0, or the errno with which
+    the channel directory could not be opened or listed (then the rest is None).
     ``numbers``: int64, sorted, of the directories named ``<channel>-NNNNNN.segd``
-    (NNNNNN six ASCII digits; links to directories count). Without ``read_files`` the
-    other results are None. With it, per segment in the order of ``numbers``, from its
+    (NNNNNN six ASCII digits as MEF writes them, or 1 to 10 as other writers do; links to
+    directories count); ``widths`` (uint8): the digits of each. Without ``read_files``
+    the other results are None. With it, per segment in the order of ``numbers``, from its
     ``.tmet`` read (up to ``metadata_bytes``) into one reused buffer:
 
     * ``lengths[i]``: the bytes read, ``metadata_bytes + 1`` for a longer file, or -errno;
@@ -309,7 +316,7 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
     cdef Py_ssize_t k = 0, i, j, m
     cdef int64_t got
     cdef uint32_t crc_h, crc_b
-    cdef char fname[2 * _NAME_MAX + 32]
+    cdef char fname[2 * _NAME_MAX + 40]
     cdef stat st
     cdef int chflags = 0
     cdef bint check = fs_offset >= 0
@@ -341,11 +348,13 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
                 if err != 0:
                     closedir(d)
     if err != 0:
-        return err, None, None, None, None, None, None, None, None, None
+        return err, None, None, None, None, None, None, None, None, None, None
     try:
-        numbers = np.empty(k, np.int64)
+        keys = np.empty(k, np.int64)
         if k:
-            memcpy(cnp.PyArray_DATA(numbers), nums, k * sizeof(int64_t))
+            memcpy(cnp.PyArray_DATA(keys), nums, k * sizeof(int64_t))
+        numbers = keys >> 8
+        widths = (keys & 0xFF).astype(np.uint8)
         if read_files:
             heads = np.zeros((k, keep), np.uint8)
             fields = np.zeros((k, m), np.int64)
@@ -365,10 +374,10 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
         free(nums)
     if not read_files:
         closedir(d)
-        return 0, numbers, None, None, None, None, None, None, None, None
+        return 0, numbers, None, None, None, None, None, None, None, None, widths
     if first is not None:
         first_p = PyBytes_AS_STRING(first)
-    cdef int64_t* num_p = <int64_t*>cnp.PyArray_DATA(numbers)
+    cdef int64_t* num_p = <int64_t*>cnp.PyArray_DATA(keys)
     cdef uint8_t* head_p = <uint8_t*>cnp.PyArray_DATA(heads)
     cdef int64_t* field_p = <int64_t*>cnp.PyArray_DATA(fields)
     cdef int64_t* len_p = <int64_t*>cnp.PyArray_DATA(lengths)
@@ -417,4 +426,4 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
     if k and lengths[0] != metadata_bytes:
         first = None
     return (0, numbers, heads, fields, first, lengths, plain, index_sizes, record_flags,
-            chflags if probe else None)
+            chflags if probe else None, widths)

@@ -306,7 +306,12 @@ def _check_channel(keyring, tree, name, report, tracker=None):
         if fileio.is_temporary(e):
             report.note(os.path.join(d, e), "temporary directory of an interrupted write "
                         "(readers ignore it; the next Writer on the session removes it)")
-    files = tree.segments(name)
+    try:
+        files = tree.segments(name)
+    except MefError as exc:  # (two segment folders claiming one number)
+        report.problem(d, _plain(exc, d))
+        out["verdict"] = "PROBLEMS"
+        return out
     if not files:
         report.problem(d, "the channel has no segments")
     numbers = [f.number for f in files]

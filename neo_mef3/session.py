@@ -41,9 +41,15 @@ except ImportError:  # pragma: no cover - platforms without it use the Python sc
 
 _SEP = os.sep
 _SEPS = tuple(c for c in (os.sep, os.altsep) if c)
-# <channel>-NNNNNN.segd, six ASCII digits (what _scan accepts; \d would take any
-# Unicode digit, and a number read from those names would not give back the name)
-_SEGMENT_RE = re.compile(r"(?P<channel>.*)-(?P<number>[0-9]{6})\.segd", re.DOTALL)
+# <channel>-NNNNNN.segd: ASCII digits (what _scan accepts; \d would take any Unicode
+# digit, and a number read from those names would not give back the name). MEF writes six
+# (``ch1-000000.segd``); other writers spell the number unpadded (``ch1-0.segd``): any
+# 1..10 digits naming a number MEF's int32 segment number holds are read, the folder's
+# digit count (its *width*) kept so that the files inside are found by the same spelling.
+_SEGMENT_RE = re.compile(r"(?P<channel>.*)-(?P<number>[0-9]{1,10})\.segd", re.DOTALL)
+#: the digits MEF writes in a segment folder's name
+STANDARD_WIDTH = 6
+_MAX_SEGMENT_NUMBER = 2**31 - 1
 
 #: record-file flags of :class:`ChannelScan`
 HAS_RDAT = 1
@@ -51,7 +57,8 @@ HAS_RIDX = 2
 
 ChannelScan = collections.namedtuple(
     "ChannelScan",
-    "numbers heads fields first lengths plain index_sizes record_flags channel_record_flags",
+    "numbers heads fields first lengths plain index_sizes record_flags channel_record_flags widths",
+    defaults=(None,),
 )
 ChannelScan.__doc__ = """What :func:`scan_channel` found in one channel directory.
 
@@ -90,8 +97,10 @@ class SegmentFiles:
 
     __slots__ = ("channel", "number", "directory", "_stem")
 
-    def __init__(self, channel_dir, channel, number):
-        base = f"{channel}-{number:06d}"
+    def __init__(self, channel_dir, channel, number, width=STANDARD_WIDTH):
+        # (width: the digits of the folder's number as another writer spelled it, see
+        # _SEGMENT_RE; the files inside carry the folder's own name, as meflib finds them)
+        base = f"{channel}-{number:0{width}d}" if width != STANDARD_WIDTH else f"{channel}-{number:06d}"
         self.channel = channel
         self.number = number
         # plain concatenation, the file paths made when asked for: os.path.join and five
@@ -180,12 +189,12 @@ class SessionTree:
 
     def segments(self, channel):
         """The channel's segments, sorted by number (directories with other names are ignored)."""
-        return self.segment_files(channel, segment_numbers(self.channel_dirs[channel], channel).tolist())
+        return segment_folders(self.channel_dirs[channel], channel)
 
-    def segment_files(self, channel, numbers):
-        """The SegmentFiles of a channel's segments `numbers` (as a scan found them)."""
-        d = self.channel_dirs[channel]
-        return [SegmentFiles(d, channel, number) for number in numbers]
+    def segment_files(self, channel, numbers, widths=None):
+        """The SegmentFiles of a channel's segments `numbers` (as a scan found them, with
+        its ``widths``: the digits of each folder's number, None for MEF's six)."""
+        return _folders(self.channel_dirs[channel], channel, numbers, widths)
 
 
 def segment_number(dirname, channel):
@@ -196,8 +205,39 @@ def segment_number(dirname, channel):
 
 
 def segment_numbers(channel_dir, channel):
-    """Sorted numbers of the ``<channel>-NNNNNN.segd`` directories in a channel directory."""
+    """Sorted numbers of the ``<channel>-NNNNNN.segd`` directories in a channel directory
+    (FormatError when two folders spell the same number, e.g. ``ch1-0.segd`` and
+    ``ch1-000000.segd``)."""
     return scan_channel(channel_dir, channel, read_files=False).numbers
+
+
+def segment_folders(channel_dir, channel):
+    """The :class:`SegmentFiles` of a channel directory's segments, sorted by number, with
+    the paths as their folders are spelled (see :func:`segment_numbers`)."""
+    scan = scan_channel(channel_dir, channel, read_files=False)
+    return _folders(channel_dir, channel, scan.numbers.tolist(), scan.widths)
+
+
+def _folders(channel_dir, channel, numbers, widths):
+    if widths is None:
+        return [SegmentFiles(channel_dir, channel, number) for number in numbers]
+    return [SegmentFiles(channel_dir, channel, number, int(w)) for number, w in zip(numbers, widths)]
+
+
+def _one_folder_per_number(numbers, widths, channel_dir, channel):
+    """``widths`` or None when all are six; FormatError when two folders claim one number."""
+    if widths is None or not len(numbers):
+        return None
+    same = np.flatnonzero(numbers[1:] == numbers[:-1])
+    if len(same):
+        k = int(numbers[same[0]])
+        spelled = sorted({f"{channel}-{k:0{int(w)}d}.segd" for w in widths[numbers == k]})
+        raise FormatError(
+            f"segment folders {' and '.join(spelled)} both claim segment number {k} of channel {channel!r}: "
+            f"rename or remove one of them (other readers take them as two segments {k})",
+            channel_dir,
+        )
+    return None if (widths == STANDARD_WIDTH).all() else widths
 
 
 def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0, field_offsets=(), probe=True,
@@ -221,7 +261,8 @@ def scan_channel(channel_dir, channel, metadata_bytes=0, read_files=True, keep=0
         )
         if err:
             raise FormatError(f"cannot list the channel directory ({os.strerror(err)})", channel_dir)
-        return ChannelScan(*rest)
+        scan = ChannelScan(*rest)
+        return scan._replace(widths=_one_folder_per_number(scan.numbers, scan.widths, channel_dir, channel))
     return _scan_channel_py(channel_dir, channel, metadata_bytes, read_files, keep, field_offsets, probe, fs_offset)
 
 
@@ -265,16 +306,18 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
                         is_dir = e.is_dir()
                     except OSError:
                         is_dir = False
-                    if is_dir:
-                        found.append(int(m.group("number")))
+                    digits = m.group("number")
+                    if is_dir and int(digits) <= _MAX_SEGMENT_NUMBER:
+                        found.append((int(digits), len(digits)))
     except OSError as exc:
         raise FormatError(f"cannot list the channel directory ({exc.strerror})", channel_dir) from None
-    numbers = np.array(sorted(found), np.int64)
+    found.sort()
+    numbers = np.array([n for n, _ in found], np.int64)
+    widths = _one_folder_per_number(numbers, np.array([w for _, w in found], np.uint8), channel_dir, channel)
     if not read_files:
-        return ChannelScan(numbers, None, None, None, None, None, None, None, None)
+        return ChannelScan(numbers, None, None, None, None, None, None, None, None, widths)
     images, sizes, flags = [], [] if probe else None, [] if probe else None
-    for n in numbers.tolist():
-        files = SegmentFiles(channel_dir, channel, n)
+    for files in _folders(channel_dir, channel, numbers.tolist(), widths):
         try:
             fd = os.open(files.tmet, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             try:
@@ -293,7 +336,8 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
     if probe:
         base = os.path.join(channel_dir, channel)
         ch_flags = record_flags(os.access(f"{base}.{RDAT}", os.F_OK), os.access(f"{base}.{RIDX}", os.F_OK))
-    return channel_scan(numbers, images, metadata_bytes, keep, field_offsets, fs_offset, sizes, flags, ch_flags)
+    return channel_scan(numbers, images, metadata_bytes, keep, field_offsets, fs_offset, sizes, flags, ch_flags,
+                        widths)
 
 
 def record_flags(has_rdat, has_ridx):
@@ -302,13 +346,13 @@ def record_flags(has_rdat, has_ridx):
 
 
 def channel_scan(numbers, images, metadata_bytes, keep=0, field_offsets=(), fs_offset=-1, index_sizes=None,
-                 segment_record_flags=None, channel_record_flags=None):
+                 segment_record_flags=None, channel_record_flags=None, widths=None):
     """A :class:`ChannelScan` from what a byte source fetched, judged in Python exactly as
     the C scan judges it: per segment (``numbers``, sorted) the bytes of its ``.tmet``
     read (up to ``metadata_bytes + 1``) or a negative errno; with a probe, the ``.tidx``
     sizes (or -errno) and record flags (see :func:`record_flags`) of the segments and of
     the channel. For sources that list and fetch on their own (the Python scan, a remote
-    source)."""
+    source). ``widths``: the digits of each segment folder's number, None for MEF's six."""
     k, offsets = len(numbers), [int(o) for o in field_offsets]
     heads, fields = np.zeros((k, keep), np.uint8), np.zeros((k, len(offsets)), np.int64)
     lengths = np.empty(k, np.int64)
@@ -335,4 +379,5 @@ def channel_scan(numbers, images, metadata_bytes, keep=0, field_offsets=(), fs_o
         np.array(index_sizes, np.int64) if probed else None,
         np.array(segment_record_flags, np.uint8) if probed else None,
         channel_record_flags if probed else None,
+        None if widths is None else np.asarray(widths, np.uint8),
     )

@@ -77,7 +77,7 @@ def test_c_scan_equals_python_scan_on_an_awkward_channel(tmp_path):
     _segment(c, "A", 3, None, tidx=0, rdat=True, ridx=True)     # no .tmet
     _segment(c, "A", 999999, good[::-1], tidx=7)                # damaged, last possible number
     _segment(c, "A", 4, b"")                                    # empty .tmet
-    for other in ("A-00005.segd", "A-0000005.segd", "A-\u0660\u0660\u0660\u0660\u0660\u0666.segd",
+    for other in ("A-.segd", "A-12345678901.segd", "A-2147483648.segd", "A-\u0660\u0660\u0660\u0660\u0660\u0666.segd",
                   "A-000007.segd\n", "B-000008.segd", "A-1-000009.segd", "A-000013.segdx", "a-000014.segd",
                   "A-00001x.segd", "A-+00015.segd"):
         os.makedirs(os.path.join(c, other))
@@ -330,7 +330,7 @@ def test_writer_appends_to_the_segment_the_reader_lists_last(tmp_path, monkeypat
     with neo_mef3.Writer(path) as w:
         w.write_int32("A", x[:200], 1.0, t0, fs)
         w.write_int32("A", x[200:400], 1.0, t0 + 3_000_000, fs, new_segment=True)
-    os.makedirs(os.path.join(path, "A.timd", "A-00002.segd"))  # not a segment (5 digits)
+    os.makedirs(os.path.join(path, "A.timd", "A-0000x2.segd"))  # not a segment (not digits)
     with neo_mef3.Writer(path) as w:  # appends to segment 1, the last listed
         w.write_int32("A", x[400:], 1.0, t0 + 5_000_000, fs)
     with neo_mef3.Reader(path) as r:

@@ -86,7 +86,7 @@ class Catalog:
         # all scans before any parsing (a worker waiting for the GIL while this thread
         # parses would wait out a whole switch interval)
         scans = self.source.scan_channels(todo, probe=True, executor=executor, parts=parts)
-        found = [(name, s, self.tree.segment_files(name, s.numbers.tolist()))
+        found = [(name, s, self.tree.segment_files(name, s.numbers.tolist(), s.widths))
                  for name, s in zip(todo, scans) if not isinstance(s, MefError)]
         try:  # (all channels validated in one bulk pass)
             plains = headers.plain_metadata([s for _, s, _ in found], [[f.tmet for f in files] for _, _, files in found],
@@ -117,7 +117,7 @@ class Catalog:
         (scan,) = self.source.scan_channels([name])
         if isinstance(scan, MefError):
             raise scan
-        files = self.tree.segment_files(name, scan.numbers.tolist())
+        files = self.tree.segment_files(name, scan.numbers.tolist(), scan.widths)
         (plain,) = headers.plain_metadata([scan], [[f.tmet for f in files]], self._keys_for_image,
                                           self._read_metadata)
         return self._build(name, scan, files, plain)
