@@ -43,10 +43,10 @@ def _record_duration(rates):
 
 def _counts(reader, name, t0, t1):
     """(int64 counts, units per count) of a channel on [t0, t1), 0 in gaps."""
-    raw = reader.read_raw(name, t0, t1)
+    raw = reader.read_raw(name, t0, t1, warn=False)
     step = raw["units_conversion_factor"]
     if step is None:  # segments with different factors: their values, at a resolution they hold
-        x = reader.read(name, t0, t1)
+        x = reader.read(name, t0, t1, warn=False)
         res = _resolution.infer(x)
         return _resolution.counts(x, res), res.step
     counts = raw["samples"].astype(np.int64)

@@ -411,10 +411,10 @@ class MefReader:
             warnings.warn("Start uutc earlier than earliest start time. Will insert NaNs", RuntimeWarning, stacklevel=4)
 
         n = int(((t2 - t1) / 1000000.0) * fs + 0.5)  # meflib's sample count for the window
-        raw = self.reader.read_raw(channel, t1, t2)
+        raw = self.reader.read_raw(channel, t1, t2, warn=False)
         samples, valid = raw["samples"], raw["valid"]
         if len(samples) < n:  # the two roundings disagree at an exact half sample
-            raw = self.reader.read_raw(channel, t1, t2 + int(np.ceil(2e6 / fs)) + 1)
+            raw = self.reader.read_raw(channel, t1, t2 + int(np.ceil(2e6 / fs)) + 1, warn=False)
             samples, valid = raw["samples"], raw["valid"]
         samples, valid = samples[:n], valid[:n]
         out = samples.astype(np.float64)

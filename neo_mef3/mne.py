@@ -225,7 +225,8 @@ def _read_channel(reader, grid, name, start, stop, scale, out):
     memory than its output."""
     for a in range(start, stop, _PIECE_SAMPLES):
         z = min(a + _PIECE_SAMPLES, stop)
-        x = reader.read(name, grid.t0 + int(round(a * 1e6 / grid.fs)), grid.t0 + int(round(z * 1e6 / grid.fs)))
+        x = reader.read(name, grid.t0 + int(round(a * 1e6 / grid.fs)), grid.t0 + int(round(z * 1e6 / grid.fs)),
+                        warn=False)
         if len(x) != z - a:  # (rates above 500 kHz: a window's length is rounded)
             x = np.concatenate((x, np.full(max(0, z - a - len(x)), np.nan)))[: z - a]
         piece = out[a - start:z - start]

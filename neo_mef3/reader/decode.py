@@ -8,6 +8,7 @@ pool, each piece read by the thread that decodes it. With ``on_error="skip"`` a 
 that cannot be read, fails its CRC or does not decode is a gap, reported once.
 """
 
+import concurrent.futures
 import threading
 
 import numpy as np
@@ -51,7 +52,7 @@ class Decoder:
     def _after_fork(self):
         self._lock = threading.Lock()
 
-    def decode_window(self, ch, t0, n, samples, valid, f64=None, rounding="nearest"):
+    def decode_window(self, ch, t0, n, samples, valid, f64=None, rounding="nearest", n_threads=None, tracker=None):
         """Decode every block overlapping the grid [0, n) into samples/valid; return the set
         of the units conversion factors of the segments those blocks are in.
 
@@ -60,15 +61,18 @@ class Decoder:
         set to NaN (``samples``/``valid`` unused).
         Blocks that do not overlap in time are read and decoded in pieces (at most
         ``BATCH_BYTES`` compressed bytes in memory at once, see _decode_pieces), so no
-        copy of the whole range is held.
+        copy of the whole range is held. ``n_threads``: this call's threads (None: the
+        Reader's); ``tracker``: a :class:`~neo_mef3.progress.Tracker` told the samples
+        of each piece done and asked between pieces whether to stop.
         """
         b = ch.blocks()
         # grid position of each block's first sample; an exact half rounds down (as mef3io)
         pos = grid_positions(b["time"], t0, ch.fs, rounding)
-        return self.decode_at(ch, b, pos, n, samples, valid, f64)
+        return self.decode_at(ch, b, pos, n, samples, valid, f64, n_threads, tracker)
 
-    def decode_at(self, ch, b, pos, n, samples, valid, f64=None):
+    def decode_at(self, ch, b, pos, n, samples, valid, f64=None, n_threads=None, tracker=None):
         """Decode the blocks whose samples land in [0, n) when block i starts at pos[i]."""
+        threads = self.n_threads if n_threads is None else max(int(n_threads), 1)
         sel = np.flatnonzero((pos < n) & (pos + b["n"] > 0) & (b["n"] > 0))
         if f64 is not None:  # NaN where no block lands (blocks that fail are NaN-ed later)
             lo = np.clip(pos[sel], 0, n)
@@ -85,18 +89,19 @@ class Decoder:
             factors = np.array([seg.ufact if seg.ufact != 0.0 else 1.0 for seg in ch.segments])[b["segment"]]
         if overlap:  # later blocks overwrite earlier ones: one batch, in order, one thread
             self._decode_batch(ch, b, pos, sel, n, samples, valid, f64, factors, 1)
+            if tracker is not None:
+                tracker.advance(_landing(b, pos, sel, n))
         else:
-            self._decode_pieces(ch, b, pos, sel, n, samples, valid, f64, factors)
+            self._decode_pieces(ch, b, pos, sel, n, samples, valid, f64, factors, threads, tracker)
         return {ch.segments[k].ufact for k in np.unique(b["segment"][sel]).tolist()}
 
-    def _decode_pieces(self, ch, b, pos, sel, n, samples, valid, f64, factors):
+    def _decode_pieces(self, ch, b, pos, sel, n, samples, valid, f64, factors, threads, tracker=None):
         """Blocks that do not overlap: pieces read and decoded by the threads, no barrier.
 
         Each piece (at most ``BATCH_BYTES / n_threads`` compressed bytes, a few per
         thread) is read by the thread that decodes it, so reading overlaps decoding and
         no thread waits for a serial read; at most ``n_threads`` pieces are in memory.
         """
-        threads = self.n_threads
         total = int(b["nbytes"][sel].sum())
         if threads <= 1 or len(sel) < 2:
             size = BATCH_BYTES
@@ -107,13 +112,17 @@ class Decoder:
         pieces = np.split(sel, np.flatnonzero(np.diff(cut)) + 1)
         if threads <= 1 or len(pieces) == 1:
             for ids in pieces:
+                if tracker is not None:
+                    tracker.check()
                 self._decode_batch(ch, b, pos, ids, n, samples, valid, f64, factors, threads)
+                if tracker is not None:
+                    tracker.advance(_landing(b, pos, ids, n))
             return
-        futures = [
-            self._executor().submit(self._decode_batch, ch, b, pos, ids, n, samples, valid, f64, factors, 1)
-            for ids in pieces
-        ]
-        errors = [f.exception() for f in futures]  # every piece finishes before anything is raised
+        pool = self._executor(threads)
+        futures = [pool.submit(self._decode_batch, ch, b, pos, ids, n, samples, valid, f64, factors, 1)
+                   for ids in pieces]
+        progress = None if tracker is None else (lambda k: tracker.advance(_landing(b, pos, pieces[k], n)))
+        errors = gather(futures, progress)  # every piece finishes before anything is raised
         for exc in errors:
             if exc is not None:
                 raise exc
@@ -227,6 +236,49 @@ class Decoder:
             for job in chunks:
                 failed += run(job)
         else:
-            for f in [self._executor().submit(run, job) for job in chunks]:
+            pool = self._executor(n_threads)
+            futures = [pool.submit(run, job) for job in chunks]
+            for exc in gather(futures):
+                if exc is not None:
+                    raise exc
+            for f in futures:
                 failed += f.result()
         return failed
+
+
+def _landing(b, pos, ids, n):
+    """How many slots of [0, n) the blocks ``ids`` cover (a piece's share of a read's progress)."""
+    return int((np.minimum(pos[ids] + b["n"][ids], n) - np.maximum(pos[ids], 0)).clip(0).sum())
+
+
+def gather(futures, done=None):
+    """Wait for `futures` in order and return their exceptions (None for each that ran).
+
+    ``done(k)`` is called once future k has finished (it may raise, e.g. CancelledError).
+    If anything interrupts the wait -- Ctrl-C (KeyboardInterrupt), a cancel, an error of
+    ``done`` -- the futures not yet started are cancelled and the running ones are
+    waited for before it is raised: nothing keeps writing into the caller's arrays, no
+    thread is left decoding a read nobody waits for, and the pool stays usable.
+    """
+    errors = []
+    try:
+        for k, f in enumerate(futures):
+            errors.append(f.exception())
+            if done is not None and errors[-1] is None:
+                done(k)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        _wait_quietly(futures)
+        raise
+    return errors
+
+
+def _wait_quietly(futures):
+    """Wait for the running futures (their pieces are small) even through a second Ctrl-C."""
+    while True:
+        try:
+            concurrent.futures.wait(futures)
+            return
+        except KeyboardInterrupt:
+            continue

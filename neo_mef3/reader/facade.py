@@ -2,6 +2,7 @@
 knows how (channels: :mod:`.loading`; samples: :mod:`.decode` on :mod:`.grid`; sections:
 :mod:`.sections`; descriptions: :mod:`.describe`; records: :mod:`.records`)."""
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +14,10 @@ from .. import forksafe
 from ..errors import FormatError, MefError, PasswordError, RangeError, RemoteError
 from ..format import crypto
 from ..format.headers import TimeSeriesMetadata
+from ..progress import Tracker
 from ..session import SegmentFiles
 from ..source import ByteSource, open_source
-from . import describe, grid, sections
+from . import describe, sections, windows
 from .decode import Decoder
 from .loading import Catalog
 from .records import RecordReader
@@ -24,6 +26,14 @@ from .spec import ReaderSpec
 
 PathLike = Union[str, "os.PathLike[str]", ByteSource, dict]
 Time = Optional[Union[int, float]]
+Channels = Optional[Union[str, List[str], Tuple[str, ...]]]
+
+
+def _count_gaps(tracker, before, n):
+    """After a channel's decode: count the slots no block covered, so that a read's
+    progress reaches its total (the decoder counts the samples it placed)."""
+    if tracker is not None:
+        tracker.advance(max(n - (tracker.done - before), 0))
 
 
 class Reader:
@@ -95,6 +105,7 @@ class Reader:
         self._requested_threads = n_threads
         self._keyring = crypto.KeyRing(password)
         self._pool = None
+        self._pool_size = 0
         self._pool_lock = threading.Lock()
         self._closed = False
         self._catalog = Catalog(self.source, self._keyring, self._skips, self.path)
@@ -149,10 +160,18 @@ class Reader:
         self._pool = None
         self._pool_lock = threading.Lock()
 
-    def _executor(self):
+    def _executor(self, workers=None):
+        """The decode pool, made when first needed; a call asking for more threads than it
+        has (``read(..., n_threads=k)``) replaces it by a larger one (the old one finishes
+        what it was given)."""
+        workers = max(self.n_threads if workers is None else int(workers), 1)
         with self._pool_lock:
+            if self._pool is not None and self._pool_size < workers:
+                self._pool.shutdown(wait=False)
+                self._pool = None
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="neo_mef3-decode")
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="neo_mef3-decode")
+                self._pool_size = workers
             return self._pool
 
     @property
@@ -245,41 +264,84 @@ class Reader:
         return sections.continuous_sections(b["time"], b["n"], b["segment"], first, ch.fs)
 
     # --- samples ---------------------------------------------------------------------
-    def read_raw(self, channel: str, t0: Time = None, t1: Time = None) -> Dict[str, Any]:
+    def read_raw(self, channel: Channels, t0: Time = None, t1: Time = None, n_threads: Optional[int] = None,
+                 progress: Any = None, cancel: Any = None, warn: bool = True) -> Dict[str, Any]:
         """Stored int32 counts on the sampling grid of [t0, t1) with a validity mask.
 
         Returns a dict: ``samples`` (int32), ``valid`` (uint8, 0 in gaps),
-        ``start_uutc``, ``sampling_frequency``, ``units_conversion_factor``.
+        ``start_uutc``, ``sampling_frequency``, ``units_conversion_factor`` (None when
+        the window spans segments of different factors). ``channel`` may be a list of
+        names (or None: all channels) of one rate: ``samples`` and ``valid`` are then
+        2-D (one row per channel) and ``units_conversion_factor`` a list. ``n_threads``,
+        ``progress``, ``cancel``, ``warn``: as :meth:`read`.
         """
-        ch = self._channel(channel)
-        t0, t1, n = grid.window(ch, t0, t1, self.path)
-        samples = np.zeros(n, np.int32)
-        valid = np.zeros(n, np.uint8)
-        factors = self._decoder.decode_window(ch, t0, n, samples, valid, rounding=self.rounding) or {
-            seg.ufact for seg in ch.segments[:1]}
+        names, stacked = windows.channel_names(channel, self.channels)
+        chans = [self._channel(name) for name in names]
+        t0, t1, n = self._window(names, chans, t0, t1, warn)
+        samples = np.zeros((len(chans), n), np.int32)
+        valid = np.zeros((len(chans), n), np.uint8)
+        factors = []
+        with self._tracker(n * len(chans), progress, cancel) as tracker:
+            for ch, s, v in zip(chans, samples, valid):
+                before = tracker.done if tracker is not None else 0
+                got = self._decoder.decode_window(ch, t0, n, s, v, rounding=self.rounding, n_threads=n_threads,
+                                                  tracker=tracker) or {seg.ufact for seg in ch.segments[:1]}
+                factors.append(got.pop() if len(got) == 1 else None)
+                _count_gaps(tracker, before, n)
         self._skips.warn(self.path)
         return {
-            "samples": samples,
-            "valid": valid,
+            "samples": samples if stacked else samples[0],
+            "valid": valid if stacked else valid[0],
             "start_uutc": t0,
-            "sampling_frequency": ch.fs,
-            "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
+            "sampling_frequency": chans[0].fs if chans else None,
+            "units_conversion_factor": factors if stacked else factors[0],
         }
 
-    def read(self, channel: str, t0: Time = None, t1: Time = None) -> np.ndarray:
+    def read(self, channel: Channels, t0: Time = None, t1: Time = None, n_threads: Optional[int] = None,
+             progress: Any = None, cancel: Any = None, warn: bool = True) -> np.ndarray:
         """float64 samples on the grid of [t0, t1), scaled to units; NaN in gaps.
 
-        ``N = round((t1 - t0) * fs / 1e6)`` values. A segment whose conversion factor is
-        0 (MEF's "no entry") contributes its raw counts.
+        ``N = round((t1 - t0) * fs / 1e6)`` values. Each segment's samples are scaled by
+        that segment's conversion factor (0, MEF's "no entry", gives the raw counts).
+        ``channel``: a name (a 1-D array), or a list of names or None for all channels,
+        which must share a rate (a 2-D array, one row per channel, on one grid; default
+        window: the earliest start to the latest end). ``n_threads``: decoding threads
+        for this call (default: the Reader's). ``progress`` (True: a tqdm bar, or
+        ``callable(done, total)`` in samples) and ``cancel`` (a callable or Event;
+        CancelledError) as in :mod:`neo_mef3.progress`. A MefWarning says when a time is
+        no plausible uUTC time or the window misses the recording (it would read as
+        NaN; ``warn=False`` for code that reads windows of a session-wide grid on
+        purpose). Ctrl-C stops a read promptly and leaves the Reader usable.
         """
-        ch = self._channel(channel)
-        t0, t1, n = grid.window(ch, t0, t1, self.path)
+        names, stacked = windows.channel_names(channel, self.channels)
+        chans = [self._channel(name) for name in names]
+        t0, t1, n = self._window(names, chans, t0, t1, warn)
         # decoded straight into the output: only the float64 array is of full size (its
         # pages are first touched by the decoding threads; gaps are NaN-filled there)
-        out = np.empty(n)
-        self._decoder.decode_window(ch, t0, n, None, None, f64=out, rounding=self.rounding)
+        out = np.empty((len(chans), n))
+        with self._tracker(n * len(chans), progress, cancel) as tracker:
+            for ch, row in zip(chans, out):
+                before = tracker.done if tracker is not None else 0
+                self._decoder.decode_window(ch, t0, n, None, None, f64=row, rounding=self.rounding,
+                                            n_threads=n_threads, tracker=tracker)
+                _count_gaps(tracker, before, n)
         self._skips.warn(self.path)
-        return out
+        return out if stacked else out[0]
+
+    def _window(self, names, chans, t0, t1, warn=True):
+        """The window of a read (see :mod:`.windows`), warning about unit slips."""
+        given = (t0, t1)
+        t0, t1, n = windows.common_window(names, chans, t0, t1, self.path)
+        if warn:
+            windows.warn_slips(given, (t0, t1), names, chans, self.path, stacklevel=4)
+        return t0, t1, n
+
+    @staticmethod
+    def _tracker(total, progress, cancel):
+        """A Tracker when the caller asked for progress or a cancel check, else nothing to do."""
+        if progress in (None, False) and cancel is None:
+            return contextlib.nullcontext()
+        return Tracker(total, "read", unit="samples", progress=progress, cancel=cancel)
 
     def read_samples(self, channel: str, start: int = 0, stop: Optional[int] = None,
                      return_valid: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
@@ -315,15 +377,27 @@ class Reader:
         return samples
 
     # --- records ---------------------------------------------------------------------
-    def records(self, channel: Optional[str] = None) -> List[Dict[str, Any]]:
+    def records(self, channel: Optional[str] = None, level: Optional[str] = None) -> List[Dict[str, Any]]:
         """Records (annotations) as dicts: session level (channel None) or a channel's.
 
         A channel's list holds its channel-level records then its segments' records.
+        ``level="all"``: every record of the session in one list -- session records, then
+        each channel's own and its segments' (skipped channels left out); ``"session"``,
+        ``"channel"``, ``"segment"``: only that level, of the whole session (or of
+        `channel`). Each record says where it was found: ``level``, ``channel`` (None for
+        the session) and ``segment`` (the MEF number, None above segments).
         Encrypted sessions need the level-2 password (records may identify the subject).
         """
         if self._closed:
             raise MefError("the Reader is closed", self.path)
-        out = self._records.records(channel, self.path)
+        if level not in (None, "all", "session", "channel", "segment"):
+            raise ValueError(f"level must be None, 'all', 'session', 'channel' or 'segment', got {level!r}")
+        if level is None:
+            out = self._records.records(channel, self.path)
+        else:
+            owners = [channel] if channel is not None else [None] + self.channels
+            out = [r for owner in owners for r in self._records.records(owner, self.path)
+                   if level == "all" or r["level"] == level]
         self._skips.warn(self.path)
         return out
 

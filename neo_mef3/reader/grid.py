@@ -52,11 +52,9 @@ def physical_memory():
         return 1 << 40
 
 
-def window(ch, t0, t1, path=None):
-    """``(t0, t1, n)``: a read's window on channel `ch` (a reader Channel) as ints, and
-    its sample count ``round((t1 - t0) * fs / 1e6)``. None ends default to the channel's
-    first start and last end (the end of the blocks of an interrupted append included).
-    RangeError (naming `path`) for an inverted or impossible window."""
+def span(ch, t0=None, t1=None):
+    """``(t0, t1)`` with None ends replaced by the channel's first start and last end (the
+    end of the blocks of an interrupted append included): the default window."""
     if t0 is None or t1 is None:
         b = ch.blocks()
         if t0 is None:
@@ -70,6 +68,14 @@ def window(ch, t0, t1, path=None):
                     block_end = float((b["time"] + b["n"] * 1e6 / ch.fs).max())
                 if block_end > t1 + 0.5e6 / ch.fs:
                     t1 = int(np.ceil(min(block_end, 2.0**63)))
+    return t0, t1
+
+
+def window(ch, t0, t1, path=None):
+    """``(t0, t1, n)``: a read's window on channel `ch` (a reader Channel) as ints, and
+    its sample count ``round((t1 - t0) * fs / 1e6)``. None ends default to the channel's
+    :func:`span`. RangeError (naming `path`) for an inverted or impossible window."""
+    t0, t1 = span(ch, t0, t1)
     try:
         t0 = int(round(t0)) if isinstance(t0, float) else int(t0)
         t1 = int(round(t1)) if isinstance(t1, float) else int(t1)

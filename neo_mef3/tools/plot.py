@@ -161,7 +161,7 @@ def plot_window(reader, out, t0, t1, channels=None, width=1600, height=None, dpi
     fig, ax = _figure(width, height, dpi, len(channels))
     labels = []
     for row, ch in enumerate(channels):
-        y = reader.read(ch, t0, t1)
+        y = reader.read(ch, t0, t1, warn=False)
         fs = reader.info(ch)["sampling_frequency"]
         t = t0 + np.arange(len(y)) * (1e6 / fs)
         mid, span = _scale(y)
