@@ -17,6 +17,8 @@ from neo.io.basefromrawio import BaseFromRaw
 
 from . import block_writer
 from .block_writer import DEFAULT_REC_DATETIME, choose_conversion_factor  # noqa: F401  (public here too)
+from .errors import MefWarning, PasswordError
+from .neo_proxies import explain_time_slices
 from .rawio import MEF3RawIO
 from .source import is_url
 from .writer import Writer as NativeWriter
@@ -83,7 +85,13 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
         if self._remote():  # (opened at the first read: nothing is fetched before one)
             BaseIO.__init__(self, self.dirname)
         elif os.path.exists(self.dirname):
-            BaseFromRaw.__init__(self, self.dirname)
+            try:
+                BaseFromRaw.__init__(self, self.dirname)
+            except PasswordError as exc:
+                # neo.io.get_io tries the next IO and ends in "Could not identify IO": say why
+                warnings.warn(f"MEF3IO cannot open {self.dirname}: {exc} (pass password=..., e.g. "
+                              "neo.io.get_io(path, password=...))", MefWarning, stacklevel=2)
+                raise
         else:  # a session to be written
             BaseIO.__init__(self, self.dirname)
 
@@ -96,11 +104,19 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
 
     def read_block(self, *args: Any, **kwargs: Any) -> Block:
         self._ensure_header()
-        return BaseFromRaw.read_block(self, *args, **kwargs)
+        block = BaseFromRaw.read_block(self, *args, **kwargs)
+        explain_time_slices(block.segments, range(len(block.segments)), self._segment_ranges(), self.dirname)
+        return block
 
     def read_segment(self, *args: Any, **kwargs: Any) -> Segment:
         self._ensure_header()
-        return BaseFromRaw.read_segment(self, *args, **kwargs)
+        segment = BaseFromRaw.read_segment(self, *args, **kwargs)
+        index = kwargs.get("seg_index", args[1] if len(args) > 1 else 0)
+        explain_time_slices([segment], [index], self._segment_ranges(), self.dirname)
+        return segment
+
+    def _segment_ranges(self):
+        return [(self._segment_t_start(0, g), self._segment_t_stop(0, g)) for g in range(self.header["nb_segment"][0])]
 
     # ------------------------------------------------------------------ writing ----
     def write_block(self, block: Block, overwrite: bool = False, rec_datetime: Optional[datetime] = None,

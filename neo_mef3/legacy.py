@@ -32,6 +32,7 @@ from .errors import PasswordError, WriteConflictError
 from .format import fields as metadata_fields
 from .format.layout import RED_NAN
 from .reader import Reader
+from .reader.grid import grid_positions
 from .writer import Writer
 from .source import is_url
 
@@ -88,8 +89,8 @@ def _basic_info(reader):
     for name in names:
         info = reader.info(name)
         ufact = info["units_conversion_factor"]
-        if ufact is None:  # segments disagree; meflib's channel level keeps the first
-            ufact = reader.segments(name)[0]["units_conversion_factor"]
+        if ufact is None:  # segments disagree: meflib's channel level says "no entry" (0.0)
+            ufact = 0.0
         out.append(
             {
                 "name": name,
@@ -354,17 +355,7 @@ class MefReader:
         the earliest start and the earliest end among the picked channels. Returns a list.
         """
         channels_to_pick = self._pick(channels)
-
-        if isinstance(t_stamp1, type(None)):
-            t_stamp1 = min([self.get_property("start_time", channel)
-                            for channel in self.channels if channel in channels_to_pick])
-
-        if isinstance(t_stamp2, type(None)):
-            t_stamp2 = min([self.get_property("end_time", channel)
-                            for channel in self.channels if channel in channels_to_pick])
-
-        t_stamp1 = int(t_stamp1)
-        t_stamp2 = int(t_stamp2)
+        t_stamp1, t_stamp2 = self._window(channels_to_pick, t_stamp1, t_stamp2)
 
         return [self._read_uutc(channel, t_stamp1, t_stamp2) for channel in channels_to_pick]
 
@@ -372,22 +363,52 @@ class MefReader:
                  t_stamp2: Optional[int] = None) -> Union[np.ndarray, List[np.ndarray]]:
         """Samples in physical units (float64, NaN in gaps).
 
-        A list of arrays when ``channels`` is a list, else one array.
+        A list of arrays when ``channels`` is a list, else one array. Each segment's
+        samples are scaled by that segment's own conversion factor (mef_tools scales
+        all by the channel-level ``ufact``, which meflib sets to 0 when they differ).
         """
         if not isinstance(t_stamp1, type(None)):
             t_stamp1 = int(t_stamp1)
         if not isinstance(t_stamp2, type(None)):
             t_stamp2 = int(t_stamp2)
         data = self.get_raw_data(channels, t_stamp1, t_stamp2)
+        t1, _ = self._window(self._pick(channels), t_stamp1, t_stamp2)
         if isinstance(channels, list):
             for idx, ch_name in enumerate(channels):
                 # arrays are ours and float64: scale in place (same values as x * ufact)
                 arr = data[idx]
-                arr *= self.get_channel_info(ch_name)["ufact"][0]
+                arr *= self._factor(ch_name, t1, len(arr))
         else:
             data = data[0]
-            data *= self.get_channel_info(channels)["ufact"][0]
+            data *= self._factor(channels, t1, len(data))
         return data
+
+    def _factor(self, channel, t1, n):
+        """The channel's ``ufact``, or per sample its segment's factor where they differ."""
+        factor = self.get_channel_info(channel)["ufact"][0]
+        if factor == 0.0 and n and self.reader.info(channel)["units_conversion_factor"] is None:
+            return self._segment_factors(channel, t1, n)
+        return factor
+
+    def _window(self, picked, t_stamp1, t_stamp2):
+        """mef_tools' default window of the picked channels: earliest start, earliest end."""
+        if isinstance(t_stamp1, type(None)):
+            t_stamp1 = min([self.get_property("start_time", channel) for channel in self.channels if channel in picked])
+        if isinstance(t_stamp2, type(None)):
+            t_stamp2 = min([self.get_property("end_time", channel) for channel in self.channels if channel in picked])
+        return int(t_stamp1), int(t_stamp2)
+
+    def _segment_factors(self, channel, t1, n):
+        """Per sample of a read of `n` samples from `t1`: the factor of the segment it
+        comes from (a channel whose segments carry different factors; 0 in gaps)."""
+        table = self.reader.block_table(channel)
+        fs = float(self.get_channel_info(channel)["fsamp"][0])
+        pos = grid_positions(table["start_uutc"], t1, fs, "meflib")
+        factors = np.zeros(n)
+        for p, k, f in zip(pos.tolist(), table["number_of_samples"].tolist(), table["units_conversion_factor"].tolist()):
+            if p < n and p + k > 0:
+                factors[max(p, 0):min(p + k, n)] = f  # (later blocks win, as the read places them)
+        return factors
 
     def _read_uutc(self, channel, t1, t2):
         """pymef ``read_ts_channels_uutc`` for one channel: same length, NaN and warnings."""

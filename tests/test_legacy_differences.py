@@ -334,3 +334,34 @@ def test_refusals_issue_legacy_warnings(tmp_path):
     with pytest.warns(legacy.LegacyWarning, match="read of annotations record failed"), \
             contextlib.redirect_stdout(io.StringIO()):
         assert r.get_annotations() is None
+
+
+@pytest.mark.parametrize("writer", ["mef_tools", "mef3io"])
+def test_segments_with_different_factors(oracle_sessions, writer):
+    """D13: each segment scaled by its own factor (mef3io's values); mef_tools returns zeros
+    there (meflib's channel-level factor is "no entry", 0), and ``ufact`` is 0 for both."""
+    import mef3io
+
+    path = oracle_sessions("segment_factors", writer)
+    ref = mef3io.Reader(path)
+    with quiet():
+        theirs = mef_tools_io.MefReader(path)
+    ours = legacy.MefReader(path)
+    try:
+        for ch in ("mix", "amp"):
+            assert ours.get_property("ufact", ch) == theirs.get_property("ufact", ch) == 0.0
+            t1, t2 = ours.get_property("start_time", ch), ours.get_property("end_time", ch)
+            want = ref.read(ch, t1, t2)
+            got = ours.get_data(ch)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(np.isnan(theirs.get_data(ch)), np.isnan(want))
+            assert np.nanmax(np.abs(theirs.get_data(ch))) == 0.0  # mef_tools: silently zero
+            # a window inside the second segment, and a list with the single-factor channel
+            w1, w2 = t1 + 6_000_000 if ch == "mix" else t1 + 5_000_000, t2
+            np.testing.assert_array_equal(ours.get_data([ch, "ref"], w1, w2)[0], ref.read(ch, w1, w2))
+            np.testing.assert_array_equal(ours.get_raw_data(ch)[0], theirs.get_raw_data(ch)[0])  # counts agree
+        # the single-factor channel is as before, identical to mef_tools
+        np.testing.assert_array_equal(ours.get_data("ref"), theirs.get_data("ref"))
+    finally:
+        ref.close()
+        ours.close()

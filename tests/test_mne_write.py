@@ -222,7 +222,13 @@ def test_every_session_in_the_suite_round_trips(tmp_path, oracle_sessions):
         where = f"{path} at {fs} Hz"
         assert back.ch_names == raw.ch_names, where
         assert back.info["meas_date"] == raw.info["meas_date"], where
-        np.testing.assert_array_equal(back.get_data(), raw.get_data(), err_msg=where)
+        if "segment_factors" in path:
+            # a channel stored at a factor per segment (0.1 and 0.195) comes back on one grid
+            # that holds both (0.005): the same values, each within an ulp of a product
+            np.testing.assert_allclose(back.get_data(), raw.get_data(), rtol=4 * np.finfo(float).eps, atol=0,
+                                       err_msg=where)
+        else:
+            np.testing.assert_array_equal(back.get_data(), raw.get_data(), err_msg=where)
         assert _ann(back) == _ann(raw), where
 
 

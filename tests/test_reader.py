@@ -33,6 +33,8 @@ SCENARIO_WRITERS = [
     ("records", "mef3io"),
     ("records_encrypted", "mef_tools"),
     ("records_encrypted", "mef3io"),
+    ("segment_factors", "mef_tools"),
+    ("segment_factors", "mef3io"),
 ]
 
 INFO_KEYS = (

@@ -259,6 +259,45 @@ def add_records_with_pymef(session_path, records: Sequence[dict], channel=None,
                             channel=channel)
 
 
+def add_segments_with_pymef(session_path, segments: Sequence[dict], password1=None, password2=None) -> None:
+    """Add a new segment per dict (``channel``, ``counts`` int32, ``start_uutc``,
+    ``ufact``; optional ``block_len``, default the rate) with pymef's low-level API:
+    ``write_mef_ts_segment_metadata`` (which takes the factor per segment) then
+    ``write_mef_ts_segment_data``. The segment takes the next number; its rate, units and
+    start sample follow the channel as pymef reads it."""
+    from pymef.mef_session import MefSession
+
+    path = str(session_path).rstrip("/")
+    for seg in segments:
+        name = seg["channel"]
+        channel_dir = os.path.join(path, f"{name}.timd")
+        number = len([e for e in os.listdir(channel_dir) if e.endswith(".segd")])
+        with quiet():
+            s = MefSession(path + "/", password2 or password1 or "")
+            try:
+                info = {bi["name"]: bi for bi in s.read_ts_channel_basic_info()}[name]
+            finally:
+                s.close()
+        fs = float(info["fsamp"][0])
+        counts = np.asarray(seg["counts"], np.int32)
+        start = int(seg["start_uutc"])
+        end = start + int(round(len(counts) * 1e6 / fs))
+        units = info["unit"][0]
+        section2 = {
+            "sampling_frequency": fs,
+            "units_conversion_factor": float(seg["ufact"]),
+            "units_description": units if isinstance(units, bytes) else str(units).encode(),
+            "start_sample": int(info["nsamp"][0]),
+            "recording_duration": end - start,
+        }
+        section3 = {"recording_time_offset": 0, "GMT_offset": 0}
+        with quiet():
+            s = MefSession(path + "/", password2 or password1 or "", False)
+            s.write_mef_ts_segment_metadata(name, number, password1, password2, start, end, section2, section3)
+            s.write_mef_ts_segment_data(name, number, password1, password2, int(seg.get("block_len") or fs), counts)
+            s.close()
+
+
 def build_scenario(scenario: Union[str, Scenario], path, writer: str = "mef_tools") -> str:
     """Build a :class:`Scenario` (or a name in ``SCENARIOS``) with ``writer``."""
     sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
@@ -270,6 +309,7 @@ def build_scenario(scenario: Union[str, Scenario], path, writer: str = "mef_tool
         path = build_with_mef3io(path, sc.channels, sc.password1, sc.password2, sc.annotations)
     else:
         raise ValueError(f"unknown writer {writer!r}")
+    add_segments_with_pymef(path, sc.pymef_segments, sc.password1, sc.password2)
     for chan, items in split_by_channel(sc.records).items():
         add_records_with_pymef(path, items, channel=chan, password1=sc.password1,
                                password2=sc.password2)

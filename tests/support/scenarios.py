@@ -114,6 +114,10 @@ class Scenario:
     :func:`add_records_with_pymef` (any pymef type; ``channel`` key as above).
     ``writers``: which writers can build it. ``writer_dependent``: the stored
     samples differ between writers by design (see ``description``).
+    ``pymef_segments``: segments added afterwards with pymef's low-level API
+    (:func:`support.build_oracles.add_segments_with_pymef`), each a dict ``channel``,
+    ``counts`` (int32), ``start_uutc`` and ``ufact`` (its own units conversion factor,
+    which neither writer's high-level API lets differ within a channel).
     """
 
     name: str
@@ -125,6 +129,7 @@ class Scenario:
     records: List[dict] = field(default_factory=list)
     writers: tuple = WRITERS
     writer_dependent: bool = False
+    pymef_segments: List[dict] = field(default_factory=list)
 
     @property
     def read_password(self) -> Optional[str]:
@@ -352,6 +357,28 @@ def _scenarios() -> Dict[str, Scenario]:
         "unencrypted again.",
         rec_channels, annotations=annotations, records=records,
         password1="pass1", password2="pass2",
+    ))
+    # -- a units conversion factor per segment (meflib-based writers produce them)
+    rng = np.random.default_rng(112)
+    fs = 500.0
+    add(Scenario(
+        "segment_factors",
+        "500 Hz, a units conversion factor per segment. 'mix': segment 0 at precision 2 "
+        "(factor 0.01, 4 s), segment 1 int32 counts at factor 0.001 (3 s from T0+6 s: a "
+        "whole fraction of 0.01). 'amp': segment 0 at precision 1 (0.1, 4 s), segment 1 "
+        "at 0.195 (an amplifier's uV/bit: no whole ratio), 2 s from T0+5 s. 'ref': one "
+        "segment, 10 s. Segments 1 are written with pymef's write_mef_ts_segment_metadata "
+        "/ write_mef_ts_segment_data. mef_tools' get_data scales every segment with the "
+        "first one's factor (wrong by the ratio there).",
+        [Channel("mix", fs, T0, float_channel_data(2000, fs, rng)),
+         Channel("amp", fs, T0, float_channel_data(2000, fs, rng, precision=1), precision=1),
+         Channel("ref", fs, T0, float_channel_data(5000, fs, rng))],
+        pymef_segments=[
+            {"channel": "mix", "counts": rng.integers(-400_000, 400_000, 1500).astype(np.int32),
+             "start_uutc": T0 + 6_000_000, "ufact": 0.001},
+            {"channel": "amp", "counts": rng.integers(-20_000, 20_000, 1000).astype(np.int32),
+             "start_uutc": T0 + 5_000_000, "ufact": 0.195},
+        ],
     ))
     return sc
 
