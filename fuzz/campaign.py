@@ -4,13 +4,16 @@
         [--damage-random 400] [--damage-crafted 200]
         [--fuzz-red 200000] [--fuzz-records 200000] [--fuzz-headers 50000] [--fuzz-session 5000]
         [--atheris-seconds 120] [--kill-points 300] [--readers 4] [--reader-seconds 30]
+        [--neo 1] [--damage-only 0]
 
 Runs, each isolated in child processes (a crash or hang is counted, never fatal):
 
 * damage: every committed fixture, every oracle scenario mef_tools and mef3io can
   write (needs pymef, mef_tools, mef3io), and Writer sessions (plain and encrypted),
   each with the systematic cases of tests/test_damaged.py, random damage and crafted
-  (CRC-consistent) values, read in raise and skip modes (support.damage, support.outcomes);
+  (CRC-consistent) values, read in raise and skip modes (support.damage, support.outcomes)
+  and by MEF3RawIO and the SpikeInterface extractor with on_error="skip"
+  (support.neo_outcomes; ``--neo 0`` leaves them out);
 * fuzz: support.fuzz_targets with the random driver, then atheris (coverage-guided over
   the Python layers) for a fixed time per target;
 * kill: SIGKILL kill-points over the scripted writes (support.kill_points);
@@ -70,7 +73,7 @@ def _sessions(base):
     return out
 
 
-def damage(base, n_random, n_crafted, seed=1):
+def damage(base, n_random, n_crafted, seed=1, neo=True):
     sessions = _sessions(base)
     rng = random.Random(seed)
     cases = []
@@ -85,8 +88,10 @@ def damage(base, n_random, n_crafted, seed=1):
         if done["n"] % 2000 == 0:
             print(f"  damage: {done['n']} cases, {time.time() - t:.0f} s", flush=True)
 
-    results = run_isolated({"sessions": sessions, "cases": cases}, timeout=120, workers=2,
-                                   progress=progress)
+    # neo: every case is also read by MEF3RawIO and the SpikeInterface extractor with
+    # on_error="skip" (support.neo_outcomes)
+    results = run_isolated({"sessions": sessions, "cases": cases, "neo": neo}, timeout=120, workers=2,
+                           progress=progress)
     by_origin, same_by = {}, {}
     for c, r in zip(cases, results):
         if r["raise"] == "same" and not c.get("fix_crc"):  # damage that changes nothing read
@@ -103,6 +108,7 @@ def damage(base, n_random, n_crafted, seed=1):
         "seconds": round(time.time() - t, 1),
         "raise": tally(results, cases, "raise"),
         "skip": tally(results, cases, "skip"),
+        "neo_skip": tally(results, cases, "neo"),
         "by_origin": by_origin,
         "same_by_damage": dict(sorted(same_by.items(), key=lambda kv: -kv[1])),
         "failures": failures(results, cases)[:20],
@@ -164,8 +170,14 @@ def main(argv):
     results = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                            "cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     print("damage campaign ...", flush=True)
-    results["damage"] = damage(base, g("--damage-random", 400, 30), g("--damage-crafted", 200, 15))
-    print(json.dumps({k: results["damage"][k] for k in ("cases", "raise", "skip", "n_failures")}), flush=True)
+    results["damage"] = damage(base, g("--damage-random", 400, 30), g("--damage-crafted", 200, 15),
+                               neo=opts.get("--neo", "1") != "0")
+    print(json.dumps({k: results["damage"][k] for k in ("cases", "raise", "skip", "neo_skip", "n_failures")}),
+          flush=True)
+    if opts.get("--damage-only") == "1":
+        with open(out_path, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+        return 1 if results["damage"]["n_failures"] else 0
     print("fuzzing ...", flush=True)
     results["fuzz"] = fuzz({"red": g("--fuzz-red", 200000, 2000), "records": g("--fuzz-records", 200000, 2000),
                             "headers": g("--fuzz-headers", 50000, 1000), "session": g("--fuzz-session", 5000, 100)},

@@ -8,6 +8,7 @@ counts), neo Segments as MEF segments, Events and Epochs as records (``docs/neo.
 
 import os
 import threading
+import warnings
 from datetime import datetime
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -71,7 +72,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
 
     def __init__(self, dirname: Union[str, "os.PathLike[str]"], password: Optional[str] = None,
                  keep_original_times: bool = False, n_threads: int = 0, check_crc: bool = True,
-                 storage_options: Optional[dict] = None, fs: Any = None) -> None:
+                 storage_options: Optional[dict] = None, fs: Any = None, on_error: str = "raise") -> None:
         MEF3RawIO.__init__(
             self,
             dirname=dirname,
@@ -81,6 +82,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             check_crc=check_crc,
             storage_options=storage_options,
             fs=fs,
+            on_error=on_error,
         )
         if self._remote():  # (opened at the first read: nothing is fetched before one)
             BaseIO.__init__(self, self.dirname)

@@ -44,6 +44,7 @@ from .errors import FormatError, MefError, PasswordError
 from .format import fields as metadata_fields
 from .reader import Reader
 from .source import describe_location, is_url
+from .rawio_skips import BAD_BLOCKS, BadBlocks
 
 __all__ = ["MEF3RawIO", "EPOCH_RECORD_TYPES"]
 
@@ -276,6 +277,12 @@ class MEF3RawIO(BaseRawIO):
         docs/remote.md.
     fs : fsspec.AbstractFileSystem or None
         A ready file system; ``dirname`` is then a path on it.
+    on_error : {"raise", "skip"}
+        "raise" (default): a damaged part raises its MefError when used. "skip": the
+        Reader leaves damaged channels, segments and blocks out (a MefWarning once per
+        block names its file and stored-sample range); a damaged block's samples read
+        as zeros (int32) and its span is an epoch of the event channel ``bad blocks``
+        (see :mod:`neo_mef3.rawio_skips`; :meth:`find_bad_blocks` lists them all).
 
     Notes
     -----
@@ -304,9 +311,14 @@ class MEF3RawIO(BaseRawIO):
         stream_ids: Optional[Sequence[Union[str, int]]] = None,
         storage_options: Optional[dict] = None,
         fs: Any = None,
+        on_error: str = "raise",
         **kargs: Any,
     ) -> None:
         BaseRawIO.__init__(self, **kargs)
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self.bad_blocks = BadBlocks()
         if isinstance(stream_ids, (str, int)):
             stream_ids = [stream_ids]
         self.stream_ids = None if stream_ids is None else [str(x) for x in stream_ids]
@@ -327,7 +339,7 @@ class MEF3RawIO(BaseRawIO):
         if self._reader is not None:
             self._reader.close()
         reader = Reader(self.dirname, password=self.password or "", n_threads=self.n_threads, check_crc=self.check_crc,
-                        storage_options=self.storage_options, fs=self.fs)
+                        storage_options=self.storage_options, fs=self.fs, on_error=self.on_error)
         self._reader = reader
         self._stored = _StoredSamples(reader)
 
@@ -410,6 +422,8 @@ class MEF3RawIO(BaseRawIO):
         event_channels = [
             (rt, rt, "epoch" if rt in EPOCH_RECORD_TYPES else "event") for rt in self._event_types
         ]
+        if self.on_error == "skip":  # (after the record types: their channel indices stay)
+            event_channels.append((BAD_BLOCKS, BAD_BLOCKS, "epoch"))
 
         self.header = {
             "nb_block": 1,
@@ -572,7 +586,10 @@ class MEF3RawIO(BaseRawIO):
                 signals.append(d)
             seg["signals"] = signals
             events = []
-            for c, rt in enumerate(self._event_types):
+            for c, rt in enumerate(self._event_types + ([BAD_BLOCKS] if self.on_error == "skip" else [])):
+                if rt == BAD_BLOCKS:
+                    events.append(dict(seg["events"][c]))
+                    continue
                 d = dict(seg["events"][c])
                 lst = self._seg_records[g].get(rt, [])
                 d["__array_annotations__"] = {
@@ -639,7 +656,12 @@ class MEF3RawIO(BaseRawIO):
     def _channel_samples(self, t, s0, s1):
         """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel)."""
         t.verify()  # a table built from metadata: its block table, checked, before any sample
-        counts = self._stored.read(t, s0, s1)
+        if self.on_error == "skip":  # damaged blocks: zeros, their spans noted
+            counts, valid = self._reader.read_samples(t.name, s0, s1, return_valid=True)
+            if not valid.all():
+                self.bad_blocks.note(t, s0, valid)
+        else:
+            counts = self._stored.read(t, s0, s1)
         if t.dtype == "int32":
             if np.all(t.multipliers == 1):
                 return counts
@@ -679,10 +701,37 @@ class MEF3RawIO(BaseRawIO):
     def _event_list(self, seg_index, event_channel_index):
         return self._seg_records[seg_index].get(self._event_types[event_channel_index], [])
 
+    def _is_bad_blocks(self, event_channel_index):
+        return event_channel_index == len(self._event_types)
+
     def _event_count(self, block_index, seg_index, event_channel_index):
+        if self._is_bad_blocks(event_channel_index):
+            return len(self.bad_blocks.in_segment(self._seg_start, seg_index, self._session_start))
         return len(self._event_list(seg_index, event_channel_index))
 
+    def find_bad_blocks(self) -> list:
+        """Read every exposed signal (in chunks) so that every damaged block is known:
+        returns ``bad_blocks.spans``, ``(start uUTC, stop uUTC, channel)`` (with
+        ``on_error="skip"``; nothing to find otherwise)."""
+        if self.on_error == "skip":
+            for si, names in enumerate(self._streams):
+                for g in range(self.header["nb_segment"][0]):
+                    size = self._get_signal_size(0, g, si)
+                    for a in range(0, size, 1 << 22):
+                        self._get_analogsignal_chunk(0, g, a, min(size, a + (1 << 22)), si, None)
+        return list(self.bad_blocks.spans)
+
     def _get_event_timestamps(self, block_index, seg_index, event_channel_index, t_start, t_stop):
+        if self._is_bad_blocks(event_channel_index):
+            spans = self.bad_blocks.in_segment(self._seg_start, seg_index, self._session_start)
+            ts = np.array([a for a, _, _ in spans], np.int64)
+            keep = np.ones(len(ts), bool)
+            if t_start is not None:
+                keep &= self._seconds(ts) >= t_start
+            if t_stop is not None:
+                keep &= self._seconds(ts) <= t_stop
+            return (ts[keep], np.array([z - a for a, z, _ in spans], np.int64)[keep],
+                    np.array([c for _, _, c in spans], dtype="U")[keep])
         lst = self._event_list(seg_index, event_channel_index)
         ts = np.array([r["_t"] for r in lst], dtype=np.int64)
         labels = np.array([record_label(r) for r in lst], dtype="U")

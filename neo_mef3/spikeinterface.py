@@ -16,6 +16,8 @@ MEF discontinuities map to segments).
 
 from pathlib import Path
 
+import numpy as np
+
 from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
 
 from ._neo_registration import register
@@ -85,8 +87,9 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         session_segments=False,
         keep_empty_segments=False,
         storage_options=None,
+        on_error="raise",
     ):
-        neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times, storage_options)
+        neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times, storage_options, on_error)
         if not session_segments:
             names, ids = self.get_streams(folder_path, password, storage_options=storage_options)
             if stream_id is None and stream_name is not None and stream_name in names:
@@ -120,15 +123,46 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
                 storage_options=storage_options,
             )
         )
+        if on_error == "skip":
+            self._kwargs["on_error"] = on_error
+            self._report_bad_blocks()
         # SpikeInterface writes kwargs into provenance.json/.pkl: never a password or a credential
         if password or has_secrets(storage_options or {}):
             self._serializability["json"] = False
             self._serializability["pickle"] = False
 
     @classmethod
-    def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False, storage_options=None):
-        return {"dirname": str(folder_path), "password": password, "keep_original_times": keep_original_times,
-                "storage_options": storage_options}
+    def map_to_neo_kwargs(cls, folder_path, password=None, keep_original_times=False, storage_options=None,
+                          on_error="raise"):
+        kwargs = {"dirname": str(folder_path), "password": password, "keep_original_times": keep_original_times,
+                  "storage_options": storage_options}
+        if on_error != "raise":
+            kwargs["on_error"] = on_error
+        return kwargs
+
+    def _report_bad_blocks(self):
+        """on_error="skip": after every trace read, the ``bad_blocks`` property lists the
+        damaged spans met so far per channel ("t0-t1 s; ..." on the neo time axis, "" for
+        none); damaged samples read as zeros (see MEF3RawIO)."""
+        rawio = self.neo_reader
+        ids = list(self.get_channel_ids())
+        names = [str(n) for n in self.get_property("channel_names")] if "channel_names" in self.get_property_keys() \
+            else [str(c) for c in ids]
+
+        def update():
+            spans = rawio.bad_blocks.by_channel(rawio._time_origin)
+            self.set_property("bad_blocks", np.array([spans.get(n, "") for n in names], dtype=object))
+
+        for seg in self._segments:
+            read = seg.get_traces
+
+            def get_traces(*args, _read=read, **kwargs):
+                traces = _read(*args, **kwargs)
+                update()
+                return traces
+
+            seg.get_traces = get_traces
+        update()
 
 
 def read_mef3(path, stream_id=None, password=None, **kwargs):

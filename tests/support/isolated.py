@@ -27,6 +27,7 @@ import time
 from support.child import child_env, module_command
 from support.damage import apply_case, restore
 from support.outcomes import FAILURE_PREFIXES, classify_raise, classify_skip, read_everything, windows_of
+from support.neo_outcomes import classify_neo_skip, neo_baseline
 
 
 def _snapshot(work, rels):
@@ -53,11 +54,12 @@ def _worker(job_path, start):
             baseline = read_everything(work, s.get("password", ""))
             windows = windows_of(baseline)
             baseline = read_everything(work, s.get("password", ""), windows)
-            sessions[s["key"]] = (s["path"], work, s.get("password", ""), baseline, windows)
+            neo = neo_baseline(work, s.get("password", "")) if job.get("neo") else None
+            sessions[s["key"]] = (s["path"], work, s.get("password", ""), baseline, windows, neo)
         print(json.dumps({"ready": True}), flush=True)
         for i in range(start, len(job["cases"])):
             case = job["cases"][i]
-            pristine, work, password, baseline, windows = sessions[case["session"]]
+            pristine, work, password, baseline, windows, neo = sessions[case["session"]]
             crafted = bool(case.get("fix_crc"))
             touched = [case.get("file")]
             t = time.perf_counter()
@@ -65,19 +67,25 @@ def _worker(job_path, start):
             try:
                 touched = apply_case(work, case)
                 if _snapshot(work, touched) == before:  # e.g. zeros written over zeros
-                    print(json.dumps({"i": i, "raise": "noop", "skip": "noop", "ms": 0}), flush=True)
+                    noop = {"i": i, "raise": "noop", "skip": "noop", "ms": 0}
+                    if neo is not None:
+                        noop["neo"] = "noop"
+                    print(json.dumps(noop), flush=True)
                     continue
                 r_out, r_msg = classify_raise(work, password, baseline, windows, crafted, touched)
                 s_out, s_msg = classify_skip(work, password, baseline, windows, crafted)
+                n_out, n_msg = classify_neo_skip(work, password, neo, crafted) if neo is not None else (None, "")
             except Exception as exc:  # noqa: BLE001 - a harness problem, reported as such
-                r_out, r_msg, s_out, s_msg = "harness", repr(exc), "harness", ""
+                r_out, r_msg, s_out, s_msg, n_out, n_msg = "harness", repr(exc), "harness", "", None, ""
             finally:
                 restore(work, pristine, [t for t in touched if t])
             rec = {"i": i, "raise": r_out, "skip": s_out, "ms": round(1000 * (time.perf_counter() - t), 2)}
+            if n_out is not None:
+                rec["neo"] = n_out
             if os.environ.get("NEO_MEF3_FUZZ_VERBOSE"):
-                rec["raise_msg"], rec["skip_msg"] = r_msg, s_msg
-            if r_out.split(":")[0] in FAILURE_PREFIXES or s_out.split(":")[0] in FAILURE_PREFIXES:
-                rec["raise_msg"], rec["skip_msg"] = r_msg, s_msg
+                rec["raise_msg"], rec["skip_msg"], rec["neo_msg"] = r_msg, s_msg, n_msg
+            if any((o or "").split(":")[0] in FAILURE_PREFIXES for o in (r_out, s_out, n_out)):
+                rec["raise_msg"], rec["skip_msg"], rec["neo_msg"] = r_msg, s_msg, n_msg
             print(json.dumps(rec), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -185,6 +193,8 @@ def run_isolated(job, timeout=60.0, memory_limit=3 << 30, worker=None, python=No
 def tally(results, cases=None, key="raise"):
     out = {}
     for i, r in enumerate(results):
+        if key not in r:  # (a mode the run did not include, or a harness failure)
+            continue
         outcome = r[key].split(":")[0] if r[key].split(":")[0] != "error" else r[key]
         if cases is not None and cases[i].get("fix_crc"):
             outcome = "crafted/" + outcome
@@ -195,8 +205,8 @@ def tally(results, cases=None, key="raise"):
 def failures(results, cases):
     bad = []
     for i, r in enumerate(results):
-        for key in ("raise", "skip"):
-            if r[key].split(":")[0] in FAILURE_PREFIXES:
+        for key in ("raise", "skip", "neo"):
+            if r.get(key, "").split(":")[0] in FAILURE_PREFIXES:
                 bad.append({"case": cases[i], **r})
                 break
     return bad
