@@ -40,7 +40,7 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from .errors import FormatError, MefError, PasswordError
+from .errors import FormatError, MefError, MefWarning, PasswordError
 from .format import fields as metadata_fields
 from .reader import Reader
 from .source import describe_location, is_url
@@ -420,7 +420,7 @@ class MEF3RawIO(BaseRawIO):
                 signal_channels.append((name, name, fs, t.dtype, units, t.gain, 0.0, stream_id, ""))
         self._event_types = sorted({r["type"] for r in self._records})
         event_channels = [
-            (rt, rt, "epoch" if rt in EPOCH_RECORD_TYPES else "event") for rt in self._event_types
+            (rt, rt, "epoch" if _is_epoch(rt) else "event") for rt in self._event_types
         ]
         if self.on_error == "skip":  # (after the record types: their channel indices stay)
             event_channels.append((BAD_BLOCKS, BAD_BLOCKS, "epoch"))
@@ -522,7 +522,29 @@ class MEF3RawIO(BaseRawIO):
                 warnings.warn(f"MEF3RawIO: the {where} records cannot be read ({exc}); they are skipped")
                 continue
             recs.extend(got)
-        self._records = recs
+        self._records = recs + self._video_clips()
+
+    def _video_clips(self):
+        """Each clip of each video channel as a record of type ``video <channel>`` (an
+        epoch: its span; label: clip number and frames). A video channel that cannot be
+        read is left out with a warning: the signals never depend on it."""
+        out = []
+        for name in self._reader.video_channels:
+            try:
+                channel = self._reader.video(name)
+            except MefError as exc:
+                warnings.warn(f"MEF3RawIO: video channel {name!r} cannot be read ({exc}); its clips are left out",
+                              MefWarning)
+                continue
+            for seg in channel["segments"]:
+                c = seg["clips"]
+                for k in range(len(c["start_time"])):
+                    out.append({"type": f"{VIDEO_EPOCHS}{name}", "time": int(c["start_time"][k]),
+                                "duration": max(int(c["end_time"][k] - c["start_time"][k]), 0),
+                                "text": f"segment {seg['segment']} clip {k}: frames {int(c['start_frame'][k])}-"
+                                        f"{int(c['end_frame'][k])}",
+                                "channel": name, "level": "video"})
+        return out
 
     def _assign_records(self):
         """Each record to the last segment starting at or before it; widen the segment."""
@@ -735,7 +757,7 @@ class MEF3RawIO(BaseRawIO):
         lst = self._event_list(seg_index, event_channel_index)
         ts = np.array([r["_t"] for r in lst], dtype=np.int64)
         labels = np.array([record_label(r) for r in lst], dtype="U")
-        if self._event_types[event_channel_index] in EPOCH_RECORD_TYPES:
+        if _is_epoch(self._event_types[event_channel_index]):
             durations = np.array([record_duration(r) for r in lst], dtype=np.int64)
         else:
             durations = None
@@ -769,6 +791,14 @@ class MEF3RawIO(BaseRawIO):
             self.close()
         except Exception:
             pass
+
+
+#: video clips become epochs on one event channel per video channel: "video <name>"
+VIDEO_EPOCHS = "video "
+
+
+def _is_epoch(record_type):
+    return record_type in EPOCH_RECORD_TYPES or record_type.startswith(VIDEO_EPOCHS)
 
 
 def record_label(r):

@@ -32,6 +32,7 @@ from .format.layout import (
     UH_HEADER_CRC,
     UH_VERSION_MAJOR,
     UNIVERSAL_HEADER_BYTES,
+    VIDEO_CHANNEL_EXT,
 )
 
 try:  # the system calls of a channel scan made in C, outside the GIL (POSIX)
@@ -143,31 +144,34 @@ class SessionTree:
             raise FormatError(f"not a MEF 3.0 session: the path {what}", self.path)
         base = os.path.basename(self.path)
         self.name = base[: -len(SESSION_EXT)] if base.endswith(SESSION_EXT) else base
-        found = []
+        found, videos = [], []
         try:
             with os.scandir(self.path) as it:
                 for e in it:
-                    if e.name.endswith(TS_CHANNEL_EXT):
+                    if e.name.endswith((TS_CHANNEL_EXT, VIDEO_CHANNEL_EXT)):
                         try:
                             if e.is_dir():
-                                found.append(e.name)
+                                (found if e.name.endswith(TS_CHANNEL_EXT) else videos).append(e.name)
                         except OSError:
                             pass
         except OSError as exc:
             raise FormatError(f"cannot list the session directory ({exc.strerror})", self.path) from None
         self.channel_dirs = {e[: -len(TS_CHANNEL_EXT)]: os.path.join(self.path, e) for e in sorted(found)}
+        #: video channels (``<name>.vidd``): name -> directory
+        self.video_dirs = {e[: -len(VIDEO_CHANNEL_EXT)]: os.path.join(self.path, e) for e in sorted(videos)}
         if not self.channel_dirs and not base.endswith(SESSION_EXT):
             raise FormatError("not a MEF 3.0 session: no '.timd' channel directories and no '.mefd' suffix", self.path)
 
     @classmethod
-    def from_listing(cls, path, channel_dirs):
+    def from_listing(cls, path, channel_dirs, video_dirs=None):
         """A tree a byte source listed itself (no file system call): `channel_dirs`
-        maps channel names to their directories' paths."""
+        (and `video_dirs`) map channel names to their directories' paths."""
         self = cls.__new__(cls)
         self.path = path
         base = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
         self.name = base[: -len(SESSION_EXT)] if base.endswith(SESSION_EXT) else base
         self.channel_dirs = dict(channel_dirs)
+        self.video_dirs = dict(video_dirs or {})
         return self
 
     @property

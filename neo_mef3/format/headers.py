@@ -276,20 +276,11 @@ def plain_metadata(scans, paths, keys_for, read_file=None):
     return out
 
 
-def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
-    """Parse and decrypt a time-series metadata file.
-
-    `keys` (a crypto.Keys) is reused when given; otherwise `password` is validated
-    against this file's header. Section 2 must be readable (it holds the sampling
-    rate and counts); an inaccessible section 3 is reported as locked, not an error.
-    """
-    if len(raw) != METADATA_FILE_BYTES:
-        raise FormatError(f"metadata file is {len(raw)} bytes; MEF 3.0 metadata is exactly {METADATA_FILE_BYTES}", path)
-    _, body_crc = check_universal_header(raw, path, "tmet", check_crc)
-    if check_crc and body_crc != 0:
-        actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:])
-        if body_crc != actual:
-            raise CrcError(f"body CRC mismatch (stored {body_crc:#010x}, computed {actual:#010x})", path)
+def decrypt_sections(raw, path=None, password="", keys=None):
+    """``(raw, keys, section3_available)``: a metadata file (``.tmet`` or ``.vmet``: the
+    same sections) with sections 2 and 3 decrypted as far as the keys allow (section 2
+    must be readable; a locked section 3 is zeroed). `keys` is reused when given,
+    otherwise `password` is validated against the file's header."""
     if keys is None:
         uh = np.frombuffer(raw, UNIVERSAL_HEADER, 1, 0)[0]
         keys = crypto.unlock(
@@ -311,9 +302,25 @@ def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
             else:
                 s3_available = False
                 buf[METADATA_SECTION_3_OFFSET:] = bytes(METADATA_SECTION_3_BYTES)  # never keep ciphertext around
-        raw = bytes(buf)
-    else:
-        raw = bytes(raw)  # (an immutable copy when given a bytearray or memoryview)
+        return bytes(buf), keys, s3_available
+    return bytes(raw), keys, s3_available  # (an immutable copy when given a bytearray or memoryview)
+
+
+def parse_metadata(raw, path=None, password="", keys=None, check_crc=True):
+    """Parse and decrypt a time-series metadata file.
+
+    `keys` (a crypto.Keys) is reused when given; otherwise `password` is validated
+    against this file's header. Section 2 must be readable (it holds the sampling
+    rate and counts); an inaccessible section 3 is reported as locked, not an error.
+    """
+    if len(raw) != METADATA_FILE_BYTES:
+        raise FormatError(f"metadata file is {len(raw)} bytes; MEF 3.0 metadata is exactly {METADATA_FILE_BYTES}", path)
+    _, body_crc = check_universal_header(raw, path, "tmet", check_crc)
+    if check_crc and body_crc != 0:
+        actual = crc32(memoryview(raw)[UNIVERSAL_HEADER_BYTES:])
+        if body_crc != actual:
+            raise CrcError(f"body CRC mismatch (stored {body_crc:#010x}, computed {actual:#010x})", path)
+    raw, keys, s3_available = decrypt_sections(raw, path, password, keys)
     record = np.frombuffer(raw, TIME_SERIES_METADATA, 1, 0)[0]
     meta = TimeSeriesMetadata(path, record, keys, s3_available, raw)
     fs = meta.fs

@@ -49,6 +49,9 @@ LITTLE_ENDIAN_CODE = 1
 # file and directory suffixes
 SESSION_EXT = ".mefd"
 TS_CHANNEL_EXT = ".timd"
+VIDEO_CHANNEL_EXT = ".vidd"
+VMET = "vmet"
+VIDX = "vidx"
 SEGMENT_EXT = ".segd"
 TMET = "tmet"
 TIDX = "tidx"

@@ -17,7 +17,7 @@ from ..format.headers import TimeSeriesMetadata
 from ..progress import Tracker
 from ..session import SegmentFiles
 from ..source import ByteSource, open_source
-from . import describe, sections, windows
+from . import describe, sections, video, windows
 from .decode import Decoder
 from .loading import Catalog
 from .records import RecordReader
@@ -195,6 +195,25 @@ class Reader:
         if self._closed:
             raise MefError("the Reader is closed", self.path)
         return self._catalog.get(name)
+
+    @property
+    def video_channels(self) -> List[str]:
+        """Names of the session's video channels (``<name>.vidd``), sorted."""
+        return sorted(self._tree.video_dirs)
+
+    def video(self, channel: str) -> Dict[str, Any]:
+        """A video channel's segments: per segment its metadata (``frame_rate``,
+        ``horizontal_resolution``, ``vertical_resolution``, ``number_of_clips``,
+        ``video_format``, ``start_time``, ``end_time``, ...), ``clips`` (int64 arrays
+        ``start_time``, ``end_time`` in uUTC, ``start_frame``, ``end_frame``,
+        ``file_offset``, ``clip_bytes``, one entry per clip) and ``files`` (the video
+        files in its folder). Read when asked for: a damaged video channel raises its
+        MefError here (skipped with ``on_error="skip"``) and never affects time series."""
+        if self._closed:
+            raise MefError("the Reader is closed", self.path)
+        out = video.video_channel(self.source, self._tree, channel, self._keyring, self._skips, self.path)
+        self._skips.warn(self.path)
+        return out
 
     def preload(self, channels: Optional[List[str]] = None) -> None:
         """Open several channels (default: all) at once, their scans spread over the
