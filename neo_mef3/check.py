@@ -324,7 +324,7 @@ def _check_channel(keyring, tree, name, report, tracker=None):
     fs_seen = set()
     prev = None
     for sf in files:
-        seg = _check_segment(keyring, sf, report)
+        seg = _check_segment(keyring, sf, report, tracker)
         out["segments"].append(seg)
         if tracker is not None:
             tracker.advance(1)
@@ -361,7 +361,7 @@ def _declared(meta, fs):
     }
 
 
-def _check_segment(keyring, sf, report):
+def _check_segment(keyring, sf, report, tracker=None):
     out = {"number": sf.number, "path": _safe(sf.directory)}
     first_problem = len(report.problems)
     crc = {"headers": "ok", "bodies": "ok", "blocks": "-"}
@@ -423,7 +423,7 @@ def _check_segment(keyring, sf, report):
         report.problem(sf.tdat, _plain(exc, sf.tdat))
         return done("UNREADABLE")
 
-    blocks = _check_blocks(sf, meta.keys, entries, tdat_size, report, crc)
+    blocks = _check_blocks(sf, meta.keys, entries, tdat_size, report, crc, tracker)
     rto = meta.recording_time_offset
     good = blocks["good"]
     times = to_uutc_array(entries["start_time"], rto)
@@ -627,8 +627,9 @@ def _crc_failed(crc, exc):
         crc["bodies"] = "MISMATCH"
 
 
-def _check_blocks(sf, keys, entries, tdat_size, report, crc):
-    """Decode every indexed block (status mode) and compare its header with its entry."""
+def _check_blocks(sf, keys, entries, tdat_size, report, crc, tracker=None):
+    """Decode every indexed block (status mode) and compare its header with its entry
+    (``tracker``: asked between batches whether to stop, so a long segment cancels too)."""
     nb = len(entries)
     good = np.zeros(nb, bool)
     codes = {}
@@ -655,6 +656,8 @@ def _check_blocks(sf, keys, entries, tdat_size, report, crc):
     i = 0
     with open(sf.tdat, "rb") as f:
         while i < len(todo):
+            if tracker is not None:
+                tracker.check()
             j, samples, size = i, 0, 0
             while j < len(todo) and (j == i or (samples + n[todo[j]] <= _BATCH_SAMPLES and size + nbytes[todo[j]] <= _BATCH_BYTES)):
                 samples += int(n[todo[j]])

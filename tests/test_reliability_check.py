@@ -196,3 +196,29 @@ def test_absurd_index_claims_do_not_allocate(tmp_path, rng):
     report = check_session(path)
     assert report.exit_code == 1
     assert any("claim more than" in m or "cannot be used" in m for _, m in report.problems)
+
+
+def test_check_progress_and_cancel_inside_a_long_segment(tmp_path, monkeypatch):
+    """``progress=`` counts segments; ``cancel=`` is asked between block batches too, so a
+    check of one long segment stops when told (CancelledError)."""
+    import neo_mef3.check as check_mod
+    from neo_mef3.check import check_session
+    from neo_mef3.errors import CancelledError
+    from neo_mef3.writer import Writer
+
+    path = str(tmp_path / "long.mefd")
+    with Writer(path) as w:
+        w.write_int32("a", np.arange(20_000, dtype=np.int32), 1.0, 1_600_000_000_000_000, 100.0)
+    calls = []
+    assert check_session(path, progress=lambda done, total: calls.append((done, total))).problems == []
+    assert calls[-1] == (1, 1)
+    monkeypatch.setattr(check_mod, "_BATCH_SAMPLES", 2000)  # ten batches in the one segment
+    asked = []
+
+    def cancel():
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(CancelledError):
+        check_session(path, cancel=cancel)
+    assert len(asked) == 4  # the 4th question came from inside the segment's blocks
