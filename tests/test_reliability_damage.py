@@ -186,7 +186,7 @@ def test_gap_in_segment_numbering_and_stray_entries(tmp_path):
         with open(os.path.join(path, p), "w") as f:
             f.write("stray")
     os.mkdir(os.path.join(path, ".hidden.timd.neo_mef3-tmp"))
-    os.mkdir(os.path.join(bdir, "B-12.segd"))
+    os.mkdir(os.path.join(bdir, "B-12x.segd"))  # (B-12.segd would be segment 12: other writers spell it so)
     with open(os.path.join(path, "X.timd"), "w") as f:  # a file named like a channel
         f.write("not a directory")
     with neo_mef3.Reader(path) as r:
