@@ -106,6 +106,7 @@ class Reader:
         self._keyring = crypto.KeyRing(password)
         self._pool = None
         self._pool_size = 0
+        self._old_pools = []
         self._pool_lock = threading.Lock()
         self._closed = False
         self._catalog = Catalog(self.source, self._keyring, self._skips, self.path)
@@ -138,9 +139,10 @@ class Reader:
         """Release open files and threads; the Reader cannot be used afterwards."""
         self._closed = True
         self._catalog.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for pool in [self._pool] + self._old_pools:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool, self._old_pools = None, []
 
     def __repr__(self) -> str:
         return f"<neo_mef3.Reader {self.path!r} channels={len(self._tree.channels)}>"
@@ -157,17 +159,17 @@ class Reader:
     def _after_fork(self):
         """In a forked child: the parent's decode threads are not here; start with no pool
         (the channel catalog, decoder and skip list reset their own locks)."""
-        self._pool = None
+        self._pool, self._pool_size, self._old_pools = None, 0, []
         self._pool_lock = threading.Lock()
 
     def _executor(self, workers=None):
         """The decode pool, made when first needed; a call asking for more threads than it
         has (``read(..., n_threads=k)``) replaces it by a larger one (the old one finishes
-        what it was given)."""
+        what it was given, and stays open until close(): a thread may still submit to it)."""
         workers = max(self.n_threads if workers is None else int(workers), 1)
         with self._pool_lock:
             if self._pool is not None and self._pool_size < workers:
-                self._pool.shutdown(wait=False)
+                self._old_pools.append(self._pool)
                 self._pool = None
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="neo_mef3-decode")
