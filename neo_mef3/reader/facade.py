@@ -354,7 +354,7 @@ class Reader:
         given = (t0, t1)
         t0, t1, n = windows.common_window(names, chans, t0, t1, self.path)
         if warn:
-            windows.warn_slips(given, (t0, t1), names, chans, self.path, stacklevel=4)
+            windows.warn_slips(given, (t0, t1), names, chans, self.path, stacklevel=3)
         return t0, t1, n
 
     @staticmethod

@@ -59,10 +59,10 @@ def warn_slips(given, window, names, chans, path, stacklevel=3):
     channel's recording (it would read as gaps), naming the recording's span."""
     problems = []
     lo, hi = PLAUSIBLE_UUTC
-    for label, t in zip(("t0", "t1"), given):
-        if t is not None and not lo <= t < hi:
-            problems.append(f"{label}={t} is not a plausible uUTC time ({_when(t)}): times are microseconds "
-                            "since 1970-01-01 UTC, not seconds or samples")
+    odd = [f"{label}={t} ({_when(t)})" for label, t in zip(("t0", "t1"), given) if t is not None and not lo <= t < hi]
+    if odd:
+        problems.append(f"{' and '.join(odd)} {'is not a plausible uUTC time' if len(odd) == 1 else 'are not plausible uUTC times'}: "
+                        "times are microseconds since 1970-01-01 UTC, not seconds or samples")
     t0, t1 = window
     spans = [grid.span(ch) for ch in chans]
     if spans and t1 > t0:
