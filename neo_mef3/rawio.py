@@ -40,7 +40,7 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from .errors import FormatError, MefError, MefWarning, PasswordError
+from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError
 from .format import fields as metadata_fields
 from .reader import Reader
 from .source import describe_location, is_url
@@ -569,8 +569,8 @@ class MEF3RawIO(BaseRawIO):
         names = [n for st in self._streams for n in st]
         first = infos[reader.channels[0]] if reader.channels else {}
         bl = self.raw_annotations["blocks"][0]
-        start_dt = datetime.fromtimestamp(self._session_start / 1e6, tz=timezone.utc)
-        bl["name"] = first.get("session_name") or os.path.basename(self._source_name().rstrip("/\\"))
+        start_dt = self._utc(self._session_start)
+        bl["name"] = first.get("session_name") or os.path.basename(self._source_name().rstrip("/\"))
         bl["rec_datetime"] = start_dt
         bl["mef_session_start_uutc"] = int(self._session_start)
         ends = [infos[n]["end_time"] for n in names if infos[n]["end_time"] is not None]
@@ -593,7 +593,7 @@ class MEF3RawIO(BaseRawIO):
         for g, seg in enumerate(bl["segments"]):
             seg["name"] = f"segment {g}"
             seg_uutc = self._session_start + int(math.floor(self._seg_start[g]))
-            seg["rec_datetime"] = datetime.fromtimestamp(seg_uutc / 1e6, tz=timezone.utc)
+            seg["rec_datetime"] = self._utc(seg_uutc)
             seg["mef_start_uutc"] = seg_uutc
             signals = []
             for si, st in enumerate(self._streams):
@@ -620,6 +620,14 @@ class MEF3RawIO(BaseRawIO):
                 }
                 events.append(d)
             seg["events"] = events
+
+    def _utc(self, uutc):
+        """A uUTC time as an aware datetime; RangeError (naming the session) for a time
+        no datetime holds (damaged times that every check let through)."""
+        try:
+            return datetime.fromtimestamp(uutc / 1e6, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise RangeError(f"time {uutc} uUTC is outside the years a datetime holds", self.dirname) from None
 
     # --------------------------------------------------------------- segments -----
     def _seconds(self, uutc):

@@ -14,6 +14,7 @@ MEF channel names, one SpikeInterface segment per neo segment (see docs/neo.md f
 MEF discontinuities map to segments).
 """
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -148,10 +149,13 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         ids = list(self.get_channel_ids())
         names = [str(n) for n in self.get_property("channel_names")] if "channel_names" in self.get_property_keys() \
             else [str(c) for c in ids]
+        owner = weakref.ref(self)  # (the segments' wrappers must not keep the extractor alive)
 
         def update():
-            spans = rawio.bad_blocks.by_channel(rawio._time_origin)
-            self.set_property("bad_blocks", np.array([spans.get(n, "") for n in names], dtype=object))
+            rec = owner()
+            if rec is not None:
+                spans = rawio.bad_blocks.by_channel(rawio._time_origin)
+                rec.set_property("bad_blocks", np.array([spans.get(n, "") for n in names], dtype=object))
 
         for seg in self._segments:
             read = seg.get_traces

@@ -141,11 +141,12 @@ def _spikeinterface(path, password, streams, baseline):
                 v.append(traces[:, c] * _gain_to_units(rec, c, gains))
         got = {k: (np.concatenate(t), np.concatenate(v)) for k, (t, v) in got.items()}
         spans = rec.neo_reader.bad_blocks.spans
+        listed = rec.get_property("bad_blocks")
+        rec.neo_reader.close()  # (its Reader's threads, now: a worker runs thousands of cases)
         sub = {"data": {k: baseline["data"][k] for k in got if k in baseline["data"]}, "fs": baseline["fs"]}
         why, _ = _judge(got, spans, sub)
         if why is not None:
             return f"SpikeInterface stream {sid}: {why}"
-        listed = rec.get_property("bad_blocks")
         if any(s for s in spans) and not any(listed):
             return f"SpikeInterface stream {sid}: bad blocks not in the bad_blocks property"
     return None
