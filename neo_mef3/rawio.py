@@ -346,7 +346,10 @@ class MEF3RawIO(BaseRawIO):
         names = list(reader.channels)
         reader.preload(names)  # the directory scans on the Reader's threads
         infos = {name: reader.info(name) for name in names}
-        tables = {name: _ChannelTable(reader, name, self._sections_from_metadata) for name in names}
+        # (skip mode: the block tables, since the Reader may have dropped index entries the
+        # metadata still counts)
+        from_metadata = self._sections_from_metadata and self.on_error != "skip"
+        tables = {name: _ChannelTable(reader, name, from_metadata) for name in names}
         names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal
         empty = [n for n in reader.channels if n not in names]
         if empty:
@@ -570,7 +573,7 @@ class MEF3RawIO(BaseRawIO):
         first = infos[reader.channels[0]] if reader.channels else {}
         bl = self.raw_annotations["blocks"][0]
         start_dt = self._utc(self._session_start)
-        bl["name"] = first.get("session_name") or os.path.basename(self._source_name().rstrip("/\"))
+        bl["name"] = first.get("session_name") or os.path.basename(self._source_name().rstrip("/\\"))
         bl["rec_datetime"] = start_dt
         bl["mef_session_start_uutc"] = int(self._session_start)
         ends = [infos[n]["end_time"] for n in names if infos[n]["end_time"] is not None]

@@ -92,7 +92,7 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
     ):
         neo_kwargs = self.map_to_neo_kwargs(folder_path, password, keep_original_times, storage_options, on_error)
         if not session_segments:
-            names, ids = self.get_streams(folder_path, password, storage_options=storage_options)
+            names, ids = self.get_streams(folder_path, password, keep_original_times, storage_options, on_error)
             if stream_id is None and stream_name is not None and stream_name in names:
                 stream_id = ids[names.index(stream_name)]
             if stream_id is None and len(ids) == 1:
@@ -174,6 +174,6 @@ def read_mef3(path, stream_id=None, password=None, **kwargs):
     return MEF3RecordingExtractor(path, stream_id=stream_id, password=password, **kwargs)
 
 
-def get_streams(path, password=None, storage_options=None):
-    """(stream_names, stream_ids) of a session."""
-    return MEF3RecordingExtractor.get_streams(path, password, storage_options=storage_options)
+def get_streams(path, password=None, storage_options=None, on_error="raise"):
+    """(stream_names, stream_ids) of a session (``on_error="skip"``: of what is intact)."""
+    return MEF3RecordingExtractor.get_streams(path, password, False, storage_options, on_error)
