@@ -43,6 +43,7 @@ from neo.rawio.baserawio import (
 from .errors import FormatError, MefError, MefWarning, PasswordError, RangeError
 from .format import fields as metadata_fields
 from .reader import Reader
+from .reader.grid import check_fits
 from .source import describe_location, is_url
 from .rawio_skips import BAD_BLOCKS, BadBlocks
 
@@ -675,6 +676,8 @@ class MEF3RawIO(BaseRawIO):
         else:
             sel = list(np.asarray(names, dtype=object)[channel_indexes])
         dtype = self._tables[names[0]].dtype
+        check_fits((i_stop - i_start) * len(sel), 13, f"samples [{i_start}, {i_stop}) of {len(sel)} channel(s)",
+                   self.dirname)  # (a damaged count never becomes an allocation)
         out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype)
         if i_stop == i_start or not sel:
             return out

@@ -17,7 +17,7 @@ from ..format.headers import TimeSeriesMetadata
 from ..progress import Tracker
 from ..session import SegmentFiles
 from ..source import ByteSource, open_source
-from . import describe, sections, video, windows
+from . import describe, grid, sections, video, windows
 from .decode import Decoder
 from .loading import Catalog
 from .records import RecordReader
@@ -383,6 +383,7 @@ class Reader:
         start = int(start)
         if not 0 <= start <= stop <= total:
             raise RangeError(f"stored samples [{start}, {stop}) are outside 0..{total} of channel {channel!r}", self.path)
+        grid.check_fits(stop - start, 5, f"stored samples [{start}, {stop}) of channel {channel!r}", self.path)
         samples = np.zeros(stop - start, np.int32)
         valid = np.zeros(stop - start, np.uint8)
         self._decoder.decode_at(ch, b, first[:-1] - start, stop - start, samples, valid)

@@ -86,7 +86,12 @@ def window(ch, t0, t1, path=None):
     if not (-(2**62) <= t0 and t1 <= 2**62):  # a damaged time offset can push times past int64
         raise RangeError(f"the window [{t0}, {t1}) lies outside the times MEF can hold (|t| <= 2**62 us)", path)
     n = int(np.floor((t1 - t0) * ch.fs / 1e6 + 0.5))
-    if n * 13 > physical_memory():
-        raise RangeError(f"the window [{t0}, {t1}) is {n} samples at {ch.fs} Hz, more than this machine can hold",
-                         path)
+    check_fits(n, 13, f"the window [{t0}, {t1}) is {n} samples at {ch.fs} Hz", path)
     return t0, t1, n
+
+
+def check_fits(n, bytes_each, what, path=None):
+    """RangeError ("`what`, more than this machine can hold") when `n` values of
+    `bytes_each` bytes would not fit in RAM: a damaged count never becomes an allocation."""
+    if n * bytes_each > physical_memory():
+        raise RangeError(f"{what}, more than this machine can hold", path)
