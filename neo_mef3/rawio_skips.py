@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from . import forksafe
+
 #: the name of the event channel that lists damaged blocks
 BAD_BLOCKS = "bad blocks"
 
@@ -25,6 +27,18 @@ class BadBlocks:
         self.spans = []
         self._seen = set()
         self._lock = threading.Lock()
+        forksafe.register(self, BadBlocks._after_fork)
+
+    def _after_fork(self):
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # (a MEF3RawIO is pickled for worker processes: no lock in it)
+        return {"spans": list(self.spans), "_seen": set(self._seen)}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._after_fork()
+        forksafe.register(self, BadBlocks._after_fork)
 
     def note(self, table, s0, valid):
         """Note the runs of ``valid == 0`` of a read of stored samples [s0, s0 + len)."""
