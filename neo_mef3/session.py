@@ -205,7 +205,20 @@ def segment_number(dirname, channel):
     """The number in a segment directory's name ``<channel>-NNNNNN.segd``, or None for
     a name that is not one of `channel`'s segments (for sources that list on their own)."""
     m = _SEGMENT_RE.fullmatch(dirname)
-    return int(m.group("number")) if m and m.group("channel") == channel else None
+    if not m or m.group("channel") != channel or int(m.group("number")) > _MAX_SEGMENT_NUMBER:
+        return None
+    return int(m.group("number"))
+
+
+def segments_in(dirnames, channel, where=None):
+    """``(numbers, widths)`` of the segment directories among `dirnames` (names of the
+    directories in a channel directory, for sources that list on their own): sorted
+    numbers, and the digits each is spelled with (None when all have MEF's six).
+    FormatError (naming `where`) when two directories claim one number."""
+    found = sorted((segment_number(d, channel), len(d) - len(channel) - 6) for d in dirnames
+                   if segment_number(d, channel) is not None)
+    numbers = np.array([n for n, _ in found], np.int64)
+    return numbers, _one_folder_per_number(numbers, np.array([w for _, w in found], np.uint8), where, channel)
 
 
 def segment_numbers(channel_dir, channel):
@@ -304,20 +317,15 @@ def _scan_channel_py(channel_dir, channel, metadata_bytes=0, read_files=True, ke
         # symlinks as os.path.isdir does
         with os.scandir(channel_dir) as it:
             for e in it:
-                m = _SEGMENT_RE.fullmatch(e.name)
-                if m and m.group("channel") == channel:
+                if segment_number(e.name, channel) is not None:
                     try:
-                        is_dir = e.is_dir()
+                        if e.is_dir():
+                            found.append(e.name)
                     except OSError:
-                        is_dir = False
-                    digits = m.group("number")
-                    if is_dir and int(digits) <= _MAX_SEGMENT_NUMBER:
-                        found.append((int(digits), len(digits)))
+                        pass
     except OSError as exc:
         raise FormatError(f"cannot list the channel directory ({exc.strerror})", channel_dir) from None
-    found.sort()
-    numbers = np.array([n for n, _ in found], np.int64)
-    widths = _one_folder_per_number(numbers, np.array([w for _, w in found], np.uint8), channel_dir, channel)
+    numbers, widths = segments_in(found, channel, channel_dir)
     if not read_files:
         return ChannelScan(numbers, None, None, None, None, None, None, None, None, widths)
     images, sizes, flags = [], [] if probe else None, [] if probe else None

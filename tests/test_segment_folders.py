@@ -118,3 +118,23 @@ def test_c_and_python_scans_agree_on_spellings(tmp_path):
     assert fast.lengths.tolist() == slow.lengths.tolist() and (fast.lengths > 0).all()  # both .tmet found
     # every folder MEF's way: no widths at all (what the other branches' listings rely on)
     assert session_mod.scan_channel(os.path.join(path, "ch2.timd"), "ch2", read_files=False).widths is None
+
+
+def test_a_listed_source_reads_the_same_spellings(tmp_path):
+    """Remote stores and archives list on their own (session.segments_in): the same rule."""
+    fsspec = pytest.importorskip("fsspec")
+    path = _session(tmp_path / "s.mefd")
+    d = os.path.join(path, "ch1.timd")
+    _respell(d, "ch1", 1, "1")
+    with neo_mef3.Reader(path) as r:
+        want = r.read("ch1")
+    fs = fsspec.filesystem("file")
+    with neo_mef3.Reader(path, fs=fs) as r:
+        assert type(r.source).__name__ == "FsspecSource"
+        np.testing.assert_array_equal(r.read("ch1"), want)
+        assert [os.path.basename(s["path"]) for s in r.segments("ch1")] == ["ch1-000000.segd", "ch1-1.segd"]
+    shutil.copytree(os.path.join(d, "ch1-1.segd"), os.path.join(d, "ch1-000001.segd"))  # a second segment 1
+    with neo_mef3.Reader(path, fs=fs) as r:
+        with pytest.raises(FormatError, match=r"ch1-000001\.segd and ch1-1\.segd both claim segment number 1"):
+            r.read("ch1")
+        assert r.read_raw("ch2")["samples"].tolist() == list(range(300))

@@ -30,7 +30,7 @@ from ..format.layout import (
     TS_CHANNEL_EXT,
     UNIVERSAL_HEADER_BYTES,
 )
-from ..session import SessionTree, channel_scan, record_flags, segment_number
+from ..session import SessionTree, channel_scan, record_flags, segments_in
 from .base import ByteSource, RangeFile, read_merged
 
 #: at most this many bytes of fetched ``.tmet`` images are kept for the Reader to read
@@ -65,8 +65,13 @@ class Listing:
 
     def segment_numbers(self, channel_dir, channel):
         """Sorted numbers of the channel's ``<channel>-NNNNNN.segd`` directories."""
-        numbers = (segment_number(d, channel) for d in self._subdirs.get(channel_dir, ()))
-        return sorted({n for n in numbers if n is not None})
+        return self.segment_folders(channel_dir, channel)[0].tolist()
+
+    def segment_folders(self, channel_dir, channel):
+        """``(numbers, widths)`` of the channel's segment directories, as
+        :func:`~neo_mef3.session.segments_in` gives them (other writers' ``ch1-0.segd``
+        spellings included; two directories claiming one number: FormatError)."""
+        return segments_in(self._subdirs.get(channel_dir, ()), channel, channel_dir)
 
 
 class ListedSource(ByteSource):
@@ -87,6 +92,7 @@ class ListedSource(ByteSource):
         self._prefetched = False  # (the metadata of every channel fetched with the first scan)
         self._records_fetched = False  # (every records file fetched with the first one asked for)
         self._heads = {}  # data file -> its universal header, fetched with its index
+        self._widths = {}  # channel -> the digits of its segment folders' numbers (None: MEF's six)
 
     # --- what a subclass provides -----------------------------------------------------
     def _list(self):
@@ -128,14 +134,22 @@ class ListedSource(ByteSource):
                 root, {d[: -len(TS_CHANNEL_EXT)]: root + os.sep + d for d in names})
         return self._tree
 
+    def _plan_or_error(self, name):
+        try:
+            return self._plan(name)
+        except MefError as exc:
+            return exc
+
     def _plan(self, name):
         """(name, channel dir, segment numbers, per segment its .tmet, .tidx, .rdat, .ridx,
         .tdat) as relative paths."""
         tree = self.list_session()
         cdir = self._rel(tree.channel_dirs[name])
-        numbers = self._listing.segment_numbers(cdir, name)
+        numbers, widths = self._listing.segment_folders(cdir, name)
+        numbers = numbers.tolist()
+        self._widths[name] = widths
         segs = [tuple(self._rel(p) for p in (f.tmet, f.tidx, f.rdat, f.ridx, f.tdat))
-                for f in tree.segment_files(name, numbers)]
+                for f in tree.segment_files(name, numbers, widths)]
         return name, cdir, numbers, segs
 
     def _metadata_requests(self, plans, budget):
@@ -156,13 +170,14 @@ class ListedSource(ByteSource):
     def scan_channels(self, names, probe=False, executor=None, parts=1):
         tree = self.list_session()
         files = self._listing.files
-        plans = [self._plan(name) for name in names]
-        gets, stats = self._metadata_requests(plans, float("inf"))
+        plans = [self._plan_or_error(name) for name in names]
+        gets, stats = self._metadata_requests([p for p in plans if not isinstance(p, MefError)], float("inf"))
         extra = []
         if not self._prefetched:  # the first scan also fetches the other channels' metadata
             self._prefetched = True
             asked = set(names)
-            others = [self._plan(n) for n in tree.channels if n not in asked]
+            others = [p for p in (self._plan_or_error(n) for n in tree.channels if n not in asked)
+                      if not isinstance(p, MefError)]
             budget = min(KEEP_BYTES - self._kept_bytes, PREFETCH_FILES * METADATA_FILE_BYTES)
             extra, extra_stats = self._metadata_requests(others, budget)
             stats += extra_stats
@@ -176,7 +191,11 @@ class ListedSource(ByteSource):
             if isinstance(size, int):
                 files[rel] = size
         out = []
-        for name, cdir, numbers, segs in plans:
+        for plan in plans:
+            if isinstance(plan, MefError):  # (two segment folders claiming one number)
+                out.append(plan)
+                continue
+            name, cdir, numbers, segs = plan
             try:
                 out.append(self._scan_one(name, cdir, numbers, segs, images, sizes, probe))
             except MefError as exc:
@@ -220,7 +239,8 @@ class ListedSource(ByteSource):
             base = f"{cdir}/{name}"
             ch_flags = record_flags(f"{base}.{RDAT}" in files, f"{base}.{RIDX}" in files)
         scan = channel_scan(np.array(numbers, np.int64), got, METADATA_FILE_BYTES, headers.SCAN_KEEP,
-                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, index_sizes, flags, ch_flags)
+                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, index_sizes, flags, ch_flags,
+                            self._widths.get(name))
         for (tmet, _, _, _, _), image in zip(segs, got):
             self._keep(tmet, image)
         return scan
