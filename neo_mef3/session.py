@@ -210,6 +210,27 @@ def segment_number(dirname, channel):
     return int(m.group("number"))
 
 
+def segment_dirnames(channel_dir, channel):
+    """``[(number, directory name)]`` of every directory in `channel_dir` named as one of
+    `channel`'s segments, however spelled (``ch1-000000.segd``, ``ch1-0.segd``), sorted;
+    two for one number are both listed (for code that repairs or refuses them; readers
+    use :func:`segment_numbers`, which refuses them)."""
+    out = []
+    try:
+        with os.scandir(channel_dir) as it:
+            for e in it:
+                n = segment_number(e.name, channel)
+                if n is not None:
+                    try:
+                        if e.is_dir():
+                            out.append((n, e.name))
+                    except OSError:
+                        pass
+    except OSError as exc:
+        raise FormatError(f"cannot list the channel directory ({exc.strerror})", channel_dir) from None
+    return sorted(out)
+
+
 def segments_in(dirnames, channel, where=None):
     """``(numbers, widths)`` of the segment directories among `dirnames` (names of the
     directories in a channel directory, for sources that list on their own): sorted

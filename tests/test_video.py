@@ -5,7 +5,6 @@ The video channel is written with pymef's ``write_mef_v_segment_metadata`` and
 ``write_mef_v_segment_indices`` next to a time-series channel of our Writer.
 """
 import os
-import shutil
 import warnings
 
 import numpy as np

@@ -16,7 +16,7 @@ from ..format import crypto, metadata
 from ..format import fields as metadata_fields
 from ..format.layout import SESSION_EXT, TS_CHANNEL_EXT, encode_text
 from ..progress import Tracker
-from ..session import SegmentFiles, segment_numbers, validate_name
+from ..session import segment_folders, validate_name
 from ..source import is_url, shown_url
 from . import annotations as annotation_files
 from . import interrupts, plan, quantize, recovery, repair, segments
@@ -469,9 +469,8 @@ class Writer:
         if update_existing and values:
             for name in names:
                 chan = self._channel(name)
-                listed = segment_numbers(chan.directory, name) if os.path.isdir(chan.directory) else ()
-                for number in (int(n) for n in listed):
-                    files = SegmentFiles(chan.directory, name, number)
+                listed = segment_folders(chan.directory, name) if os.path.isdir(chan.directory) else ()
+                for files in listed:  # (as spelled on disk: other writers' ch1-0.segd too)
                     raw, meta = recovery.read_metadata(files.tmet, self._session)
                     images.append((chan, files, metadata.retag_tmet(raw, meta, values, self._session.keys, files.tmet)))
         for chan, files, image in images:

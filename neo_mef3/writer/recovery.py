@@ -8,7 +8,6 @@ metadata (see "Write ordering and crashes" in :mod:`neo_mef3.writer`).
 """
 
 import os
-import re
 import struct
 
 import numpy as np
@@ -40,7 +39,7 @@ from ..format.layout import (
 )
 from ..format.metadata import writable
 from ..format.times import effective_rto, to_uutc
-from ..session import SegmentFiles, segment_numbers
+from ..session import SegmentFiles, segment_dirnames
 from .quantize import offset_us
 from .state import SegmentState
 
@@ -315,24 +314,19 @@ class OtherSpelling:
 
 def segment_folders(channel_dir, channel):
     """The channel's segment folders by number: ``{number: [files, ...]}`` where files is
-    a SegmentFiles (our six-digit spelling, as :func:`neo_mef3.session.segment_numbers`
-    lists them) or an :class:`OtherSpelling` (``ch-0.segd``, ``ch-12.segd``)."""
+    a SegmentFiles (our six-digit spelling) or an :class:`OtherSpelling` (``ch-0.segd``,
+    ``ch-12.segd``), as :func:`neo_mef3.session.segment_dirnames` lists them (two folders
+    for one number both listed)."""
     out = {}
-    for n in segment_numbers(channel_dir, channel):
-        files = SegmentFiles(channel_dir, channel, int(n))
-        if os.path.isdir(files.directory):  # (the listing may come to include other spellings)
-            out.setdefault(int(n), []).append(files)
-    pattern = re.compile(re.escape(channel) + r"-([0-9]+)" + re.escape(SEGMENT_EXT), re.DOTALL)
     try:
-        entries = sorted(os.listdir(channel_dir))
-    except OSError:
+        listed = segment_dirnames(channel_dir, channel)
+    except FormatError:
         return out
-    for e in entries:
-        m = pattern.fullmatch(e)
-        if m is None or len(m.group(1)) == 6 or not os.path.isdir(os.path.join(channel_dir, e)):
+    for number, name in listed:
+        if len(name) - len(channel) - len(SEGMENT_EXT) - 1 == 6:
+            out.setdefault(number, []).append(SegmentFiles(channel_dir, channel, number))
             continue
-        number = int(m.group(1))
-        other = OtherSpelling(channel_dir, channel, number, e)
+        other = OtherSpelling(channel_dir, channel, number, name)
         if not os.path.isfile(other.tmet):
             continue  # (an empty or stray folder is not a segment)
         out.setdefault(number, []).append(other)
