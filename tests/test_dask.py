@@ -168,7 +168,7 @@ def _straddled(reader, g):
     return bad
 
 
-def test_default_chunks_follow_blocks(rich, tmp_path):
+def test_default_chunks_follow_blocks(rich, tmp_path, monkeypatch):
     reader = neo_mef3.Reader(rich)
     groups = nd.to_dask_groups(rich)
     for g in groups.values():
@@ -182,9 +182,10 @@ def test_default_chunks_follow_blocks(rich, tmp_path):
             x = np.round(rng.normal(0, 9, 3_500_000), 1)
             x[2_000_000:2_100_000] = np.nan
             w.write(c, x, T0, 1000.0, precision=1)
+    monkeypatch.setattr(nd, "DEFAULT_CHUNK_SAMPLES", 1 << 20)  # (several chunks of a short session)
     g = nd.to_dask_groups(path)[1000.0]
     sizes = np.array(g.data.chunks[1])
-    assert len(sizes) >= 3 and sizes.max() <= 4 * nd.DEFAULT_CHUNK_SAMPLES
+    assert len(sizes) >= 3 and sizes.max() <= 2 * nd.DEFAULT_CHUNK_SAMPLES
     assert (sizes[:-1] % 3000 == 0).all()  # whole blocks (the gap is a multiple of 3000 too)
     assert _straddled(neo_mef3.Reader(path), g) == []
     assert g.data.numblocks == (2, len(sizes))
