@@ -20,8 +20,8 @@ only, and elsewhere ``neo_mef3.session`` scans in Python.
 """
 
 from libc.errno cimport errno, EINTR
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t
-from libc.stdlib cimport malloc, realloc, free, qsort
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memcpy, memset, strlen, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
@@ -37,8 +37,21 @@ cdef extern from *:
     """
     #include <errno.h>
     static void _clear_errno(void) { errno = 0; }
+    #if defined(__linux__)
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    /* the directory listing without a DIR stream: fdopendir costs an fstat and two
+       fcntl per directory, a third of the system calls of a one-segment channel */
+    static long _getdents(int fd, char* buf, size_t n) { return syscall(SYS_getdents64, fd, buf, n); }
+    #define _HAVE_GETDENTS 1
+    #else
+    static long _getdents(int fd, char* buf, size_t n) { (void)fd; (void)buf; (void)n; errno = ENOSYS; return -1; }
+    #define _HAVE_GETDENTS 0
+    #endif
     """
     void _clear_errno() nogil
+    long _getdents(int fd, char* buf, size_t n) nogil
+    int _HAVE_GETDENTS
 
 cdef extern from "<fcntl.h>" nogil:
     int openat(int dirfd, const char* path, int flags)
@@ -56,6 +69,7 @@ cdef extern from "<sys/uio.h>" nogil:
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
+    int dup(int fd)
     int faccessat(int dirfd, const char* path, int mode, int flags)
     enum:
         F_OK
@@ -149,17 +163,43 @@ cdef int64_t _segment_number(const char* entry, const char* name, size_t n) noex
     return (v << 8) | <int64_t>w
 
 
+cdef int _take(int chfd, const char* entry, unsigned char d_type, const char* name, size_t n, int64_t** buf,
+               Py_ssize_t* cap, Py_ssize_t* k) noexcept nogil:
+    """Append the key (``number << 8 | digits``, see :func:`_segment_number`) of a directory
+    entry to ``buf`` if it is one of the channel's segment directories (links followed,
+    as os.path.isdir); 0 or ENOMEM."""
+    cdef stat st
+    cdef int64_t* grown
+    cdef int64_t v = _segment_number(entry, name, n)
+    cdef bint is_dir
+    if v < 0:
+        return 0
+    if d_type == DT_DIR:
+        is_dir = True
+    elif d_type == DT_UNKNOWN or d_type == DT_LNK:
+        is_dir = fstatat(chfd, entry, &st, 0) == 0 and S_ISDIR(st.st_mode)
+    else:
+        is_dir = False
+    if not is_dir:
+        return 0
+    if k[0] == cap[0]:
+        cap[0] = 64 if cap[0] == 0 else 2 * cap[0]
+        grown = <int64_t*>realloc(buf[0], cap[0] * sizeof(int64_t))
+        if grown == NULL:
+            return 12  # ENOMEM
+        buf[0] = grown
+    buf[0][k[0]] = v
+    k[0] += 1
+    return 0
+
+
 cdef int _list(DIR* d, int chfd, const char* name, size_t n, int64_t** numbers, Py_ssize_t* count) noexcept nogil:
     """Sorted ``number << 8 | digits`` of the ``<name>-NNNNNN.segd`` directories of the open
     directory ``d`` (whose descriptor is ``chfd``); 0 or an errno (then nothing is allocated)."""
     cdef dirent* e
-    cdef stat st
-    cdef int64_t v
     cdef int64_t* buf = NULL
-    cdef int64_t* grown
     cdef Py_ssize_t cap = 0, k = 0
     cdef int err
-    cdef bint is_dir
     while True:
         _clear_errno()
         e = readdir(d)
@@ -169,26 +209,91 @@ cdef int _list(DIR* d, int chfd, const char* name, size_t n, int64_t** numbers, 
                 free(buf)
                 return err
             break
-        v = _segment_number(e.d_name, name, n)
-        if v < 0:
-            continue
-        if e.d_type == DT_DIR:
-            is_dir = True
-        elif e.d_type == DT_UNKNOWN or e.d_type == DT_LNK:  # follow links, as os.path.isdir
-            is_dir = fstatat(chfd, e.d_name, &st, 0) == 0 and S_ISDIR(st.st_mode)
-        else:
-            is_dir = False
-        if not is_dir:
-            continue
-        if k == cap:
-            cap = 64 if cap == 0 else 2 * cap
-            grown = <int64_t*>realloc(buf, cap * sizeof(int64_t))
-            if grown == NULL:
+        err = _take(chfd, e.d_name, e.d_type, name, n, &buf, &cap, &k)
+        if err != 0:
+            free(buf)
+            return err
+    if k:
+        qsort(buf, k, sizeof(int64_t), _cmp_int64)
+    numbers[0] = buf
+    count[0] = k
+    return 0
+
+
+cdef enum:
+    _DENTS_BYTES = 32768  # the listing buffer of list_channels
+    # linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name
+    _DENT_RECLEN = 16
+    _DENT_TYPE = 18
+    _DENT_NAME = 19
+
+
+cdef int _own_record_file(int chfd, const char* entry, unsigned char d_type, const char* name,
+                          size_t n) noexcept nogil:
+    """HAS_RDAT / HAS_RIDX when a directory entry is the channel's own ``<name>.rdat`` /
+    ``<name>.ridx`` as ``os.access`` would find it (a link must lead somewhere), else 0."""
+    cdef int flag = 0
+    if strlen(entry) != n + 5 or memcmp(entry, name, n) != 0 or entry[n] != c'.':
+        return 0
+    if memcmp(entry + n + 1, b"rdat", 4) == 0:
+        flag = _HAS_RDAT
+    elif memcmp(entry + n + 1, b"ridx", 4) == 0:
+        flag = _HAS_RIDX
+    if flag and (d_type == DT_LNK or d_type == DT_UNKNOWN) and faccessat(chfd, entry, F_OK, 0) != 0:
+        return 0
+    return flag
+
+
+cdef int _list_fd(int chfd, const char* name, size_t n, char* dents, int64_t** numbers,
+                  Py_ssize_t* count, int* own) noexcept nogil:
+    """:func:`_list` of the directory open as ``chfd`` (left open), with raw getdents64
+    where there is one (``dents``: a buffer of _DENTS_BYTES); 0 or an errno. ``own``
+    (if not NULL) gets HAS_RDAT | HAS_RIDX for the channel's record files seen in the
+    listing, or -1 when the listing could not tell (the caller then looks)."""
+    cdef int64_t* buf = NULL
+    cdef Py_ssize_t cap = 0, k = 0
+    cdef long got, pos
+    cdef unsigned short reclen
+    cdef int err, fd
+    cdef DIR* d
+    if not _HAVE_GETDENTS:
+        fd = dup(chfd)
+        if fd < 0:
+            return errno
+        d = fdopendir(fd)
+        if d == NULL:
+            err = errno
+            close(fd)
+            return err
+        err = _list(d, chfd, name, n, numbers, count)
+        closedir(d)
+        if own != NULL:
+            own[0] = -1
+        return err
+    if own != NULL:
+        own[0] = 0
+    while True:
+        got = _getdents(chfd, dents, _DENTS_BYTES)
+        if got < 0:
+            if errno == EINTR:
+                continue
+            err = errno
+            free(buf)
+            return err
+        if got == 0:
+            break
+        pos = 0
+        while pos < got:
+            memcpy(&reclen, dents + pos + _DENT_RECLEN, 2)
+            err = _take(chfd, dents + pos + _DENT_NAME, <unsigned char>dents[pos + _DENT_TYPE], name, n, &buf,
+                        &cap, &k)
+            if err != 0:
                 free(buf)
-                return 12  # ENOMEM
-            buf = grown
-        buf[k] = v
-        k += 1
+                return err
+            if own != NULL:
+                own[0] |= _own_record_file(chfd, dents + pos + _DENT_NAME, <unsigned char>dents[pos + _DENT_TYPE],
+                                           name, n)
+            pos += reclen
     if k:
         qsort(buf, k, sizeof(int64_t), _cmp_int64)
     numbers[0] = buf
@@ -427,3 +532,510 @@ def scan_channel(bytes channel_dir, bytes channel, Py_ssize_t metadata_bytes, bi
         first = None
     return (0, numbers, heads, fields, first, lengths, plain, index_sizes, record_flags,
             chflags if probe else None, widths)
+
+
+# --- many channels at once --------------------------------------------------------------
+#
+# A Reader opening a session calls these two instead of scan_channel per channel:
+# list_channels lists many channel directories (relative to the session's descriptor,
+# without a DIR stream), read_segments reads the .tmet of any set of segments into
+# arrays the caller made. Both split their work over up to ``threads`` POSIX threads of
+# their own: a handful of system calls per channel is too little work to hand to a
+# Python thread pool (a hand-off costs as much as scanning a few channels).
+
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <stdlib.h>
+
+    /* Chunks [0, n) of a job shared by this thread and up to threads - 1 helper threads
+       that claim chunks as they get a CPU. The caller never waits for a helper that has
+       not started (on a busy machine a new thread can wait for a CPU for milliseconds):
+       it works through the chunks itself and waits only for those a helper claimed.
+       The state is on the heap, freed by whoever leaves it last. */
+    typedef void (*_scan_chunk_fn)(void* ctx, long chunk);
+
+    typedef struct {
+        _scan_chunk_fn fn;
+        void* ctx;
+        long n;
+        long next;           /* next chunk to claim */
+        long done;           /* chunks finished */
+        int refs;            /* this thread and the helpers still holding the state */
+        pthread_mutex_t lock;
+        pthread_cond_t finished;
+    } _scan_shared;
+
+    static void _scan_release(_scan_shared* s) {
+        if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_destroy(&s->lock);
+            pthread_cond_destroy(&s->finished);
+            free(s);
+        }
+    }
+
+    static long _scan_work(_scan_shared* s) {
+        long k, mine = 0;
+        while ((k = __atomic_fetch_add(&s->next, 1, __ATOMIC_ACQ_REL)) < s->n) {
+            s->fn(s->ctx, k);
+            mine++;
+            pthread_mutex_lock(&s->lock);
+            if (++s->done == s->n)
+                pthread_cond_signal(&s->finished);
+            pthread_mutex_unlock(&s->lock);
+        }
+        return mine;
+    }
+
+    static void* _scan_helper(void* arg) {
+        _scan_shared* s = (_scan_shared*)arg;
+        _scan_work(s);
+        _scan_release(s);
+        return NULL;
+    }
+
+    /* fn(ctx, k) for every chunk k in [0, n), on this thread and up to threads - 1
+       others; returns when all are done (0), or -1 when out of memory (nothing run). */
+    static int _scan_run_chunks(_scan_chunk_fn fn, void* ctx, long n, int threads) {
+        pthread_t t;
+        pthread_attr_t attr;
+        int i;
+        _scan_shared* s;
+        if (n <= 0)
+            return 0;
+        if (threads <= 1 || n == 1) {
+            for (i = 0; i < n; i++)
+                fn(ctx, i);
+            return 0;
+        }
+        s = (_scan_shared*)calloc(1, sizeof(_scan_shared));
+        if (s == NULL)
+            return -1;
+        s->fn = fn;
+        s->ctx = ctx;
+        s->n = n;
+        s->refs = 1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->finished, NULL);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        for (i = 1; i < threads && i < n; i++) {
+            __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+            if (pthread_create(&t, &attr, _scan_helper, s) != 0) {
+                __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+                break;
+            }
+        }
+        pthread_attr_destroy(&attr);
+        _scan_work(s);
+        pthread_mutex_lock(&s->lock);
+        while (s->done < s->n)
+            pthread_cond_wait(&s->finished, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        _scan_release(s);
+        return 0;
+    }
+    """
+    ctypedef void (*_scan_chunk_fn)(void* ctx, long chunk) noexcept nogil
+    int _scan_run_chunks(_scan_chunk_fn fn, void* ctx, long n, int threads) nogil
+
+cdef enum:
+    _MAX_THREADS = 64
+    _ENOMEM = 12
+    _LIST_CHUNK = 16   # channels a thread lists at a time
+    _READ_CHUNK = 16   # segments a thread reads at a time
+
+
+cdef int _c_names(list items, const char*** ptrs, size_t** lens, str what) except -1:
+    """C pointers and lengths of a list of bytes, each one path component (checked)."""
+    cdef Py_ssize_t i, n = len(items)
+    ptrs[0] = <const char**>malloc((n + 1) * sizeof(char*))
+    lens[0] = <size_t*>malloc((n + 1) * sizeof(size_t))
+    if ptrs[0] == NULL or lens[0] == NULL:
+        free(ptrs[0])
+        free(lens[0])
+        raise MemoryError()
+    for i in range(n):
+        item = items[i]
+        if (not isinstance(item, bytes) or len(<bytes>item) == 0 or len(<bytes>item) > _NAME_MAX
+                or b"\0" in item or b"/" in item):
+            free(ptrs[0])
+            free(lens[0])
+            raise ValueError(f"not a usable {what}: {item!r}")
+        ptrs[0][i] = PyBytes_AS_STRING(item)
+        lens[0][i] = len(<bytes>item)
+    return 0
+
+
+cdef size_t _in_channel(char* dst, const char* dirname, size_t dn, const char* name, size_t n, int64_t key,
+                        const char* ext) noexcept nogil:
+    """``<dirname>/<name>-<number>.segd/<name>-<number>.<ext>`` at dst, the number spelled
+    as ``key`` says (:func:`_file_name`; at least dn + 2 n + 38 bytes)."""
+    memcpy(dst, dirname, dn)
+    dst[dn] = c'/'
+    return dn + 1 + _segment_file(dst + dn + 1, name, n, key, ext)
+
+
+cdef size_t _channel_file(char* dst, const char* dirname, size_t dn, const char* name, size_t n,
+                          const char* ext) noexcept nogil:
+    """``<dirname>/<name>.<ext>`` (ext of 4 characters) at dst (at least dn + n + 7 bytes)."""
+    memcpy(dst, dirname, dn)
+    dst[dn] = c'/'
+    memcpy(dst + dn + 1, name, n)
+    dst[dn + 1 + n] = c'.'
+    memcpy(dst + dn + 2 + n, ext, 4)
+    dst[dn + 6 + n] = 0
+    return dn + 6 + n
+
+
+cdef int _threads_for(Py_ssize_t chunks, Py_ssize_t threads) noexcept nogil:
+    """How many threads share `chunks` (one for fewer than 4: a thread costs about what
+    a chunk does)."""
+    if chunks < 4 or threads <= 1:
+        return 1
+    if threads > chunks:
+        threads = chunks
+    return <int>(threads if threads < _MAX_THREADS else _MAX_THREADS)
+
+
+ctypedef struct _ListCtx:
+    int sfd
+    const char** dp
+    size_t* dl
+    const char** np_
+    size_t* nl
+    Py_ssize_t n_ch
+    bint probe
+    int32_t* err_p
+    int64_t* cnt_p
+    uint8_t* flag_p
+    int64_t** chunk_nums       # per chunk, its channels' segment keys one after the other
+    Py_ssize_t* chunk_total
+    int failed                 # ENOMEM somewhere: nothing usable
+
+
+cdef void _list_chunk(void* arg, long chunk) noexcept nogil:
+    cdef _ListCtx* ctx = <_ListCtx*>arg
+    cdef Py_ssize_t i, k, cap = 0, total = 0
+    cdef Py_ssize_t lo = chunk * _LIST_CHUNK
+    cdef Py_ssize_t hi = lo + _LIST_CHUNK if lo + _LIST_CHUNK < ctx.n_ch else ctx.n_ch
+    cdef int chfd, own
+    cdef int64_t* nums = NULL
+    cdef int64_t* out = NULL
+    cdef int64_t* grown
+    cdef char fname[2 * _NAME_MAX + 16]
+    cdef char* dents = <char*>malloc(_DENTS_BYTES)
+    if dents == NULL:
+        ctx.failed = _ENOMEM
+        return
+    for i in range(lo, hi):
+        chfd = openat(ctx.sfd, ctx.dp[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if chfd < 0:
+            ctx.err_p[i] = errno
+            continue
+        k = 0
+        own = 0
+        ctx.err_p[i] = _list_fd(chfd, ctx.np_[i], ctx.nl[i], dents, &nums, &k, &own if ctx.probe else NULL)
+        close(chfd)
+        if ctx.err_p[i] == 0:
+            if k > 0:
+                if total + k > cap:
+                    cap = 2 * (total + k) if 2 * (total + k) > 64 else 64
+                    grown = <int64_t*>realloc(out, cap * sizeof(int64_t))
+                    if grown == NULL:
+                        free(nums)
+                        ctx.failed = _ENOMEM
+                        break
+                    out = grown
+                memcpy(out + total, nums, k * sizeof(int64_t))
+                total += k
+                ctx.cnt_p[i] = k
+            free(nums)
+        nums = NULL
+        if ctx.probe and ctx.err_p[i] == 0 and own >= 0:
+            ctx.flag_p[i] = <uint8_t>own
+        elif ctx.probe:
+            _channel_file(fname, ctx.dp[i], ctx.dl[i], ctx.np_[i], ctx.nl[i], b"rdat")
+            if faccessat(ctx.sfd, fname, F_OK, 0) == 0:
+                ctx.flag_p[i] |= _HAS_RDAT
+            _channel_file(fname, ctx.dp[i], ctx.dl[i], ctx.np_[i], ctx.nl[i], b"ridx")
+            if faccessat(ctx.sfd, fname, F_OK, 0) == 0:
+                ctx.flag_p[i] |= _HAS_RIDX
+    free(dents)
+    ctx.chunk_nums[chunk] = out
+    ctx.chunk_total[chunk] = total
+
+
+def list_channels(bytes session_dir, list dirnames, list names, bint probe=False, Py_ssize_t threads=1):
+    """List the segments of many channels of one session, on up to `threads` threads.
+
+    ``dirnames[i]``: the directory of channel ``names[i]`` inside ``session_dir`` (one
+    path component). Returns ``(error, errors, counts, keys, channel_record_flags)``:
+    ``error`` is 0 or the errno with which the session directory could not be opened
+    (the rest None); per channel ``errors[i]`` (int32) 0 or the errno of its listing,
+    ``counts[i]`` its segments; ``keys`` (int64) the segments' ``number << 8 | digits``
+    (the number and how many digits its folder's name spells it with), channel after
+    channel, each channel's sorted (the folders :func:`scan_channel` lists); with ``probe``,
+    ``channel_record_flags[i]`` (uint8) HAS_RDAT | HAS_RIDX for the channel's own record
+    files, else None.
+    """
+    cdef Py_ssize_t n_ch = len(names), total = 0, c
+    cdef long chunks = (n_ch + _LIST_CHUNK - 1) // _LIST_CHUNK
+    cdef const char* sdir = session_dir
+    cdef int err = 0, ran = 0
+    cdef _ListCtx ctx
+    if len(dirnames) != n_ch:
+        raise ValueError("one directory per channel name")
+    if b"\0" in session_dir:
+        raise ValueError("a directory path with NUL")
+    errors = np.zeros(n_ch, np.int32)
+    counts = np.zeros(n_ch, np.int64)
+    flags = np.zeros(n_ch, np.uint8)
+    memset(&ctx, 0, sizeof(ctx))
+    ctx.n_ch = n_ch
+    ctx.probe = probe
+    ctx.err_p = <int32_t*>cnp.PyArray_DATA(errors)
+    ctx.cnt_p = <int64_t*>cnp.PyArray_DATA(counts)
+    ctx.flag_p = <uint8_t*>cnp.PyArray_DATA(flags)
+    ctx.chunk_nums = <int64_t**>calloc(chunks + 1, sizeof(int64_t*))
+    ctx.chunk_total = <Py_ssize_t*>calloc(chunks + 1, sizeof(Py_ssize_t))
+    try:
+        if ctx.chunk_nums == NULL or ctx.chunk_total == NULL:
+            raise MemoryError()
+        _c_names(dirnames, &ctx.dp, &ctx.dl, "channel directory")
+        _c_names(names, &ctx.np_, &ctx.nl, "channel name")
+    except BaseException:
+        free(ctx.chunk_nums)
+        free(ctx.chunk_total)
+        free(ctx.dp)
+        free(ctx.dl)
+        raise
+    cdef int k = _threads_for(chunks, threads)
+    with nogil:
+        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if ctx.sfd < 0:
+            err = errno
+        else:
+            ran = _scan_run_chunks(_list_chunk, &ctx, chunks, k)
+            close(ctx.sfd)
+            if ran != 0 or ctx.failed:
+                err = _ENOMEM
+    free(ctx.dp)
+    free(ctx.dl)
+    free(ctx.np_)
+    free(ctx.nl)
+    for c in range(chunks):
+        total += ctx.chunk_total[c]
+    numbers = np.empty(total if err == 0 else 0, np.int64)
+    total = 0
+    for c in range(chunks):
+        if err == 0 and ctx.chunk_total[c]:
+            memcpy(<int64_t*>cnp.PyArray_DATA(numbers) + total, ctx.chunk_nums[c], ctx.chunk_total[c] * sizeof(int64_t))
+            total += ctx.chunk_total[c]
+        free(ctx.chunk_nums[c])
+    free(ctx.chunk_nums)
+    free(ctx.chunk_total)
+    if err == _ENOMEM:
+        raise MemoryError()
+    if err != 0:
+        return err, None, None, None, None
+    return 0, errors, counts, numbers, flags if probe else None
+
+
+cdef void* _rows(arr, Py_ssize_t rows, Py_ssize_t width, dtype, str what) except NULL:
+    """The data of an output array the caller made: C-contiguous, of ``dtype``, ``rows``
+    rows of ``width`` items (anything else raises: the scan writes into it blindly)."""
+    cdef cnp.ndarray a
+    if not isinstance(arr, cnp.ndarray):
+        raise TypeError(f"{what} must be a numpy array")
+    a = <cnp.ndarray>arr
+    if (a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable or a.shape[0] != rows
+            or a.size != rows * width):
+        raise ValueError(f"{what} must be a writeable C-contiguous {dtype} array of {rows} x {width}")
+    return cnp.PyArray_DATA(a) if a.size else <void*>1
+
+
+ctypedef struct _ReadCtx:
+    int sfd
+    const char** dp
+    size_t* dl
+    const char** np_
+    size_t* nl
+    const int64_t* ch_p
+    const int64_t* num_p    # the segments' keys (number << 8 | digits)
+    Py_ssize_t lo           # the rows [lo, hi) in chunks of _READ_CHUNK
+    Py_ssize_t hi
+    Py_ssize_t metadata_bytes
+    Py_ssize_t crc_split
+    Py_ssize_t keep
+    const int64_t* off_p
+    Py_ssize_t m
+    Py_ssize_t fs_offset
+    uint8_t* head_p
+    int64_t* field_p
+    int64_t* len_p
+    uint8_t* plain_p
+    char** img_p            # per row from lo: where its whole image goes, or NULL
+    bint probe
+    int64_t* idx_p
+    uint8_t* rec_p
+    int failed
+
+
+cdef void _read_chunk(void* arg, long chunk) noexcept nogil:
+    cdef _ReadCtx* ctx = <_ReadCtx*>arg
+    cdef Py_ssize_t r, j, keep = ctx.keep, m = ctx.m, size = ctx.metadata_bytes
+    cdef Py_ssize_t lo = ctx.lo + chunk * _READ_CHUNK
+    cdef Py_ssize_t hi = lo + _READ_CHUNK if lo + _READ_CHUNK < ctx.hi else ctx.hi
+    cdef int64_t got, c
+    cdef uint32_t crc_h, crc_b
+    cdef stat st
+    cdef char fname[4 * _NAME_MAX + 64]
+    cdef uint8_t* scratch = <uint8_t*>malloc(size + 1)
+    if scratch == NULL:
+        ctx.failed = _ENOMEM
+        return
+    for r in range(lo, hi):
+        c = ctx.ch_p[r]
+        _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"tmet")
+        got = _read_into(ctx.sfd, fname, <char*>scratch, size)
+        ctx.len_p[r] = got
+        if got > size:
+            got = size
+        if keep > 0:
+            memset(ctx.head_p + r * keep, 0, <size_t>keep)
+            if got > 0:
+                memcpy(ctx.head_p + r * keep, scratch, <size_t>(keep if got > keep else got))
+        for j in range(m):
+            ctx.field_p[r * m + j] = 0
+            if ctx.off_p[j] + 8 <= got:
+                memcpy(ctx.field_p + r * m + j, scratch + ctx.off_p[j], 8)
+        ctx.plain_p[r] = 0
+        if ctx.len_p[r] == size:
+            crc_h = _crc_update(scratch + 4, ctx.crc_split - 4, 0xFFFFFFFF)
+            crc_b = _crc_update(scratch + ctx.crc_split, size - ctx.crc_split, 0xFFFFFFFF)
+            ctx.plain_p[r] = _plain_tmet(scratch, ctx.len_p[r], size, crc_h, crc_b, ctx.fs_offset)
+            if ctx.img_p[r - ctx.lo] != NULL:
+                memcpy(ctx.img_p[r - ctx.lo], scratch, <size_t>size)
+        if ctx.probe:
+            _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"tidx")
+            ctx.idx_p[r] = st.st_size if fstatat(ctx.sfd, fname, &st, 0) == 0 else -errno
+            ctx.rec_p[r] = 0
+            _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"rdat")
+            if faccessat(ctx.sfd, fname, F_OK, 0) == 0:
+                ctx.rec_p[r] |= _HAS_RDAT
+            _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"ridx")
+            if faccessat(ctx.sfd, fname, F_OK, 0) == 0:
+                ctx.rec_p[r] |= _HAS_RIDX
+    free(scratch)
+
+
+def read_segments(bytes session_dir, list dirnames, list names, channel_of, keys, Py_ssize_t lo, Py_ssize_t hi,
+                  Py_ssize_t metadata_bytes, Py_ssize_t crc_split, Py_ssize_t keep, field_offsets,
+                  Py_ssize_t fs_offset, heads, fields, lengths, plain, whole, index_sizes=None, record_flags=None,
+                  Py_ssize_t threads=1):
+    """Read and judge the ``.tmet`` of segments ``[lo, hi)`` of a list of segments, on up
+    to `threads` threads.
+
+    Segment ``r`` is the folder ``keys[r]`` (``number << 8 | digits``, as
+    :func:`list_channels` gives them) of channel ``names[channel_of[r]]`` (in the
+    directory ``dirnames[channel_of[r]]`` of ``session_dir``). Its results go into row
+    ``r`` of arrays the caller made: ``heads`` (uint8, ``keep`` bytes a row), ``fields``
+    (int64, one per ``field_offsets``), ``lengths`` (int64), ``plain`` (uint8), exactly
+    as :func:`scan_channel` computes them (with ``fs_offset`` >= 0); with
+    ``index_sizes`` (int64) and ``record_flags`` (uint8), the probe of
+    :func:`scan_channel`. ``whole`` (uint8): rows whose whole image is kept. Returns
+    ``(error, images)``: ``error`` 0 or the errno with which the session directory could
+    not be opened; ``images`` a dict row -> bytes of the rows of ``whole`` read whole.
+    """
+    cdef Py_ssize_t total = len(keys), n_ch = len(names), j, m, r
+    cdef int64_t number, width
+    cdef const char* sdir = session_dir
+    cdef int err = 0, ran = 0
+    cdef _ReadCtx ctx
+    cdef bint probe = index_sizes is not None
+    if b"\0" in session_dir:
+        raise ValueError("a directory path with NUL")
+    if len(dirnames) != n_ch:
+        raise ValueError("one directory per channel name")
+    if not 0 <= lo <= hi <= total:
+        raise ValueError("rows outside the segments")
+    if metadata_bytes <= 0 or not 0 <= keep <= metadata_bytes or not 4 <= crc_split <= metadata_bytes:
+        raise ValueError("need 0 <= keep <= metadata_bytes and crc_split within the metadata")
+    if fs_offset < 0:
+        raise ValueError("fs_offset is needed to judge the images")
+    offsets = np.ascontiguousarray(field_offsets, np.int64).reshape(-1)
+    m = offsets.shape[0]
+    cdef const int64_t* off_p = <const int64_t*>cnp.PyArray_DATA(offsets)
+    for j in range(m):
+        if not 0 <= off_p[j] <= metadata_bytes - 8:
+            raise ValueError(f"field offset {off_p[j]} outside the metadata")
+    memset(&ctx, 0, sizeof(ctx))
+    ctx.ch_p = <const int64_t*>_rows(channel_of, total, 1, np.int64, "channel_of")
+    ctx.num_p = <const int64_t*>_rows(keys, total, 1, np.int64, "keys")
+    ctx.head_p = <uint8_t*>_rows(heads, total, keep, np.uint8, "heads")
+    ctx.field_p = <int64_t*>_rows(fields, total, m, np.int64, "fields")
+    ctx.len_p = <int64_t*>_rows(lengths, total, 1, np.int64, "lengths")
+    ctx.plain_p = <uint8_t*>_rows(plain, total, 1, np.uint8, "plain")
+    cdef const uint8_t* whole_p = <const uint8_t*>_rows(whole, total, 1, np.uint8, "whole")
+    if probe:
+        ctx.idx_p = <int64_t*>_rows(index_sizes, total, 1, np.int64, "index_sizes")
+        ctx.rec_p = <uint8_t*>_rows(record_flags, total, 1, np.uint8, "record_flags")
+    for r in range(lo, hi):
+        if not 0 <= ctx.ch_p[r] < n_ch:
+            raise ValueError("channel_of names a channel not in the list")
+        number, width = ctx.num_p[r] >> 8, ctx.num_p[r] & 0xFF
+        if not (1 <= width <= 10 and 0 <= number <= 2147483647 and number < 10 ** width):
+            raise ValueError("a segment key that is no number of 1 to 10 digits fitting int32")
+    ctx.lo = lo
+    ctx.hi = hi
+    ctx.metadata_bytes = metadata_bytes
+    ctx.crc_split = crc_split
+    ctx.keep = keep
+    ctx.off_p = off_p
+    ctx.m = m
+    ctx.fs_offset = fs_offset
+    ctx.probe = probe
+    # the images kept whole, made now (with the GIL) and filled below
+    images = {}
+    ctx.img_p = <char**>malloc((hi - lo + 1) * sizeof(char*))
+    if ctx.img_p == NULL:
+        raise MemoryError()
+    for r in range(lo, hi):
+        ctx.img_p[r - lo] = NULL
+        if whole_p[r]:
+            image = PyBytes_FromStringAndSize(NULL, metadata_bytes)
+            images[r] = image
+            ctx.img_p[r - lo] = PyBytes_AS_STRING(image)
+    try:
+        _c_names(dirnames, &ctx.dp, &ctx.dl, "channel directory")
+        _c_names(names, &ctx.np_, &ctx.nl, "channel name")
+    except BaseException:
+        free(ctx.img_p)
+        free(ctx.dp)
+        free(ctx.dl)
+        raise
+    cdef long chunks = (hi - lo + _READ_CHUNK - 1) // _READ_CHUNK
+    cdef int k = _threads_for(chunks, threads)
+    with nogil:
+        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if ctx.sfd < 0:
+            err = errno
+        else:
+            ran = _scan_run_chunks(_read_chunk, &ctx, chunks, k)
+            close(ctx.sfd)
+            if ran != 0 or ctx.failed:
+                err = _ENOMEM
+    free(ctx.img_p)
+    free(ctx.dp)
+    free(ctx.dl)
+    free(ctx.np_)
+    free(ctx.nl)
+    if err == _ENOMEM:
+        raise MemoryError()
+    if err != 0:
+        return err, {}
+    for r in list(images):
+        if ctx.len_p[r] != metadata_bytes:
+            del images[r]
+    return 0, images

@@ -114,19 +114,20 @@ class _ChannelTable:
 
     _BLOCK_FIELDS = ("time", "n", "seg", "disc", "bmax", "bmin", "cum")
 
-    def __init__(self, reader, name, from_metadata=True):
+    def __init__(self, reader, name, from_metadata=True, info=None):
         self.name = name
         self._reader = reader
         segments = reader.segment_table(name)  # (what Reader.segments reports, without the dicts)
         self._segment_numbers = segments["segment"].tolist()
-        self.fs = float(reader.info(name)["sampling_frequency"])
+        self.fs = float((info or reader.info(name))["sampling_frequency"])
         factors = segments["units_conversion_factor"].tolist()
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
-        self.seg_factors = np.array([(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors], np.float64)
+        used = [(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors]
+        self.seg_factors = np.array(used, np.float64)
         self.mef_factors = factors
         self._verified = True
         layout = None
-        if from_metadata and (self.seg_factors == self.seg_factors[0]).all():
+        if from_metadata and used.count(used[0]) == len(used):
             layout = reader.continuous_sections(name, from_metadata=True)
         if layout is not None:
             # every segment holds samples (checked), all with one factor: _scaling's result
@@ -226,13 +227,18 @@ class _ChannelTable:
         self.dtype = "float64"
         self.gain = 1.0
 
+    def layout(self):
+        """What a stream shares exactly: rate, raw dtype and the sample count of every
+        section (hashable; the section starts are compared within a tolerance)."""
+        key = self.__dict__.get("layout_key")
+        if key is None:
+            key = self.__dict__["layout_key"] = (self.fs, self.dtype, tuple(self.sec_n.tolist()))
+        return key
+
     def layout_matches(self, other, tol_us):
         return (
-            self.fs == other.fs
-            and self.dtype == other.dtype
-            and len(self.sec_n) == len(other.sec_n)
-            and bool(np.all(self.sec_n == other.sec_n))
-            and bool(np.all(np.abs(self.sec_start - other.sec_start) < tol_us))
+            self.layout() == other.layout()
+            and all(abs(a - b) < tol_us for a, b in zip(self.sec_start.tolist(), other.sec_start.tolist()))
         )
 
 
@@ -350,7 +356,7 @@ class MEF3RawIO(BaseRawIO):
         # (skip mode: the block tables, since the Reader may have dropped index entries the
         # metadata still counts)
         from_metadata = self._sections_from_metadata and self.on_error != "skip"
-        tables = {name: _ChannelTable(reader, name, from_metadata) for name in names}
+        tables = {name: _ChannelTable(reader, name, from_metadata, infos[name]) for name in names}
         names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal
         empty = [n for n in reader.channels if n not in names]
         if empty:
@@ -360,15 +366,18 @@ class MEF3RawIO(BaseRawIO):
 
         # --- streams: same rate, dtype and section layout
         streams = []  # list of lists of channel names
+        candidates = {}  # layout -> the streams of that layout
         for name in names:
             t = tables[name]
             tol = 0.5 * 1e6 / t.fs
-            for st in streams:
+            same = candidates.setdefault(t.layout(), [])
+            for st in same:
                 if tables[st[0]].layout_matches(t, tol):
                     st.append(name)
                     break
             else:
                 streams.append([name])
+                same.append(streams[-1])
         # labels and ids are those of the whole session, also when only some streams are kept
         fs_count, fs_seen, labels = {}, {}, []
         for st in streams:

@@ -414,3 +414,135 @@ def channel_scan(numbers, images, metadata_bytes, keep=0, field_offsets=(), fs_o
         channel_record_flags if probed else None,
         None if widths is None else np.asarray(widths, np.uint8),
     )
+
+
+SessionScan = collections.namedtuple(
+    "SessionScan",
+    "names errors starts numbers heads fields lengths plain images index_sizes record_flags channel_record_flags "
+    "widths",
+    defaults=(None,),
+)
+SessionScan.__doc__ = """What a scan of many channels found, one table for all of them.
+
+Channel ``names[i]`` owns the segment rows ``starts[i]:starts[i + 1]`` (``starts`` has
+one more item than ``names``); ``errors[i]`` is None or the FormatError with which its
+directory could not be listed (then it owns no rows). Per row, as in
+:class:`ChannelScan`: ``numbers``, ``heads``, ``fields``, ``lengths``, ``plain`` and,
+when probed, ``index_sizes`` and ``record_flags`` (else None). ``images``: row -> the
+whole ``.tmet`` image of each channel's first segment (when read whole).
+``channel_record_flags`` (uint8 per channel, None unless probed). ``widths`` (uint8
+per row): the digits each segment folder's name spells its number with, None when all
+have MEF's six; a channel with two folders claiming one number has that FormatError
+in ``errors`` (and no rows), as :func:`scan_channel` raises it."""
+
+
+def join_scans(names, scans):
+    """One :class:`SessionScan` of per-channel :class:`ChannelScan` s (or the MefError a
+    channel raised, in its place): how a source that scans channel by channel answers
+    ``ByteSource.scan_session``."""
+    names = list(names)
+    good = [s for s in scans if not isinstance(s, Exception)]
+    errors = [s if isinstance(s, Exception) else None for s in scans]
+    counts = [0 if isinstance(s, Exception) else len(s.numbers) for s in scans]
+    starts = np.zeros(len(names) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    probed = bool(good) and all(s.index_sizes is not None for s in good)
+
+    def cat(field, dtype, shape=()):
+        parts = [getattr(s, field) for s in good]
+        return np.concatenate(parts) if parts else np.zeros((0,) + shape, dtype)
+
+    images = {int(starts[i]): s.first for i, s in enumerate(scans)
+              if not isinstance(s, Exception) and s.first is not None}
+    flags = None
+    if probed:
+        flags = np.array([0 if isinstance(s, Exception) else s.channel_record_flags for s in scans], np.uint8)
+    keep = good[0].heads.shape[1] if good else 0
+    nfields = good[0].fields.shape[1] if good else 0
+    widths = None
+    if any(s.widths is not None for s in good):
+        widths = np.concatenate([np.full(len(s.numbers), STANDARD_WIDTH, np.uint8) if s.widths is None
+                                 else np.asarray(s.widths, np.uint8) for s in good])
+    return SessionScan(
+        names, errors, starts, cat("numbers", np.int64), cat("heads", np.uint8, (keep,)),
+        cat("fields", np.int64, (nfields,)), cat("lengths", np.int64), cat("plain", np.uint8), images,
+        cat("index_sizes", np.int64) if probed else None, cat("record_flags", np.uint8) if probed else None, flags,
+        widths,
+    )
+
+
+def scan_session(session_dir, names, metadata_bytes, keep, field_offsets, fs_offset, probe=False, threads=1):
+    """:func:`scan_channel` for many channels of one session in two passes: every channel
+    directory listed, then every segment's ``.tmet`` read and judged (and, with
+    ``probe``, its ``.tidx`` sized and its record files looked for), both in C on up to
+    `threads` threads (the second pass splits the session's segments evenly, however
+    they are spread over channels). A :class:`SessionScan`; the channel directories are
+    ``<name>.timd`` in `session_dir`. Without the C scan, channel by channel in Python
+    (the same results)."""
+    names = list(names)
+    if _scan is None:
+        scans = []
+        for name in names:
+            try:
+                scans.append(_scan_channel_py(os.path.join(session_dir, name + TS_CHANNEL_EXT), name, metadata_bytes,
+                                              True, keep, field_offsets, probe, fs_offset))
+            except FormatError as exc:
+                scans.append(exc)
+        return join_scans(names, scans)
+    sdir = os.fsencode(session_dir)
+    bnames = [os.fsencode(n) for n in names]
+    ext = TS_CHANNEL_EXT.encode()
+    bdirs = [n + ext for n in bnames]
+    err, errnos, counts, keys, ch_flags = _scan.list_channels(sdir, bdirs, bnames, probe, threads)
+    if err:
+        raise FormatError(f"cannot list the session directory ({os.strerror(err)})", session_dir)
+    errors = [None] * len(names)
+    for i in np.flatnonzero(errnos).tolist():
+        errors[i] = FormatError(f"cannot list the channel directory ({os.strerror(int(errnos[i]))})",
+                                os.path.join(session_dir, names[i] + TS_CHANNEL_EXT))
+    keys, counts = _refuse_twin_folders(session_dir, names, keys, counts, errors)
+    starts = np.zeros(len(names) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    numbers = keys >> 8
+    widths = (keys & 0xFF).astype(np.uint8)
+    total = len(numbers)
+    offsets = np.ascontiguousarray(field_offsets, np.int64)
+    heads = np.empty((total, keep), np.uint8)
+    fields = np.empty((total, len(offsets)), np.int64)
+    lengths = np.empty(total, np.int64)
+    plain = np.empty(total, np.uint8)
+    whole = np.zeros(total, np.uint8)
+    whole[starts[:-1][counts > 0]] = 1
+    channel_of = np.repeat(np.arange(len(names), dtype=np.int64), counts)
+    index_sizes = np.empty(total, np.int64) if probe else None
+    record_flags = np.empty(total, np.uint8) if probe else None
+    err, images = _scan.read_segments(sdir, bdirs, bnames, channel_of, keys, 0, total, metadata_bytes,
+                                      UNIVERSAL_HEADER_BYTES, keep, offsets, fs_offset, heads, fields, lengths, plain,
+                                      whole, index_sizes, record_flags, threads)
+    if err:
+        raise FormatError(f"cannot open the session directory ({os.strerror(err)})", session_dir)
+    return SessionScan(names, errors, starts, numbers, heads, fields, lengths, plain, images, index_sizes,
+                       record_flags, ch_flags, None if (widths == STANDARD_WIDTH).all() else widths)
+
+
+def _refuse_twin_folders(session_dir, names, keys, counts, errors):
+    """``(keys, counts)`` of a listing of many channels (the C scan's ``number << 8 |
+    digits``) without the channels where two folders claim one number: those get the
+    FormatError :func:`scan_channel` raises in `errors` and no rows."""
+    numbers = keys >> 8
+    channel_of = np.repeat(np.arange(len(names), dtype=np.int64), counts)
+    twins = np.flatnonzero((numbers[1:] == numbers[:-1]) & (channel_of[1:] == channel_of[:-1]))
+    if not len(twins):
+        return keys, counts
+    ends = np.cumsum(counts)
+    bad = np.unique(channel_of[twins])
+    for c in bad.tolist():
+        a, b = int(ends[c] - counts[c]), int(ends[c])
+        try:
+            _one_folder_per_number(numbers[a:b], (keys[a:b] & 0xFF).astype(np.uint8),
+                                   os.path.join(session_dir, names[c] + TS_CHANNEL_EXT), names[c])
+        except FormatError as exc:
+            errors[c] = exc
+    counts = counts.copy()
+    counts[bad] = 0
+    return keys[~np.isin(channel_of, bad)], counts

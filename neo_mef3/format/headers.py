@@ -235,6 +235,21 @@ SCAN_FS_OFFSET = TMET_SAMPLING_FREQUENCY
 _VALIDATION = UH_PASSWORD_FIELDS
 
 
+def plain_rows(plain, heads):
+    """Which scanned ``.tmet`` files :func:`plain_metadata` takes as the scan read them,
+    for a whole table at once: ``(accepted, ref)``, ``accepted`` (bool per row) the rows
+    judged plain (``plain``) that carry the password validation fields of the first
+    such row, ``ref`` that row (-1 when there is none). ``heads``: the rows' first
+    ``SCAN_KEEP`` bytes."""
+    accepted = np.asarray(plain).astype(bool)
+    if not accepted.any():
+        return accepted, -1
+    ref = int(np.argmax(accepted))
+    fields = heads[:, _VALIDATION]
+    accepted &= (fields == fields[ref]).all(axis=1)
+    return accepted, ref
+
+
 def plain_metadata(scans, paths, keys_for, read_file=None):
     """parse_metadata for the ``.tmet`` files of channel scans, where the scan found it simple.
 

@@ -1,4 +1,5 @@
-"""A channel as the Reader holds it: its segments and, on demand, its block table."""
+"""A channel as the Reader holds it: its segments' rows, its Segments and, on demand, its
+block table."""
 
 import threading
 
@@ -35,28 +36,41 @@ def block_arrays(entries, segment, rto):
 
 
 class Channel:
-    """A channel's ``segments`` (Segment, in number order) and its block table."""
+    """A channel: ``rows`` (:class:`~.rows.SegmentRows`, what opening it read),
+    ``segments`` (Segment, in number order: made from the rows when first used, by
+    ``make_segments(rows)``) and its block table."""
 
-    def __init__(self, name, segments):
+    def __init__(self, name, rows, make_segments, segments=None):
         self.name = name
-        self.segments = segments
+        self.rows = rows
+        self.fs = rows.values[0][0]
         self.info = None  # Reader.info's dict (metadata only: fixed once loaded)
+        self._make_segments = make_segments
+        self._made_segments = segments
         self._blocks = None
         self.lock = threading.Lock()
+        self._made_lock = threading.Lock()
 
     @property
-    def fs(self):
-        return self.segments[0].fs
+    def segments(self):
+        segs = self._made_segments
+        if segs is None:
+            with self._made_lock:
+                if self._made_segments is None:
+                    self._made_segments = self._make_segments(self.rows)
+                segs = self._made_segments
+        return segs
 
     def after_fork(self):
         """Fresh locks in a forked child (one for the channel, one its segments share)."""
         self.lock = threading.Lock()
+        self._made_lock = threading.Lock()
         seg_lock = threading.Lock()
-        for seg in self.segments:
+        for seg in self._made_segments or ():
             seg.lock = seg_lock
 
     def close(self):
-        for seg in self.segments:
+        for seg in self._made_segments or ():
             seg.close()
 
     def blocks(self):
@@ -106,4 +120,4 @@ class Channel:
 
     def _rto(self):
         """Recording time offset per segment (0 for "no entry")."""
-        return np.array([effective_rto(seg.rto) for seg in self.segments], np.int64)
+        return np.array([effective_rto(rto) for rto in self.rows.column("rto")], np.int64)

@@ -9,35 +9,47 @@ import numpy as np
 
 from ..format import fields as metadata_fields
 from ..format.layout import RED_DISCONTINUITY, text
-from ..format.times import to_uutc
+
+_SECTION_2 = tuple(f.name for f in metadata_fields.SECTION_2)
+_SECTION_3 = tuple(f.name for f in metadata_fields.SECTION_3)
+
+
+#: what Reader.info reads of a channel's first .tmet image, in one struct call
+_INFO_FIELDS = metadata_fields.ImageReader(
+    [("units_description", 2, "units_description"), ("recording_time_offset", 3, "recording_time_offset"),
+     ("session_name", "uh", "session_name"), ("anonymized_name", "uh", "anonymized_name")]
+    + [(f.name, f.section, f.stored) for f in metadata_fields.FIELDS])
 
 
 def info(ch):
-    """``Reader.info``: channel metadata (subject fields None without level-2 access)."""
-    first = ch.segments[0]
-    s2 = first.meta.s2
-    s3 = first.meta.s3
-    metas = [seg.meta for seg in ch.segments]
-    factors = {m.ufact for m in metas}
-    starts = [t for t in (to_uutc(m.start_stored, m.rto) for m in metas) if t is not None]
-    ends = [t for t in (to_uutc(m.end_stored, m.rto) for m in metas) if t is not None]
-    return {
+    """``Reader.info``: channel metadata (subject fields None without level-2 access),
+    from the channel's rows and its first segment's image (no Segment made)."""
+    rows = ch.rows
+    raw, s3 = rows.first_image()
+    read = _INFO_FIELDS.read(raw, s3)
+    values = rows.values
+    factors = {v[1] for v in values}
+    start, end = rows.bounds()
+    out = {
         "name": ch.name,
         "sampling_frequency": ch.fs,
         "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
-        "units_description": text(s2["units_description"]),
-        "start_time": min(starts) if starts else None,
-        "end_time": max(ends) if ends else None,
-        "number_of_samples": int(sum(m.number_of_samples for m in metas)),
-        "recording_time_offset": int(s3["recording_time_offset"]) if s3 is not None else None,
-        "n_segments": len(ch.segments),
-        "section3_available": s3 is not None,
-        **{f.name: metadata_fields.value(f, s2, s3) for f in metadata_fields.SECTION_3},
-        **{f.name: metadata_fields.value(f, s2, s3) for f in metadata_fields.SECTION_2},
-        "number_of_blocks": int(sum(m.number_of_blocks for m in metas)),
-        "session_name": text(first.meta.uh["session_name"]),
-        "anonymized_name": text(first.meta.uh["anonymized_name"]),
+        "units_description": read["units_description"],
+        "start_time": start,
+        "end_time": end,
+        "number_of_samples": sum([v[3] for v in values]),
+        "recording_time_offset": read["recording_time_offset"],
+        "n_segments": len(values),
+        "section3_available": s3,
     }
+    for name in _SECTION_3:
+        out[name] = read[name]
+    for name in _SECTION_2:
+        out[name] = read[name]
+    out["number_of_blocks"] = sum([v[4] for v in values])
+    out["session_name"] = read["session_name"]
+    out["anonymized_name"] = read["anonymized_name"]
+    return out
 
 
 def segment_dicts(ch):
@@ -62,19 +74,20 @@ def segment_dicts(ch):
 def segment_table(ch):
     """``Reader.segment_table``: per segment, as arrays, the numbers read when the channel
     was opened (no metadata section is read again, unlike :func:`segment_dicts`)."""
-    segs = ch.segments
+    rows = ch.rows
     return {
-        "segment": np.array([seg.number for seg in segs], np.int64),
-        "start_sample": np.array([seg.meta.start_sample for seg in segs], np.int64),
-        "number_of_samples": np.array([seg.meta.number_of_samples for seg in segs], np.int64),
-        "number_of_blocks": np.array([seg.meta.number_of_blocks for seg in segs], np.int64),
-        "units_conversion_factor": np.array([seg.ufact for seg in segs], np.float64),
+        "segment": np.array(rows.numbers, np.int64),
+        "start_sample": np.array(rows.column("start_sample"), np.int64),
+        "number_of_samples": np.array(rows.column("number_of_samples"), np.int64),
+        "number_of_blocks": np.array(rows.column("number_of_blocks"), np.int64),
+        "units_conversion_factor": np.array(rows.column("ufact"), np.float64),
     }
 
 
 def toc(ch):
     """``Reader.toc``: one dict per RED block."""
     b = ch.blocks()
+    numbers = ch.rows.numbers
     return [
         {
             "start_uutc": int(b["time"][i]),
@@ -83,7 +96,7 @@ def toc(ch):
             "maximum_sample_value": int(b["max"][i]),
             "minimum_sample_value": int(b["min"][i]),
             "discontinuity": bool(b["flags"][i] & RED_DISCONTINUITY),
-            "segment": ch.segments[int(b["segment"][i])].number,
+            "segment": numbers[int(b["segment"][i])],
         }
         for i in range(len(b["time"]))
     ]
@@ -92,8 +105,8 @@ def toc(ch):
 def block_table(ch):
     """``Reader.block_table``: the channel's RED blocks in time order as arrays (copies)."""
     b = ch.blocks()
-    numbers = np.array([seg.number for seg in ch.segments], np.int64)
-    factors = np.array([seg.ufact for seg in ch.segments], np.float64)
+    numbers = np.array(ch.rows.numbers, np.int64)
+    factors = np.array(ch.rows.column("ufact"), np.float64)
     return {
         "start_uutc": b["time"].copy(),
         "number_of_samples": b["n"].copy(),

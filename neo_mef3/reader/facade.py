@@ -109,7 +109,7 @@ class Reader:
         self._old_pools = []
         self._pool_lock = threading.Lock()
         self._closed = False
-        self._catalog = Catalog(self.source, self._keyring, self._skips, self.path)
+        self._catalog = Catalog(self.source, self._keyring, self._skips, self.path, self.n_threads, self._executor)
         self._decoder = Decoder(self.n_threads, self.check_crc, self._skips, self._executor)
         self._records = RecordReader(self._catalog)
         self._tree = tree
@@ -223,9 +223,7 @@ class Reader:
         when it is used."""
         if self._closed:
             raise MefError("the Reader is closed", self.path)
-        names = self.channels if channels is None else list(channels)
-        parallel = self.n_threads > 1
-        self._catalog.preload(names, self._executor() if parallel else None, 4 * self.n_threads if parallel else 1)
+        self._catalog.preload(self.channels if channels is None else list(channels))
 
     # --- metadata --------------------------------------------------------------------
     def info(self, channel: str) -> Dict[str, Any]:
@@ -279,7 +277,7 @@ class Reader:
         them down."""
         ch = self._channel(channel)
         if from_metadata:
-            return sections.sections_from_metadata(ch.segments, ch.fs, self.source.sizes)
+            return sections.sections_from_metadata(ch.rows, ch.fs, self.source.sizes)
         b = ch.blocks()
         first = np.concatenate(([0], np.cumsum(b["n"])[:-1])).astype(np.int64)
         return sections.continuous_sections(b["time"], b["n"], b["segment"], first, ch.fs)

@@ -58,10 +58,10 @@ def span(ch, t0=None, t1=None):
     if t0 is None or t1 is None:
         b = ch.blocks()
         if t0 is None:
-            starts = [t for t in (seg.time("start_time") for seg in ch.segments) if t is not None]
+            starts = [t for t, _ in ch.rows.times() if t is not None]
             t0 = min(starts) if starts else (int(b["time"][0]) if len(b["time"]) else 0)
         if t1 is None:
-            ends = [t for t in (seg.time("end_time") for seg in ch.segments) if t is not None]
+            ends = [t for _, t in ch.rows.times() if t is not None]
             t1 = max(ends) if ends else t0
             if len(b["time"]):  # blocks of an interrupted append may end after the metadata's end
                 with np.errstate(over="ignore"):  # a damaged rate may push this past any time

@@ -8,7 +8,7 @@ files make a level, the level-2 rule (records may identify the subject) and, wit
 from ..errors import FormatError, MefError, PasswordError, RemoteError
 from ..format import crypto
 from ..format import records as record_files
-from ..format.layout import RDAT, RIDX, text
+from ..format.layout import RDAT, RIDX, UH_CHANNEL_NAME, text
 
 
 class RecordReader:
@@ -22,7 +22,7 @@ class RecordReader:
         if self._encrypted is None:
             self._encrypted = False
             for name in self.catalog.names[:1]:
-                uh = self.catalog.get(name).segments[0].meta.uh
+                uh = self.catalog.get(name).rows.meta(0).uh
                 self._encrypted = crypto.is_encrypted_header(uh["level_1_password_validation_field"])
         return self._encrypted
 
@@ -36,8 +36,9 @@ class RecordReader:
         else:
             ref = catalog.get(channel)
         # without a readable channel, a records file's own header validates the password
-        keys = ref.segments[0].meta.keys if ref is not None else None
-        rto = ref.segments[0].rto if ref is not None else 0
+        first = ref.rows.meta(0) if ref is not None else None
+        keys = first.keys if first is not None else None
+        rto = first.rto if first is not None else 0
         if keys is not None and self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
             raise PasswordError("records of an encrypted session need the level-2 password", where)
         out = []
@@ -46,20 +47,23 @@ class RecordReader:
                 r.update(level="session", channel=None, segment=None)
                 out.append(r)
             return out
-        rdat, _ = catalog.tree.channel_records(channel)
-        owner = text(ref.segments[0].meta.uh["channel_name"]) or channel
-        for r in self._read(rdat, keys, rto, owner):
-            r.update(level="channel", channel=channel, segment=None)
-            out.append(r)
+        rows = ref.rows
+        owner = text(first.head[UH_CHANNEL_NAME]) or channel
+        if rows.channel_record_flags != 0:  # (0: a probe saw no records file of the channel)
+            rdat, _ = catalog.tree.channel_records(channel)
+            for r in self._read(rdat, keys, rto, owner):
+                r.update(level="channel", channel=channel, segment=None)
+                out.append(r)
         exists = catalog.source.exists
-        for seg in ref.segments:
-            present = seg.record_flags  # (as probed when the channel was opened, or now)
-            if present is None:
-                present = exists(seg.files.rdat) or exists(seg.files.ridx)
-            if not present:
+        flags = rows.record_flags  # (as probed when the channel was opened, or looked at now)
+        for j, number in enumerate(rows.numbers):
+            if flags is not None and not flags[j]:
                 continue  # (what _parse does first, without two calls per segment)
-            for r in self._read(seg.files.rdat, keys, seg.rto, owner):
-                r.update(level="segment", channel=channel, segment=seg.number)
+            seg_rdat = rows.path(j, RDAT)
+            if flags is None and not (exists(seg_rdat) or exists(rows.path(j, RIDX))):
+                continue
+            for r in self._read(seg_rdat, keys, rows.values[j][5], owner):
+                r.update(level="segment", channel=channel, segment=number)
                 out.append(r)
         return out
 

@@ -10,8 +10,7 @@ in the segments' metadata alone, when that pins them down (no ``.tidx`` read).
 
 import numpy as np
 
-from ..format.layout import TIME_SERIES_INDEX_BYTES, UNIVERSAL_HEADER_BYTES
-from ..format.times import span_uutc
+from ..format.layout import TIDX, TIME_SERIES_INDEX_BYTES, UNIVERSAL_HEADER_BYTES
 
 def continuous_sections(time, n, seg, cum, fs):
     """Continuous sections of a channel's blocks (time order): (starts, counts, firsts).
@@ -76,7 +75,7 @@ def sections_reference(time, n, seg, cum, fs):
     return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
 
 
-def sections_from_metadata(segments, fs, sizes_of):
+def sections_from_metadata(rows, fs, sizes_of):
     """The continuous sections of a channel from its segments' metadata alone, or None.
 
     ``(starts, counts, firsts)`` as :func:`continuous_sections` computes them from the
@@ -85,38 +84,32 @@ def sections_from_metadata(segments, fs, sizes_of):
     exclusive ``end_time`` within half a sample period (no gap inside it), the segments
     in time order without overlap, and the ``.tidx`` exactly the size of the
     ``number_of_blocks`` entries the metadata declares (an interrupted append leaves
-    more). ``segments``: the reader's Segments (their ``index_size`` as probed, or
-    None); ``sizes_of(paths)``: the sizes of the ``.tidx`` files not probed. None for
-    anything else (the caller then reads the block tables). What the metadata states is
-    checked against the block table when the channel's samples are first read
-    (``MEF3RawIO``).
+    more). ``rows``: the channel's :class:`~.rows.SegmentRows` (their ``index_sizes``
+    as probed, or None); ``sizes_of(paths)``: the sizes of the ``.tidx`` files not
+    probed. None for anything else (the caller then reads the block tables). What the
+    metadata states is checked against the block table when the channel's samples are
+    first read (``MEF3RawIO``).
     """
     period = 1e6 / fs
     half = 0.5 * period
-    starts, counts, firsts, unprobed = [], [], [], []
+    starts, counts, firsts = [], [], []
     first = 0
     prev_end = None
-    for seg in segments:  # (a plain loop: a channel has few segments, numpy calls cost more)
-        m = seg.meta
-        n = m.number_of_samples
-        span = span_uutc(m.start_stored, m.end_stored, m.rto)
-        if n <= 0 or m.number_of_blocks <= 0 or span is None:
+    for v, span in zip(rows.values, rows.spans()):  # (a plain loop: numpy calls cost more here)
+        n, blocks = v[3], v[4]
+        if n <= 0 or blocks <= 0 or span is None:
             return None
         t0, t1 = span
         if abs((t1 - t0) - n * period) >= half or (prev_end is not None and t0 < prev_end):
-            return None
-        if seg.index_size is None:  # (not probed when the channel was opened)
-            unprobed.append(seg)
-        elif seg.index_size != UNIVERSAL_HEADER_BYTES + m.number_of_blocks * TIME_SERIES_INDEX_BYTES:
             return None
         starts.append(t0)
         counts.append(n)
         firsts.append(first)
         first += n
         prev_end = t1
-    if unprobed:
-        sizes = sizes_of([seg.files.tidx for seg in unprobed])
-        if any(size != UNIVERSAL_HEADER_BYTES + seg.meta.number_of_blocks * TIME_SERIES_INDEX_BYTES
-               for seg, size in zip(unprobed, sizes)):
-            return None
+    sizes = rows.index_sizes
+    if sizes is None:  # (not probed when the channel was opened)
+        sizes = sizes_of([rows.path(j, TIDX) for j in range(len(rows))])
+    if any(size != UNIVERSAL_HEADER_BYTES + v[4] * TIME_SERIES_INDEX_BYTES for v, size in zip(rows.values, sizes)):
+        return None
     return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)

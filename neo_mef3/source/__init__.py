@@ -33,6 +33,13 @@ the caller; a source only has to understand its own.
     ``probe``, every ``.tidx`` size and which record files exist. A source may spread
     the work over `executor` (a ``concurrent.futures`` executor, in about `parts`
     pieces) or fetch everything in one batch; the results are the same.
+``scan_session(names, probe=False, threads=1, executor=None)``
+    The same scans as one :class:`~neo_mef3.session.SessionScan` (a table of all the
+    channels' segments), what a Reader opens channels from, using up to `threads`
+    threads (the Reader's count; `executor()` gives its pool, for a source whose scan
+    runs Python). The base class joins what :meth:`scan_channels` gives
+    (``session.join_scans``); the local source lists and reads a whole session in two
+    passes of the C scan on threads of its own, its segments split evenly.
 ``read_files(paths, what="", expected=None)``
     (b) Many small files whole, in one call: a list with, per path, its bytes or the
     FormatError reading it raised. ``expected`` is the size such a file normally has.

@@ -14,7 +14,7 @@ from .. import fileio
 from ..errors import MefError
 from ..format import headers
 from ..format.layout import METADATA_FILE_BYTES
-from ..session import SessionTree, scan_channel
+from ..session import SessionTree, scan_channel, scan_session
 from .base import ByteSource, RangeFile
 
 
@@ -73,6 +73,12 @@ class LocalSource(ByteSource):
         # task hand-off
         chunks = np.array_split(np.array(names, dtype=object), min(len(names), parts))
         return [s for part in executor.map(scan, chunks) for s in part]
+
+    def scan_session(self, names, probe=False, threads=1, executor=None):
+        # (the channel directories of a local tree are <name>.timd in the session's; the
+        # C scan runs on threads of its own)
+        return scan_session(self.list_session().path, names, METADATA_FILE_BYTES, headers.SCAN_KEEP,
+                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, probe, threads)
 
     def read_files(self, paths, what="", expected=None):
         out = []
