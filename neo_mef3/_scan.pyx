@@ -22,7 +22,7 @@ only, and elsewhere ``neo_mef3.session`` scans in Python.
 from libc.errno cimport errno, EINTR
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport malloc, calloc, realloc, free, qsort
-from libc.string cimport memcpy, memset, strlen, memcmp
+from libc.string cimport memchr, memcpy, memset, strlen, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 from ._red cimport _crc_update
@@ -648,22 +648,30 @@ cdef enum:
 
 cdef int _c_names(list items, const char*** ptrs, size_t** lens, str what) except -1:
     """C pointers and lengths of a list of bytes, each one path component (checked)."""
-    cdef Py_ssize_t i, n = len(items)
+    cdef Py_ssize_t i, n = len(items), k
+    cdef const char* p
     ptrs[0] = <const char**>malloc((n + 1) * sizeof(char*))
     lens[0] = <size_t*>malloc((n + 1) * sizeof(size_t))
     if ptrs[0] == NULL or lens[0] == NULL:
         free(ptrs[0])
         free(lens[0])
+        ptrs[0] = NULL
+        lens[0] = NULL
         raise MemoryError()
     for i in range(n):
         item = items[i]
-        if (not isinstance(item, bytes) or len(<bytes>item) == 0 or len(<bytes>item) > _NAME_MAX
-                or b"\0" in item or b"/" in item):
-            free(ptrs[0])
-            free(lens[0])
-            raise ValueError(f"not a usable {what}: {item!r}")
-        ptrs[0][i] = PyBytes_AS_STRING(item)
-        lens[0][i] = len(<bytes>item)
+        if isinstance(item, bytes):
+            p = PyBytes_AS_STRING(item)
+            k = len(<bytes>item)
+            if 0 < k <= _NAME_MAX and memchr(p, 0, k) == NULL and memchr(p, c'/', k) == NULL:
+                ptrs[0][i] = p
+                lens[0][i] = k
+                continue
+        free(ptrs[0])
+        free(lens[0])
+        ptrs[0] = NULL  # (nothing left for the caller to free)
+        lens[0] = NULL
+        raise ValueError(f"not a usable {what}: {item!r}")
     return 0
 
 
@@ -891,6 +899,7 @@ cdef void _read_chunk(void* arg, long chunk) noexcept nogil:
     cdef uint32_t crc_h, crc_b
     cdef stat st
     cdef char fname[4 * _NAME_MAX + 64]
+    cdef uint8_t* buf
     cdef uint8_t* scratch = <uint8_t*>malloc(size + 1)
     if scratch == NULL:
         ctx.failed = _ENOMEM
@@ -898,25 +907,25 @@ cdef void _read_chunk(void* arg, long chunk) noexcept nogil:
     for r in range(lo, hi):
         c = ctx.ch_p[r]
         _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"tmet")
-        got = _read_into(ctx.sfd, fname, <char*>scratch, size)
+        # (an image kept whole is read where it is kept: no copy)
+        buf = <uint8_t*>ctx.img_p[r - ctx.lo] if ctx.img_p[r - ctx.lo] != NULL else scratch
+        got = _read_into(ctx.sfd, fname, <char*>buf, size)
         ctx.len_p[r] = got
         if got > size:
             got = size
         if keep > 0:
             memset(ctx.head_p + r * keep, 0, <size_t>keep)
             if got > 0:
-                memcpy(ctx.head_p + r * keep, scratch, <size_t>(keep if got > keep else got))
+                memcpy(ctx.head_p + r * keep, buf, <size_t>(keep if got > keep else got))
         for j in range(m):
             ctx.field_p[r * m + j] = 0
             if ctx.off_p[j] + 8 <= got:
-                memcpy(ctx.field_p + r * m + j, scratch + ctx.off_p[j], 8)
+                memcpy(ctx.field_p + r * m + j, buf + ctx.off_p[j], 8)
         ctx.plain_p[r] = 0
         if ctx.len_p[r] == size:
-            crc_h = _crc_update(scratch + 4, ctx.crc_split - 4, 0xFFFFFFFF)
-            crc_b = _crc_update(scratch + ctx.crc_split, size - ctx.crc_split, 0xFFFFFFFF)
-            ctx.plain_p[r] = _plain_tmet(scratch, ctx.len_p[r], size, crc_h, crc_b, ctx.fs_offset)
-            if ctx.img_p[r - ctx.lo] != NULL:
-                memcpy(ctx.img_p[r - ctx.lo], scratch, <size_t>size)
+            crc_h = _crc_update(buf + 4, ctx.crc_split - 4, 0xFFFFFFFF)
+            crc_b = _crc_update(buf + ctx.crc_split, size - ctx.crc_split, 0xFFFFFFFF)
+            ctx.plain_p[r] = _plain_tmet(buf, ctx.len_p[r], size, crc_h, crc_b, ctx.fs_offset)
         if ctx.probe:
             _in_channel(fname, ctx.dp[c], ctx.dl[c], ctx.np_[c], ctx.nl[c], ctx.num_p[r], b"tidx")
             ctx.idx_p[r] = st.st_size if fstatat(ctx.sfd, fname, &st, 0) == 0 else -errno

@@ -114,21 +114,21 @@ class _ChannelTable:
 
     _BLOCK_FIELDS = ("time", "n", "seg", "disc", "bmax", "bmin", "cum")
 
-    def __init__(self, reader, name, from_metadata=True, info=None):
+    def __init__(self, reader, name, from_metadata=True, info=None, layout=None):
         self.name = name
         self._reader = reader
-        segments = reader.segment_table(name)  # (what Reader.segments reports, without the dicts)
-        self._segment_numbers = segments["segment"].tolist()
+        if layout is None:
+            layout = reader.layouts([name])[name]
+        # MEF segment numbers and factors, sections from the metadata (or None)
+        self._segment_numbers, factors, layout = layout
         self.fs = float((info or reader.info(name))["sampling_frequency"])
-        factors = segments["units_conversion_factor"].tolist()
         # MEF factor per MEF segment (0 = "no entry": the Reader then returns raw counts)
         used = [(f if (f != 0.0 and math.isfinite(f)) else 1.0) for f in factors]
         self.seg_factors = np.array(used, np.float64)
         self.mef_factors = factors
         self._verified = True
-        layout = None
-        if from_metadata and used.count(used[0]) == len(used):
-            layout = reader.continuous_sections(name, from_metadata=True)
+        if not from_metadata or used.count(used[0]) != len(used):
+            layout = None
         if layout is not None:
             # every segment holds samples (checked), all with one factor: _scaling's result
             self.sec_start, self.sec_n, self.sec_first = layout
@@ -235,11 +235,20 @@ class _ChannelTable:
             key = self.__dict__["layout_key"] = (self.fs, self.dtype, tuple(self.sec_n.tolist()))
         return key
 
+    def starts(self):
+        """The sections' start times as a list of ints."""
+        starts = self.__dict__.get("start_list")
+        if starts is None:
+            starts = self.__dict__["start_list"] = self.sec_start.tolist()
+        return starts
+
     def layout_matches(self, other, tol_us):
-        return (
-            self.layout() == other.layout()
-            and all(abs(a - b) < tol_us for a, b in zip(self.sec_start.tolist(), other.sec_start.tolist()))
-        )
+        if self.layout() != other.layout():
+            return False
+        a, b = self.starts(), other.starts()
+        if len(a) == 1:
+            return abs(a[0] - b[0]) < tol_us
+        return all(abs(x - y) < tol_us for x, y in zip(a, b))
 
 
 class _StoredSamples:
@@ -353,12 +362,14 @@ class MEF3RawIO(BaseRawIO):
         names = list(reader.channels)
         reader.preload(names)  # the directory scans on the Reader's threads
         infos = {name: reader.info(name) for name in names}
+        layouts = reader.layouts(names)  # (one pass over all channels: sections from metadata)
         # (skip mode: the block tables, since the Reader may have dropped index entries the
         # metadata still counts)
         from_metadata = self._sections_from_metadata and self.on_error != "skip"
-        tables = {name: _ChannelTable(reader, name, from_metadata, infos[name]) for name in names}
-        names = [n for n in names if len(tables[n].sec_n)]  # channels without samples carry no signal
-        empty = [n for n in reader.channels if n not in names]
+        tables = {name: _ChannelTable(reader, name, from_metadata, infos[name], layouts[name]) for name in names}
+        empty = [n for n in names if not len(tables[n].sec_n)]  # channels without samples carry no signal
+        if empty:
+            names = [n for n in names if len(tables[n].sec_n)]
         if empty:
             warnings.warn(f"MEF3RawIO: channel(s) without samples are not exposed as signals: {empty}")
         self._tables = tables
@@ -404,7 +415,7 @@ class MEF3RawIO(BaseRawIO):
         self._streams = streams
 
         # --- session start and time origin
-        starts = [int(tables[n].sec_start[0]) for n in all_names]  # the whole session's start
+        starts = [tables[n].starts()[0] for n in all_names]  # the whole session's start
         self._session_start = min(starts) if starts else None
 
         # --- segments (bounds kept in us relative to the session start, for precision)

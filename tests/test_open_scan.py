@@ -7,6 +7,7 @@ the header and fields of later segments. Both are shortcuts for what the Python 
 tests hold them to exactly the same results, on awkward directories, on damaged
 metadata and on whole sessions read through every public method.
 """
+import errno
 import math
 import os
 import struct
@@ -39,10 +40,10 @@ def _tmet_of(path):
     raise AssertionError("no .tmet")
 
 
-def _segment(channel_dir, name, number, tmet=None, tidx=None, rdat=False, ridx=False):
-    d = os.path.join(channel_dir, f"{name}-{number:06d}.segd")
+def _segment(channel_dir, name, number, tmet=None, tidx=None, rdat=False, ridx=False, width=6):
+    d = os.path.join(channel_dir, f"{name}-{number:0{width}d}.segd")
     os.makedirs(d)
-    stem = os.path.join(d, f"{name}-{number:06d}.")
+    stem = os.path.join(d, f"{name}-{number:0{width}d}.")
     if tmet is not None:
         with open(stem + "tmet", "wb") as f:
             f.write(tmet)
@@ -350,3 +351,163 @@ def test_a_torn_metadata_read_is_read_again():
     assert headers.parse_stable(lambda: next(reads), parse).raw == good
     with pytest.raises(MefError, match="CRC"):
         headers.parse_stable(lambda: torn, parse)
+
+
+def _awkward_session(tmp_path):
+    """A session directory whose channels hold every kind of odd entry and damage."""
+    good = _tmet_of(os.path.join(DATA, "plain.mefd"))
+    s = tmp_path / "odd.mefd"
+    s.mkdir()
+    a = s / "A.timd"
+    a.mkdir()
+    c = str(a)
+    _segment(c, "A", 0, good, tidx=1080, rdat=True)
+    _segment(c, "A", 1, good[:100], ridx=True)
+    _segment(c, "A", 2, good + b"x", tidx=56)
+    _segment(c, "A", 3, None, tidx=0, rdat=True, ridx=True)
+    _segment(c, "A", 999999, good[::-1], tidx=7)
+    _segment(c, "A", 5, good, tidx=1080, width=5)  # (another writer's spelling: A-00005.segd)
+    _segment(c, "A", 2147483647, good, width=10)   # the largest number MEF's int32 holds
+    for other in ("B-000008.segd", "A-000013.segdx", "A-2147483648.segd", "A-12345678901.segd", "A-.segd"):
+        os.makedirs(os.path.join(c, other))
+    os.symlink(os.path.join(c, "A-000000.segd"), os.path.join(c, "A-000011.segd"))
+    os.symlink(os.path.join(c, "nowhere"), os.path.join(c, "A-000012.segd"))
+    open(os.path.join(c, "A.rdat"), "wb").close()
+    os.symlink(os.path.join(c, "nowhere"), os.path.join(c, "A.ridx"))  # a broken link: not there
+    for k in range(40):  # many plain channels: the scan's threads share them
+        d = s / f"C{k:02d}.timd"
+        d.mkdir()
+        for n in range(k % 3 + 1):
+            _segment(str(d), f"C{k:02d}", n, good, tidx=1024 + 56 * (k % 2), ridx=k % 5 == 0)
+        if k % 7 == 0:
+            open(d / f"C{k:02d}.ridx", "wb").close()
+    (s / "E.timd").mkdir()  # no segments
+    u = s / "U.timd"  # segments spelled unpadded, as other writers do
+    u.mkdir()
+    for n in (0, 1, 10):
+        _segment(str(u), "U", n, good, tidx=1080, width=len(str(n)))
+    t = s / "T.timd"  # two folders claiming segment 0: refused, naming both
+    t.mkdir()
+    _segment(str(t), "T", 0, good, width=1)
+    _segment(str(t), "T", 0, good)
+    os.symlink(str(s / "gone"), str(s / "L.timd"))  # a channel directory that cannot be listed
+    return s
+
+
+@needs_c_scan
+@pytest.mark.parametrize("threads", [1, 2, 5])
+@pytest.mark.parametrize("probe", [False, True])
+def test_session_scan_equals_the_python_scan_channel_by_channel(tmp_path, threads, probe):
+    s = _awkward_session(tmp_path)
+    names = ["A", "E", "L", "T", "U"] + [f"C{k:02d}" for k in range(40)]
+    fast = session_mod.scan_session(str(s), names, METADATA_FILE_BYTES, headers.SCAN_KEEP, headers.SCAN_FIELDS,
+                                    headers.SCAN_FS_OFFSET, probe, threads)
+    slow = []
+    for n in names:
+        try:
+            slow.append(session_mod._scan_channel_py(str(s / f"{n}.timd"), n, probe=probe, **SCAN_ARGS))
+        except MefError as exc:
+            slow.append(exc)
+    ref = session_mod.join_scans(names, slow)
+    assert [str(e) for e in fast.errors] == [str(e) for e in ref.errors]
+    assert isinstance(fast.errors[2], MefError) and fast.errors[0] is None
+    for field in ("starts", "numbers", "heads", "fields", "lengths", "plain", "index_sizes", "record_flags",
+                  "channel_record_flags", "widths"):
+        x, y = getattr(fast, field), getattr(ref, field)
+        if not probe and field in ("index_sizes", "record_flags", "channel_record_flags"):
+            assert x is None and y is None
+            continue
+        assert np.array_equal(x, y) and x.dtype == y.dtype, field
+    assert fast.images.keys() == ref.images.keys() and all(fast.images[k] == ref.images[k] for k in fast.images)
+    # by hand: channel A as test_c_scan_equals_python_scan_on_an_awkward_channel found it
+    a, b = fast.starts[0], fast.starts[1]
+    assert fast.numbers[a:b].tolist() == [0, 1, 2, 3, 5, 11, 999999, 2147483647]
+    assert fast.widths[a:b].tolist() == [6, 6, 6, 6, 5, 6, 6, 10]
+    assert fast.lengths[a + 4] == fast.lengths[a + 7] == METADATA_FILE_BYTES  # (read by their own spelling)
+    # the unpadded channel read whole; the channel with two folders for segment 0 refused, naming both
+    a, b = fast.starts[4], fast.starts[5]
+    assert fast.numbers[a:b].tolist() == [0, 1, 10] and fast.widths[a:b].tolist() == [1, 1, 2]
+    assert fast.plain[a:b].tolist() == [1, 1, 1]
+    assert fast.starts[3] == fast.starts[4] and "T-0.segd and T-000000.segd" in str(fast.errors[3])
+    if probe:
+        assert fast.index_sizes[a:b].tolist() == [1080, 1080, 1080]
+        assert fast.channel_record_flags[0] == session_mod.HAS_RDAT  # (the .ridx link leads nowhere)
+        assert fast.channel_record_flags.tolist()[5:12] == [session_mod.HAS_RIDX, 0, 0, 0, 0, 0, 0]
+
+
+@needs_c_scan
+def test_session_scan_rejects_arguments_that_could_overrun(tmp_path):
+    from neo_mef3 import _scan
+
+    d = str(tmp_path).encode()
+    for dirs, names in (([b"a/b"], [b"a"]), ([b"a"], [b""]), ([b"a"], [b"x\0"]), ([b"a"], [b"x" * 300]),
+                        ([b"a", b"b"], [b"a"])):
+        with pytest.raises(ValueError):
+            _scan.list_channels(d, dirs, names)
+    one = np.zeros(1, np.int64)
+    key = one + ((0 << 8) | 6)  # segment 0 spelled with six digits
+    ok = dict(heads=np.zeros((1, 10), np.uint8), fields=np.zeros((1, 1), np.int64), lengths=np.zeros(1, np.int64),
+              plain=np.zeros(1, np.uint8), whole=np.zeros(1, np.uint8))
+    for bad in (dict(heads=np.zeros((1, 9), np.uint8)), dict(fields=np.zeros((1, 1), np.int32)),
+                dict(lengths=np.zeros(2, np.int64)), dict(plain=np.zeros(1, np.uint8)[::-1][:0]),
+                dict(whole=[0])):
+        kw = dict(ok, **bad)
+        with pytest.raises((ValueError, TypeError)):
+            _scan.read_segments(d, [b"a"], [b"a"], one, key, 0, 1, 16384, 1024, 10, [0], 0, kw["heads"],
+                                kw["fields"], kw["lengths"], kw["plain"], kw["whole"])
+    with pytest.raises(ValueError):  # a channel index outside the list
+        _scan.read_segments(d, [b"a"], [b"a"], one + 1, key, 0, 1, 16384, 1024, 10, [0], 0, *ok.values())
+    # a segment key (number << 8 | digits) that spells no folder: 0 or 11 digits, a number
+    # its digits cannot hold, one past int32
+    for number, digits in ((0, 0), (0, 11), (10**6, 6), (123, 2), (2**31, 10), (-1, 6)):
+        with pytest.raises(ValueError):
+            _scan.read_segments(d, [b"a"], [b"a"], one, one + ((number << 8) | digits), 0, 1, 16384, 1024, 10, [0], 0,
+                                *ok.values())
+    # the arguments above, all fine: the missing file is reported in its row
+    assert _scan.read_segments(d, [b"a"], [b"a"], one, key, 0, 1, 16384, 1024, 10, [0], 0, *ok.values()) == (0, {})
+    assert ok["lengths"][0] == -errno.ENOENT
+
+
+def test_layouts_in_one_pass_equal_the_channel_by_channel_sections(tmp_path, oracle_sessions):
+    """Reader.layouts judges one-segment channels together in numpy: the same sections
+    (or None) as continuous_sections(from_metadata=True), damage included."""
+    import shutil
+
+    from neo_mef3.reader import sections
+
+    path = str(tmp_path / "s.mefd")
+    shutil.copytree(oracle_sessions("segments", "mef3io"), path)
+    src = os.path.join(DATA, "plain.mefd")
+    for ch in os.listdir(src):  # one-segment channels beside the multi-segment ones
+        if ch.endswith(".timd") and not os.path.exists(os.path.join(path, ch)):
+            shutil.copytree(os.path.join(src, ch), os.path.join(path, ch))
+    with neo_mef3.Reader(path) as r:
+        r.preload()
+        names = r.channels
+        got = r.layouts()
+        for name in names:
+            ref = r.continuous_sections(name, from_metadata=True)
+            numbers, factors, layout = got[name]
+            assert numbers == r.segment_table(name)["segment"].tolist()
+            assert factors == r.segment_table(name)["units_conversion_factor"].tolist()
+            assert (layout is None) == (ref is None), name
+            if ref is not None:
+                assert all(np.array_equal(x, y) for x, y in zip(layout, ref)), name
+    # the rules, case by case, on rows made by hand
+    from neo_mef3.reader.rows import SegmentRows
+
+    def Rows(values, size):
+        return SegmentRows("A", "/x", [0], [values], None, 0, None, None, [size], [0], None)
+
+    base = (1000.0, 1.0, 0, 1000, 2, 0, 1_000_000, 2_000_000)
+    cases = [base, base[:3] + (0,) + base[4:], base[:4] + (0,) + base[5:], base[:6] + (-(2**63),) + base[7:],
+             base[:7] + (2_000_400,), base[:7] + (2_000_600,), base[:5] + (-(2**63),) + base[6:],
+             base[:5] + (5_000_000, -1_000_000, -2_000_000), base[:3] + (2**62 + 5,) + base[4:]]
+    sizes = [1024 + 2 * 56, 1024 + 3 * 56]
+    chans = [(Rows(v, size), 1000.0) for v in cases for size in sizes]
+    bulk = sections.layouts_from_metadata(chans, lambda paths: [])
+    for (rows, fs), b in zip(chans, bulk):
+        one = sections.sections_from_metadata(rows, fs, lambda paths: [])
+        assert (b is None) == (one is None), rows.values
+        if one is not None:
+            assert all(np.array_equal(x, y) for x, y in zip(b, one))

@@ -282,6 +282,19 @@ class Reader:
         first = np.concatenate(([0], np.cumsum(b["n"])[:-1])).astype(np.int64)
         return sections.continuous_sections(b["time"], b["n"], b["segment"], first, ch.fs)
 
+    def layouts(self, channels: Optional[List[str]] = None) -> Dict[str, Tuple[List[int], List[float], Any]]:
+        """What laying channels out on a time axis needs, from their metadata alone (no
+        block index read, nothing decoded), for many channels (default: all) in one pass:
+        name -> ``(segments, factors, sections)``, the MEF segment numbers, their units
+        conversion factors and ``continuous_sections(name, from_metadata=True)``. What
+        :class:`~neo_mef3.rawio.MEF3RawIO` opens a session with; a channel that cannot
+        be opened raises as in :meth:`info`."""
+        names = self.channels if channels is None else list(channels)
+        chans = [self._channel(name) for name in names]
+        found = sections.layouts_from_metadata([(ch.rows, ch.fs) for ch in chans], self.source.sizes)
+        return {name: (list(ch.rows.numbers), ch.rows.column("ufact"), layout)
+                for name, ch, layout in zip(names, chans, found)}
+
     # --- samples ---------------------------------------------------------------------
     def read_raw(self, channel: Channels, t0: Time = None, t1: Time = None, n_threads: Optional[int] = None,
                  progress: Any = None, cancel: Any = None, warn: bool = True) -> Dict[str, Any]:

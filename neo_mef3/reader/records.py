@@ -22,8 +22,8 @@ class RecordReader:
         if self._encrypted is None:
             self._encrypted = False
             for name in self.catalog.names[:1]:
-                uh = self.catalog.get(name).rows.meta(0).uh
-                self._encrypted = crypto.is_encrypted_header(uh["level_1_password_validation_field"])
+                head = self.catalog.get(name).rows.first_head()
+                self._encrypted = crypto.is_encrypted_header(crypto.header_fields(head)[0])
         return self._encrypted
 
     def records(self, channel, where):
@@ -36,9 +36,9 @@ class RecordReader:
         else:
             ref = catalog.get(channel)
         # without a readable channel, a records file's own header validates the password
-        first = ref.rows.meta(0) if ref is not None else None
-        keys = first.keys if first is not None else None
-        rto = first.rto if first is not None else 0
+        rows = ref.rows if ref is not None else None
+        keys = rows.first_keys() if rows is not None else None
+        rto = rows.values[0][5] if rows is not None else 0
         if keys is not None and self._session_encrypted() and keys.access_level < crypto.LEVEL_2_ACCESS:
             raise PasswordError("records of an encrypted session need the level-2 password", where)
         out = []
@@ -47,8 +47,9 @@ class RecordReader:
                 r.update(level="session", channel=None, segment=None)
                 out.append(r)
             return out
-        rows = ref.rows
-        owner = text(first.head[UH_CHANNEL_NAME]) or channel
+        if rows.channel_record_flags == 0 and rows.record_flags is not None and not any(rows.record_flags):
+            return out  # (a probe saw no records file of the channel or its segments)
+        owner = text(rows.first_head()[UH_CHANNEL_NAME]) or channel
         if rows.channel_record_flags != 0:  # (0: a probe saw no records file of the channel)
             rdat, _ = catalog.tree.channel_records(channel)
             for r in self._read(rdat, keys, rto, owner):

@@ -113,6 +113,18 @@ class SegmentRows:
             self.metas[j] = meta
         return meta
 
+    def first_keys(self):
+        """The Keys of the first segment's metadata."""
+        meta = self.metas.get(0)
+        return meta.keys if meta is not None else self.keys
+
+    def first_head(self):
+        """The first segment's universal header (1024 bytes)."""
+        meta = self.metas.get(0)
+        if meta is not None:
+            return meta.head
+        return self.image[:UNIVERSAL_HEADER_BYTES] if self.image is not None else self.meta(0).head
+
     def first_image(self):
         """``(image, section3_available)`` of the first segment: its whole decrypted
         ``.tmet`` (read again if it was not kept)."""

@@ -113,3 +113,36 @@ def sections_from_metadata(rows, fs, sizes_of):
     if any(size != UNIVERSAL_HEADER_BYTES + v[4] * TIME_SERIES_INDEX_BYTES for v, size in zip(rows.values, sizes)):
         return None
     return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
+
+
+def layouts_from_metadata(channels, sizes_of):
+    """:func:`sections_from_metadata` of many channels (``(rows, fs)`` pairs) at once:
+    per channel ``(starts, counts, firsts)`` or None. Channels of one probed segment --
+    the usual clinical session -- are judged together in one numpy pass (the same
+    rules), the others one by one."""
+    out = [None] * len(channels)
+    single = [i for i, (rows, _) in enumerate(channels) if len(rows.values) == 1 and rows.index_sizes is not None]
+    for i in sorted(set(range(len(channels))) - set(single)):
+        rows, fs = channels[i]
+        out[i] = sections_from_metadata(rows, fs, sizes_of)
+    # (times and counts past 2**62, only damage can hold, take the exact loop: no int64 overflow)
+    big = 2**62
+    for i in list(single):
+        if any(not -big < x < big for x in channels[i][0].values[0][3:8]):
+            single.remove(i)
+            out[i] = sections_from_metadata(channels[i][0], channels[i][1], sizes_of)
+    if not single:
+        return out
+    v = np.array([channels[i][0].values[0][3:8] for i in single], np.int64)  # n, blocks, rto, start, end
+    n, blocks, rto, start, end = v.T
+    fs = np.array([channels[i][1] for i in single], np.float64)
+    size = np.array([channels[i][0].index_sizes[0] for i in single], np.int64)
+    t0 = np.where(start < 0, rto - start, start)
+    t1 = np.where(end < 0, rto - end, end)
+    period = 1e6 / fs
+    ok = ((n > 0) & (blocks > 0) & (np.abs((t1 - t0) - n * period) < 0.5 * period)
+          & (size == UNIVERSAL_HEADER_BYTES + blocks * TIME_SERIES_INDEX_BYTES))
+    starts, counts, firsts = t0.reshape(-1, 1), n.reshape(-1, 1), np.zeros((len(single), 1), np.int64)
+    for k in np.flatnonzero(ok).tolist():
+        out[single[k]] = (starts[k], counts[k], firsts[k])
+    return out
