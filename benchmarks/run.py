@@ -39,8 +39,17 @@ write    a whole one-channel session, all cores and one thread (neo_mef3 ``Write
 windows  1 s windows at random positions: ``Reader.read_raw``,
          ``MEF3RawIO.get_analogsignal_chunk``, mef3io ``read_raw``, pymef
          ``read_ts_channels_uutc``; time per call.
-open     ``Reader(path)`` + ``info()`` of every channel, ``MEF3RawIO.parse_header()``,
-         mef3io ``Reader`` + ``info()``, pymef ``MefSession`` (reference).
+open     ``Reader(path)`` + ``info()`` of every channel and ``MEF3RawIO.parse_header()``
+         against mef3io ``Reader`` + ``info()``, on ``--open-channels`` x 1 and x
+         ``--open-segments`` segments, also encrypted; warm opens from the metadata cache
+         (benchmarks/open_speed.py).
+long     the same opens of ``--long-channels`` x 24 one-hour segments against one.
+scaling  open time per channel for 16 to ``--scaling-max`` channels, plotted
+         (``open_scaling.png``).
+session  all channels of a ``--session-channels`` x ``--session-minutes`` session read
+         with all cores: ``Reader.read``, a ``MEF3RawIO`` chunk of the stream (and
+         ``neo_mef3.dask.to_dask`` where it exists) against mef3io's multi-channel
+         ``read`` on all cores (benchmarks/session_speed.py).
 memory   peak memory of reading the first hour of the ``ieeg`` channel as float64, in a
          fresh subprocess per library: tracemalloc peak (Python and numpy allocations)
          and the growth of the process's peak RSS, both over the output's size.
@@ -86,7 +95,8 @@ FS = 1000.0
 UFACT = 0.1
 CH = "ch"
 IMPLS = ("neo_mef3", "mef3io", "pymef", "mef_tools")
-TESTS = ("decode", "cores", "encode", "write", "windows", "open", "memory", "mne", "dask", "remote")
+TESTS = ("decode", "cores", "encode", "write", "windows", "open", "long", "scaling", "session", "memory", "mne",
+         "dask", "remote")
 
 
 # ------------------------------------------------------------------------------------
@@ -576,43 +586,27 @@ def test_windows(res, wl, args):
 
 
 def test_open(res, wl, args):
-    path = wl.session("open")
+    from benchmarks import open_speed
 
-    def neo_open():
-        r = neo_mef3.Reader(path)
-        for c in r.channels:
-            r.info(c)
-        r.close()
+    open_speed.test_open(res, wl, args)
 
-    def m3_open():
-        r = _mef3io_reader(path, 0)
-        for c in r.channels:
-            r.info(c)
-        r.close()
 
-    fns = {"neo_mef3 Reader+info": neo_open, "mef3io Reader+info": m3_open}
-    try:
-        from neo_mef3.rawio import MEF3RawIO
+def test_long(res, wl, args):
+    from benchmarks import open_speed
 
-        def rawio_open():
-            MEF3RawIO(dirname=path).parse_header()
+    open_speed.test_long(res, wl, args)
 
-        rawio_open()
-        fns["neo_mef3 MEF3RawIO.parse_header"] = rawio_open
-    except Exception as exc:  # noqa: BLE001
-        res.notes.append(f"MEF3RawIO open skipped: {type(exc).__name__}: {exc}")
-    if args.pymef_open:
-        fns["pymef MefSession"] = lambda: _pymef_session(path)
-    with quiet():
-        times = alternate(fns, max(3, args.repeats))  # all repeats: an open is short and noisy
-    case = f"{args.open_channels} ch x {args.open_segments} segments"
-    for k, v in times.items():
-        res.add("open", case, k, med(v) * 1e3, "ms", v)
-    m3 = med(times["mef3io Reader+info"])
-    res.target("open: mef3io / neo_mef3 Reader+info", m3 / med(times["neo_mef3 Reader+info"]), 1.0)
-    rk = "neo_mef3 MEF3RawIO.parse_header"
-    res.target("open: mef3io / neo_mef3 MEF3RawIO.parse_header",
-               m3 / med(times[rk]) if rk in times else None, 1.0)
+
+def test_scaling(res, wl, args):
+    from benchmarks import open_speed
+
+    open_speed.test_scaling(res, wl, args)
+
+
+def test_session(res, wl, args):
+    from benchmarks import session_speed
+
+    session_speed.test_session(res, wl, args)
 
 
 #: a child process's peak RSS (VmHWM; ru_maxrss would start at the parent's, inherited at fork)
@@ -817,7 +811,10 @@ def main(argv=None):
     ap.add_argument("--open-segments", type=int, default=20)
     ap.add_argument("--dask-channels", type=int, default=64, help="channels of the dask session (default 64)")
     ap.add_argument("--dask-minutes", type=float, default=60.0, help="length of the dask session (default 60)")
-    ap.add_argument("--pymef-open", action="store_true", help="also time pymef's MefSession open (slow)")
+    ap.add_argument("--long-channels", type=int, default=64, help="channels of the long session (default 64)")
+    ap.add_argument("--scaling-max", type=int, default=1024, help="most channels of the scaling test (default 1024)")
+    ap.add_argument("--session-channels", type=int, default=256, help="channels of the session test (default 256)")
+    ap.add_argument("--session-minutes", type=float, default=10.0, help="length of the session test (default 10)")
     ap.add_argument("--mne-channels", type=int, default=64, help="channels of the MNE workload (default 64)")
     ap.add_argument("--remote-latency", type=float, default=0.02, help="seconds the remote rows' servers wait per "
                     "request (default 0.02)")
@@ -830,8 +827,8 @@ def main(argv=None):
     if args.quick:
         args.minutes, args.white_minutes, args.repeats, args.windows = 5.0, 3.0, 3, 50
         args.open_channels, args.open_segments, args.mne_channels = 32, 5, 8
-        args.open_channels, args.open_segments = 32, 5
         args.dask_channels, args.dask_minutes = 8, 10.0
+        args.long_channels, args.scaling_max, args.session_channels, args.session_minutes = 8, 64, 16, 1.0
     only = [t.strip() for t in args.only.split(",") if t.strip()]
     for t in only:
         if t not in TESTS:

@@ -1048,3 +1048,114 @@ def read_segments(bytes session_dir, list dirnames, list names, channel_of, keys
         if ctx.len_p[r] != metadata_bytes:
             del images[r]
     return 0, images
+
+
+# --- change tokens ----------------------------------------------------------------------
+#
+# A warm open from the metadata cache (neo_mef3.reader.cache) checks that no file or
+# directory of the session changed since the cache was made: one stat per path, made here
+# relative to the session's descriptor, on threads of their own.
+
+cdef extern from *:
+    """
+    #include <sys/stat.h>
+    #include <stdint.h>
+    /* size, mtime (ns), ctime (ns), inode of a stat result */
+    static void _stat_token(const struct stat* st, int64_t* out) {
+        out[0] = (int64_t)st->st_size;
+    #if defined(__APPLE__)
+        out[1] = (int64_t)st->st_mtimespec.tv_sec * 1000000000LL + st->st_mtimespec.tv_nsec;
+        out[2] = (int64_t)st->st_ctimespec.tv_sec * 1000000000LL + st->st_ctimespec.tv_nsec;
+    #else
+        out[1] = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+        out[2] = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    #endif
+        out[3] = (int64_t)st->st_ino;
+    }
+    """
+    void _stat_token(const stat* st, int64_t* out) nogil
+
+cdef enum:
+    _STAT_CHUNK = 64   # paths a thread looks at at a time
+
+
+ctypedef struct _StatCtx:
+    int sfd
+    const char** paths
+    Py_ssize_t n
+    int64_t* out
+
+
+cdef void _stat_chunk(void* arg, long chunk) noexcept nogil:
+    cdef _StatCtx* ctx = <_StatCtx*>arg
+    cdef Py_ssize_t i, lo = chunk * _STAT_CHUNK
+    cdef Py_ssize_t hi = lo + _STAT_CHUNK if lo + _STAT_CHUNK < ctx.n else ctx.n
+    cdef stat st
+    for i in range(lo, hi):
+        if fstatat(ctx.sfd, ctx.paths[i], &st, 0) == 0:
+            _stat_token(&st, ctx.out + 4 * i)
+        else:
+            ctx.out[4 * i] = -errno
+            ctx.out[4 * i + 1] = 0
+            ctx.out[4 * i + 2] = 0
+            ctx.out[4 * i + 3] = 0
+
+
+cdef bint _inside(const char* p, Py_ssize_t n) noexcept nogil:
+    """Whether a relative path stays inside its directory: not empty, not absolute, no
+    ".." component."""
+    cdef Py_ssize_t i, start = 0
+    if n == 0 or p[0] == c'/':
+        return False
+    for i in range(n + 1):
+        if i == n or p[i] == c'/':
+            if i - start == 2 and p[start] == c'.' and p[start + 1] == c'.':
+                return False
+            start = i + 1
+    return True
+
+
+def stat_paths(bytes session_dir, bytes paths, Py_ssize_t threads=1):
+    """``(error, tokens)``: per path of ``paths`` (NUL-separated, each relative to
+    ``session_dir``; "." for the directory itself) the row ``(size, mtime_ns, ctime_ns,
+    inode)`` of an int64 ``(n, 4)`` array, links followed as ``os.stat`` does,
+    ``(-errno, 0, 0, 0)`` for a path that cannot be looked at. ``error``: 0, or the
+    errno with which the session directory could not be opened."""
+    cdef const char* sdir = session_dir
+    cdef int err = 0, ran = 0
+    cdef _StatCtx ctx
+    cdef Py_ssize_t n = 0, i
+    cdef char* buf
+    if b"\0" in session_dir:
+        raise ValueError("a directory path with NUL")
+    n = paths.count(b"\0") + 1 if paths else 0
+    copy = paths + b"\0"  # (each path NUL-terminated in place)
+    buf = PyBytes_AS_STRING(copy)
+    tokens = np.zeros((n, 4), np.int64)
+    ctx.n = n
+    ctx.out = <int64_t*>cnp.PyArray_DATA(tokens)
+    ctx.paths = <const char**>malloc((n + 1) * sizeof(char*))
+    if ctx.paths == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t at = 0, k = 0, size = len(copy) if n else 0
+    for i in range(size):
+        if buf[i] == 0:
+            if not _inside(buf + at, i - at):
+                free(ctx.paths)
+                raise ValueError(f"not a path inside the session: {(<bytes>copy)[at:i]!r}")
+            ctx.paths[k] = buf + at
+            k += 1
+            at = i + 1
+    cdef long chunks = (n + _STAT_CHUNK - 1) // _STAT_CHUNK
+    cdef int t = _threads_for(chunks, threads)
+    with nogil:
+        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if ctx.sfd < 0:
+            err = errno
+        else:
+            ran = _scan_run_chunks(_stat_chunk, &ctx, chunks, t)
+            close(ctx.sfd)
+    free(ctx.paths)
+    if ran != 0:
+        raise MemoryError()
+    return err, tokens

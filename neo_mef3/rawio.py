@@ -299,6 +299,8 @@ class MEF3RawIO(BaseRawIO):
         block names its file and stored-sample range); a damaged block's samples read
         as zeros (int32) and its span is an epoch of the event channel ``bad blocks``
         (see :mod:`neo_mef3.rawio_skips`; :meth:`find_bad_blocks` lists them all).
+    cache : None, "auto" or path
+        The Reader's metadata cache (see :class:`neo_mef3.Reader`).
 
     Notes
     -----
@@ -328,6 +330,7 @@ class MEF3RawIO(BaseRawIO):
         storage_options: Optional[dict] = None,
         fs: Any = None,
         on_error: str = "raise",
+        cache: Optional[Union[str, "os.PathLike[str]"]] = None,
         **kargs: Any,
     ) -> None:
         BaseRawIO.__init__(self, **kargs)
@@ -345,6 +348,7 @@ class MEF3RawIO(BaseRawIO):
         self.check_crc = check_crc
         self.storage_options = storage_options
         self.fs = fs
+        self.cache = cache
         self._reader = None
 
     def _source_name(self):
@@ -355,7 +359,7 @@ class MEF3RawIO(BaseRawIO):
         if self._reader is not None:
             self._reader.close()
         reader = Reader(self.dirname, password=self.password or "", n_threads=self.n_threads, check_crc=self.check_crc,
-                        storage_options=self.storage_options, fs=self.fs, on_error=self.on_error)
+                        storage_options=self.storage_options, fs=self.fs, on_error=self.on_error, cache=self.cache)
         self._reader = reader
         self._stored = _StoredSamples(reader)
 

@@ -552,3 +552,24 @@ def _refuse_twin_folders(session_dir, names, keys, counts, errors):
     counts = counts.copy()
     counts[bad] = 0
     return keys[~np.isin(channel_of, bad)], counts
+
+
+def path_tokens(session_dir, paths, threads=1):
+    """``(tokens, newest)``: per path ('/'-separated, relative to `session_dir`, "." for
+    itself) an int64 row ``(size, mtime_ns, ctime_ns, inode)`` (``(-errno, 0, 0, 0)``
+    for one that cannot be looked at), links followed; ``newest`` the latest of those
+    times. In C on up to `threads` threads where built (one ``fstatat`` a path)."""
+    if _scan is not None:
+        err, tokens = _scan.stat_paths(os.fsencode(session_dir), os.fsencode("\0".join(paths)), threads)
+        if err:
+            raise FormatError(f"cannot open the session directory ({os.strerror(err)})", session_dir)
+    else:
+        tokens = np.zeros((len(paths), 4), np.int64)
+        for i, p in enumerate(paths):
+            try:
+                st = os.stat(os.path.join(session_dir, *p.split("/")))
+                tokens[i] = st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+            except OSError as exc:
+                tokens[i, 0] = _errno(exc)
+    newest = int(tokens[:, 1].max()) if len(tokens) else 0
+    return tokens, newest

@@ -5,6 +5,7 @@ knows how (channels: :mod:`.loading`; samples: :mod:`.decode` on :mod:`.grid`; s
 import contextlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -14,10 +15,12 @@ from .. import forksafe
 from ..errors import FormatError, MefError, PasswordError, RangeError, RemoteError
 from ..format import crypto
 from ..format.headers import TimeSeriesMetadata
+from ..format.layout import METADATA_FILE_BYTES
 from ..progress import Tracker
 from ..session import SegmentFiles
 from ..source import ByteSource, open_source
 from . import describe, grid, sections, video, windows
+from .cache import MetadataCache
 from .decode import Decoder
 from .loading import Catalog
 from .records import RecordReader
@@ -78,6 +81,13 @@ class Reader:
     A store that fails to serve a file raises a :class:`~neo_mef3.errors.RemoteError`
     (access denied, timeout, dropped connection) naming the file's URL, also with
     ``on_error="skip"``: a failed transfer is not damage.
+    cache : None, "auto" or path
+        Opt-in warm start (:mod:`neo_mef3.reader.cache`): a snapshot of the session's
+        metadata (``"auto"``: in the per-user cache directory; a path: that file) serves
+        ``channels`` and ``info()`` without scanning the session while every file and
+        directory is unchanged (size and times). Without a valid one the whole session
+        is scanned at once and a snapshot written. It holds the files' bytes as on disk,
+        nothing decrypted and no password.
 
     Besides the options, a Reader shows ``path`` (the session's location), ``source``
     (its :class:`~neo_mef3.source.ByteSource`), ``channels``, ``skipped`` and ``spec``
@@ -86,7 +96,7 @@ class Reader:
 
     def __init__(self, path: PathLike, password: str = "", n_threads: int = 0, check_crc: bool = True,
                  on_error: str = "raise", rounding: str = "nearest", storage_options: Optional[dict] = None,
-                 fs: Any = None) -> None:
+                 fs: Any = None, cache: Optional[Union[str, "os.PathLike[str]"]] = None) -> None:
         if rounding not in ("nearest", "meflib"):
             raise ValueError(f"rounding must be 'nearest' or 'meflib', got {rounding!r}")
         if on_error not in ("raise", "skip"):
@@ -96,11 +106,18 @@ class Reader:
         self._skips = Skips(on_error == "skip")
         self.skipped: List[Dict[str, str]] = self._skips.items  # what on_error="skip" left out
         self.source = open_source(path, storage_options, fs)
-        tree = self.source.list_session()  # (FormatError: not a session)
-        self.path = self.source.location
         self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
         if self.n_threads < 0:
             raise ValueError("n_threads must be >= 0")
+        self.cache = cache
+        snapshot = metadata_cache = None
+        if cache is not None:
+            metadata_cache = MetadataCache.for_reader(cache, self.source, self.n_threads)
+            snapshot = metadata_cache.load() if metadata_cache is not None else None
+            if snapshot is not None:
+                self.source.use_tree(snapshot[0])
+        tree = self.source.list_session()  # (FormatError: not a session)
+        self.path = self.source.location
         self.check_crc = bool(check_crc)
         self._requested_threads = n_threads
         self._keyring = crypto.KeyRing(password)
@@ -114,6 +131,11 @@ class Reader:
         self._records = RecordReader(self._catalog)
         self._tree = tree
         forksafe.register(self, Reader._after_fork)
+        if snapshot is not None:
+            self._catalog.adopt(snapshot[1])
+        elif metadata_cache is not None:  # (the whole session scanned now, and kept)
+            started = time.time_ns()
+            metadata_cache.save(tree, self._catalog.open_all(), started, METADATA_FILE_BYTES)
         if self._skips.enabled:  # find the damage now, and say once what is left out
             self._catalog.skip_damaged()
             self._skips.warn(self.path)
@@ -180,7 +202,7 @@ class Reader:
     def spec(self) -> ReaderSpec:
         """How to open this Reader again (e.g. in another process): see :class:`ReaderSpec`."""
         return ReaderSpec(self.source.describe(), self._keyring.password, self._requested_threads, self.check_crc,
-                          self.on_error, self.rounding)
+                          self.on_error, self.rounding, self.cache)
 
     @property
     def blocks_decoded(self) -> int:

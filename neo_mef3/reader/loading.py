@@ -107,6 +107,20 @@ class Catalog:
             if todo:
                 self._open_batch(todo, None, probe)
 
+    def open_all(self):
+        """Open every channel from one probed scan (errors left for :meth:`get`); the
+        scan (what the metadata cache keeps)."""
+        with self._lock:
+            names = self.tree.channels
+            scan = self.source.scan_session(names, True, self._threads, self._executor)
+            self._open_batch(names, None, True, scan)
+        return scan
+
+    def adopt(self, scan):
+        """Open the channels of `scan` (a SessionScan the metadata cache kept)."""
+        with self._lock:
+            self._open_batch(list(scan.names), None, True, scan)
+
     def close(self):
         for ch in self.opened():
             ch.close()
@@ -139,14 +153,15 @@ class Catalog:
                 out.append(other)
         return out
 
-    def _open_batch(self, names, required, probe):
-        """Open `names` from one scan; the errors of channel `required` are raised, the
-        others' returned (name -> MefError; :meth:`get` opens such a channel alone
-        again, and raises)."""
+    def _open_batch(self, names, required, probe, scan=None):
+        """Open `names` from one scan (made now, or `scan`); the errors of channel
+        `required` are raised, the others' returned (name -> MefError; :meth:`get` opens
+        such a channel alone again, and raises)."""
         threads = self._threads if len(names) > 1 else 1
         executor = self._executor if threads > 1 else None
         try:
-            scan = self.source.scan_session(names, probe, threads, executor)
+            if scan is None:
+                scan = self.source.scan_session(names, probe, threads, executor)
         except MefError as exc:
             if required is not None:
                 raise

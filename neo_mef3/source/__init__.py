@@ -40,6 +40,15 @@ the caller; a source only has to understand its own.
     runs Python). The base class joins what :meth:`scan_channels` gives
     (``session.join_scans``); the local source lists and reads a whole session in two
     passes of the C scan on threads of its own, its segments split evenly.
+``change_tokens(paths, threads=1)`` (optional: ``supports_change_tokens()``)
+    For the metadata cache (:mod:`neo_mef3.reader.cache`): ``(tokens, newest)``,
+    ``tokens`` an int64 array with one row per path ('/'-separated, relative to the
+    session, "." itself; files and directories), rows equal exactly when nothing
+    changed (a missing path's row is negative); ``newest`` the latest change time in
+    ns, or None when the tokens are not times (an ETag does not race with a clock).
+    Local: ``(size, mtime_ns, ctime_ns, inode)`` by one ``fstatat`` a path; a remote
+    source gives its own (size, ETag, mtime from its listing). ``use_tree(tree)``
+    takes a listing the cache kept instead of listing the session again.
 ``read_files(paths, what="", expected=None)``
     (b) Many small files whole, in one call: a list with, per path, its bytes or the
     FormatError reading it raised. ``expected`` is the size such a file normally has.

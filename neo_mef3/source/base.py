@@ -87,6 +87,16 @@ class ByteSource:
         pool = executor() if executor is not None and threads > 1 else None
         return join_scans(names, self.scan_channels(names, probe, pool, 4 * threads if pool else 1))
 
+    def supports_change_tokens(self):
+        """Whether :meth:`change_tokens` is implemented (the metadata cache needs it)."""
+        return False
+
+    def change_tokens(self, paths, threads=1):
+        raise NotImplementedError
+
+    def use_tree(self, tree):
+        """Take `tree` (a SessionTree the metadata cache kept) as this session's listing."""
+
     def read_files(self, paths, what="", expected=None):
         raise NotImplementedError
 

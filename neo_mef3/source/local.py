@@ -14,7 +14,7 @@ from .. import fileio
 from ..errors import MefError
 from ..format import headers
 from ..format.layout import METADATA_FILE_BYTES
-from ..session import SessionTree, scan_channel, scan_session
+from ..session import SessionTree, path_tokens, scan_channel, scan_session
 from .base import ByteSource, RangeFile
 
 
@@ -79,6 +79,15 @@ class LocalSource(ByteSource):
         # C scan runs on threads of its own)
         return scan_session(self.list_session().path, names, METADATA_FILE_BYTES, headers.SCAN_KEEP,
                             headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, probe, threads)
+
+    def supports_change_tokens(self):
+        return True
+
+    def change_tokens(self, paths, threads=1):
+        return path_tokens(self.location, paths, threads)
+
+    def use_tree(self, tree):
+        self._tree = tree
 
     def read_files(self, paths, what="", expected=None):
         out = []
