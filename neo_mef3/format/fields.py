@@ -95,6 +95,9 @@ class ImageReader:
         values = list(self._struct.unpack_from(raw))
         for i in self._text:
             v = values[i]
+            if not v[0]:  # (most text fields are empty)
+                values[i] = ""
+                continue
             cut = v.find(b"\x00")
             values[i] = (v if cut < 0 else v[:cut]).decode("utf-8", errors="replace")
         if not section3_available:

@@ -10,8 +10,7 @@ import numpy as np
 from ..format import fields as metadata_fields
 from ..format.layout import RED_DISCONTINUITY, text
 
-_SECTION_2 = tuple(f.name for f in metadata_fields.SECTION_2)
-_SECTION_3 = tuple(f.name for f in metadata_fields.SECTION_3)
+_SECTIONS_3_2 = tuple(f.name for f in metadata_fields.SECTION_3 + metadata_fields.SECTION_2)
 
 
 #: what Reader.info reads of a channel's first .tmet image, in one struct call
@@ -28,25 +27,29 @@ def info(ch):
     raw, s3 = rows.first_image()
     read = _INFO_FIELDS.read(raw, s3)
     values = rows.values
-    factors = {v[1] for v in values}
+    if len(values) == 1:  # (one segment: the usual clinical channel)
+        v = values[0]
+        factor, samples, blocks = v[1], v[3], v[4]
+    else:
+        factors = {v[1] for v in values}
+        factor = factors.pop() if len(factors) == 1 else None
+        samples, blocks = sum([v[3] for v in values]), sum([v[4] for v in values])
     start, end = rows.bounds()
     out = {
         "name": ch.name,
         "sampling_frequency": ch.fs,
-        "units_conversion_factor": factors.pop() if len(factors) == 1 else None,
+        "units_conversion_factor": factor,
         "units_description": read["units_description"],
         "start_time": start,
         "end_time": end,
-        "number_of_samples": sum([v[3] for v in values]),
+        "number_of_samples": samples,
         "recording_time_offset": read["recording_time_offset"],
         "n_segments": len(values),
         "section3_available": s3,
     }
-    for name in _SECTION_3:
+    for name in _SECTIONS_3_2:
         out[name] = read[name]
-    for name in _SECTION_2:
-        out[name] = read[name]
-    out["number_of_blocks"] = sum([v[4] for v in values])
+    out["number_of_blocks"] = blocks
     out["session_name"] = read["session_name"]
     out["anonymized_name"] = read["anonymized_name"]
     return out
