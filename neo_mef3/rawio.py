@@ -261,8 +261,8 @@ class _StoredSamples:
     def blocks_decoded(self):  # instrumentation: tests check that chunk reads stay local
         return self.reader.blocks_decoded
 
-    def read(self, table, s0, s1):
-        return self.reader.read_samples(table.name, s0, s1)
+    def read(self, table, s0, s1, out=None):
+        return self.reader.read_samples(table.name, s0, s1, out=out)
 
 
 class MEF3RawIO(BaseRawIO):
@@ -702,7 +702,8 @@ class MEF3RawIO(BaseRawIO):
         dtype = self._tables[names[0]].dtype
         check_fits((i_stop - i_start) * len(sel), 13, f"samples [{i_start}, {i_stop}) of {len(sel)} channel(s)",
                    self.dirname)  # (a damaged count never becomes an allocation)
-        out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype)
+        # (column after column: each channel is decoded straight into its column)
+        out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype, order="F")
         if i_stop == i_start or not sel:
             return out
         j, a, _ = self._piece(seg_index, stream_index)
@@ -710,20 +711,25 @@ class MEF3RawIO(BaseRawIO):
             t = self._tables[name]
             s0 = int(t.sec_first[j]) + a + i_start
             s1 = s0 + (i_stop - i_start)
-            out[:, c] = self._channel_samples(t, s0, s1)
+            column = out[:, c]
+            got = self._channel_samples(t, s0, s1, column if dtype == "int32" else None)
+            if got is not column:
+                column[:] = got
         return out
 
-    def _channel_samples(self, t, s0, s1):
-        """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel)."""
+    def _channel_samples(self, t, s0, s1, out=None):
+        """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel);
+        int32 counts of a channel without multipliers go straight into `out` if given."""
         t.verify()  # a table built from metadata: its block table, checked, before any sample
+        plain = t.dtype == "int32" and np.all(t.multipliers == 1)
         if self.on_error == "skip":  # damaged blocks: zeros, their spans noted
-            counts, valid = self._reader.read_samples(t.name, s0, s1, return_valid=True)
+            counts, valid = self._reader.read_samples(t.name, s0, s1, return_valid=True, out=out if plain else None)
             if not valid.all():
                 self.bad_blocks.note(t, s0, valid)
         else:
-            counts = self._stored.read(t, s0, s1)
+            counts = self._stored.read(t, s0, s1, out if plain else None)
         if t.dtype == "int32":
-            if np.all(t.multipliers == 1):
+            if plain:
                 return counts
             scaled = counts.astype(np.int64)
             self._per_block(t, scaled, s0, s1, lambda k: t.multipliers[int(t.seg[k])])

@@ -341,11 +341,20 @@ def test_read_samples_by_stored_number(oracle_sessions, scenario, writer):
             assert table["number_of_samples"].sum() == total
             assert table["first_sample"][0] == 0
             _same(table["start_uutc"], [t["start_uutc"] for t in r.toc(ch)])
+            grid = np.full((total, 3), -7, np.int32, order="F")  # (columns: where neo chunks decode into)
             for _ in range(20):
                 a = int(rng.integers(0, total))
                 b = int(rng.integers(a, total + 1))
                 _same(r.read_samples(ch, a, b), stored[a:b])
+                column = grid[: b - a, 1]
+                assert r.read_samples(ch, a, b, out=column) is column
+                _same(column, stored[a:b])
+                assert (grid[:, [0, 2]] == -7).all()  # (nothing written beside it)
             with pytest.raises(RangeError):
                 r.read_samples(ch, 0, total + 1)
             with pytest.raises(RangeError):
                 r.read_samples(ch, 5, 4)
+            for bad in (np.zeros(total, np.int64), np.zeros(total + 1, np.int32), np.zeros((total, 2), np.int32)[:, 0],
+                        np.zeros(total, np.int32)[::-1].copy().view(np.uint32)):
+                with pytest.raises(ValueError):
+                    r.read_samples(ch, 0, total, out=bad)

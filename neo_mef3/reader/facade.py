@@ -398,7 +398,8 @@ class Reader:
         return Tracker(total, "read", unit="samples", progress=progress, cancel=cancel)
 
     def read_samples(self, channel: str, start: int = 0, stop: Optional[int] = None,
-                     return_valid: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+                     return_valid: bool = False, out: Optional[np.ndarray] = None
+                     ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """Stored int32 counts by stored-sample number: samples [start, stop) of the
         channel's blocks in time order, gaps removed (what ``number_of_samples`` counts).
 
@@ -406,7 +407,9 @@ class Reader:
         sorters). Only the blocks overlapping the range are decoded. With
         ``on_error="skip"`` a damaged block's samples are not values: pass
         ``return_valid=True`` to get ``(samples, valid)``, otherwise reading across a
-        skipped block raises FormatError.
+        skipped block raises FormatError. ``out``: a contiguous, writeable int32 array
+        of ``stop - start`` values the samples are decoded into (and which is returned),
+        e.g. a column of a Fortran-ordered (samples, channels) array.
         """
         ch = self._channel(channel)
         b = ch.blocks()
@@ -417,9 +420,17 @@ class Reader:
         if not 0 <= start <= stop <= total:
             raise RangeError(f"stored samples [{start}, {stop}) are outside 0..{total} of channel {channel!r}", self.path)
         grid.check_fits(stop - start, 5, f"stored samples [{start}, {stop}) of channel {channel!r}", self.path)
-        samples = np.zeros(stop - start, np.int32)
+        if out is None:
+            samples = np.zeros(stop - start, np.int32)
+        else:
+            samples = out
+            if (not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.shape != (stop - start,)
+                    or not out.flags.c_contiguous or not out.flags.writeable):
+                raise ValueError(f"out must be a writeable contiguous int32 array of {stop - start} values")
         valid = np.zeros(stop - start, np.uint8)
         self._decoder.decode_at(ch, b, first[:-1] - start, stop - start, samples, valid)
+        if out is not None and not valid.all():
+            out[valid == 0] = 0  # (as a fresh array holds where nothing was decoded)
         self._skips.warn(self.path)
         if return_valid:
             return samples, valid
