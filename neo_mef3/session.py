@@ -477,14 +477,31 @@ def join_scans(names, scans):
     )
 
 
-def scan_session(session_dir, names, metadata_bytes, keep, field_offsets, fs_offset, probe=False, threads=1):
+def first_segments(scan):
+    """The SessionScan of each channel's first segment only (what checking a password needs)."""
+    counts = np.diff(scan.starts)
+    rows = scan.starts[:-1][counts > 0]
+    starts = np.zeros(len(scan.names) + 1, np.int64)
+    np.cumsum(counts > 0, out=starts[1:])
+
+    def pick(a):
+        return None if a is None else a[rows]
+
+    images = {k: scan.images[int(r)] for k, r in enumerate(rows.tolist()) if int(r) in scan.images}
+    return SessionScan(scan.names, scan.errors, starts, pick(scan.numbers), pick(scan.heads), pick(scan.fields),
+                       pick(scan.lengths), pick(scan.plain), images, pick(scan.index_sizes), pick(scan.record_flags),
+                       scan.channel_record_flags, pick(scan.widths))
+
+
+def scan_session(session_dir, names, metadata_bytes, keep, field_offsets, fs_offset, probe=False, threads=1,
+                 first_only=False):
     """:func:`scan_channel` for many channels of one session in two passes: every channel
     directory listed, then every segment's ``.tmet`` read and judged (and, with
     ``probe``, its ``.tidx`` sized and its record files looked for), both in C on up to
     `threads` threads (the second pass splits the session's segments evenly, however
     they are spread over channels). A :class:`SessionScan`; the channel directories are
-    ``<name>.timd`` in `session_dir`. Without the C scan, channel by channel in Python
-    (the same results)."""
+    ``<name>.timd`` in `session_dir`. ``first_only``: each channel's first segment only.
+    Without the C scan, channel by channel in Python (the same results)."""
     names = list(names)
     if _scan is None:
         scans = []
@@ -494,7 +511,8 @@ def scan_session(session_dir, names, metadata_bytes, keep, field_offsets, fs_off
                                               True, keep, field_offsets, probe, fs_offset))
             except FormatError as exc:
                 scans.append(exc)
-        return join_scans(names, scans)
+        scan = join_scans(names, scans)
+        return first_segments(scan) if first_only else scan
     sdir = os.fsencode(session_dir)
     bnames = [os.fsencode(n) for n in names]
     ext = TS_CHANNEL_EXT.encode()
@@ -507,6 +525,10 @@ def scan_session(session_dir, names, metadata_bytes, keep, field_offsets, fs_off
         errors[i] = FormatError(f"cannot list the channel directory ({os.strerror(int(errnos[i]))})",
                                 os.path.join(session_dir, names[i] + TS_CHANNEL_EXT))
     keys, counts = _refuse_twin_folders(session_dir, names, keys, counts, errors)
+    if first_only:
+        ends = np.cumsum(counts)
+        keys = keys[(ends - counts)[counts > 0]]
+        counts = np.minimum(counts, 1)
     starts = np.zeros(len(names) + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     numbers = keys >> 8

@@ -139,16 +139,10 @@ class Reader:
         if self._skips.enabled:  # find the damage now, and say once what is left out
             self._catalog.skip_damaged()
             self._skips.warn(self.path)
-        # validate the password now, not at the first read; a damaged channel is reported
-        # when it is used, so that the others stay readable
-        for name in self.channels:
-            try:
-                self._channel(name)
-                break
-            except (PasswordError, RemoteError):
-                raise
-            except MefError:
-                continue
+        # validate the password now, not at the first read (against one .tmet header); a
+        # damaged channel is reported when it is used, so that the others stay readable
+        if not self._catalog.opened():
+            self._catalog.check_password()
 
     # --- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> "Reader":

@@ -107,6 +107,25 @@ class Catalog:
             if todo:
                 self._open_batch(todo, None, probe)
 
+    def check_password(self):
+        """PasswordError unless the password opens the session: checked against the
+        header of the first channel's first ``.tmet`` that can be read (damaged ones are
+        reported when their channel is used); nothing else is read."""
+        for name in self.names:
+            try:
+                scan = self.source.scan_session([name], False, 1, None, True)
+                if scan.errors[0] is not None or not len(scan.numbers):
+                    continue
+                path = self.tree.segment_files(name, scan.numbers[:1].tolist(), scan.widths)[0].tmet
+                if scan.lengths[0] < UNIVERSAL_HEADER_BYTES:
+                    continue
+                self._keys_for_image(scan.heads[0, :UNIVERSAL_HEADER_BYTES].tobytes(), path)
+                return
+            except (PasswordError, RemoteError):  # (a failed transfer is not damage)
+                raise
+            except MefError:
+                continue
+
     def open_all(self):
         """Open every channel from one probed scan (errors left for :meth:`get`); the
         scan (what the metadata cache keeps)."""

@@ -33,11 +33,12 @@ the caller; a source only has to understand its own.
     ``probe``, every ``.tidx`` size and which record files exist. A source may spread
     the work over `executor` (a ``concurrent.futures`` executor, in about `parts`
     pieces) or fetch everything in one batch; the results are the same.
-``scan_session(names, probe=False, threads=1, executor=None)``
+``scan_session(names, probe=False, threads=1, executor=None, first_only=False)``
     The same scans as one :class:`~neo_mef3.session.SessionScan` (a table of all the
     channels' segments), what a Reader opens channels from, using up to `threads`
     threads (the Reader's count; `executor()` gives its pool, for a source whose scan
-    runs Python). The base class joins what :meth:`scan_channels` gives
+    runs Python); ``first_only``: each channel's first segment only (what checking
+    the password needs). The base class joins what :meth:`scan_channels` gives
     (``session.join_scans``); the local source lists and reads a whole session in two
     passes of the C scan on threads of its own, its segments split evenly.
 ``change_tokens(paths, threads=1)`` (optional: ``supports_change_tokens()``)

@@ -1,6 +1,6 @@
 """The two classes of the byte-source seam; the contract is in :mod:`neo_mef3.source`."""
 
-from ..session import join_scans
+from ..session import first_segments, join_scans
 
 
 def merge_ranges(ranges, merge_gap=0):
@@ -78,14 +78,15 @@ class ByteSource:
     def scan_channels(self, names, probe=False, executor=None, parts=1):
         raise NotImplementedError
 
-    def scan_session(self, names, probe=False, threads=1, executor=None):
+    def scan_session(self, names, probe=False, threads=1, executor=None, first_only=False):
         """The scans of many channels as one :class:`~neo_mef3.session.SessionScan`
         (what the Reader opens channels from), using up to `threads` threads
-        (`executor`: a callable giving the Reader's pool). By default
-        :meth:`scan_channels` joined, on the pool; a source that can scan a whole
-        session at once does so here."""
+        (`executor`: a callable giving the Reader's pool); ``first_only``: each
+        channel's first segment only. By default :meth:`scan_channels` joined, on the
+        pool; a source that can scan a whole session at once does so here."""
         pool = executor() if executor is not None and threads > 1 else None
-        return join_scans(names, self.scan_channels(names, probe, pool, 4 * threads if pool else 1))
+        scan = join_scans(names, self.scan_channels(names, probe, pool, 4 * threads if pool else 1))
+        return first_segments(scan) if first_only else scan
 
     def supports_change_tokens(self):
         """Whether :meth:`change_tokens` is implemented (the metadata cache needs it)."""

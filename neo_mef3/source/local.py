@@ -74,11 +74,11 @@ class LocalSource(ByteSource):
         chunks = np.array_split(np.array(names, dtype=object), min(len(names), parts))
         return [s for part in executor.map(scan, chunks) for s in part]
 
-    def scan_session(self, names, probe=False, threads=1, executor=None):
+    def scan_session(self, names, probe=False, threads=1, executor=None, first_only=False):
         # (the channel directories of a local tree are <name>.timd in the session's; the
         # C scan runs on threads of its own)
         return scan_session(self.list_session().path, names, METADATA_FILE_BYTES, headers.SCAN_KEEP,
-                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, probe, threads)
+                            headers.SCAN_FIELDS, headers.SCAN_FS_OFFSET, probe, threads, first_only)
 
     def supports_change_tokens(self):
         return True
