@@ -675,6 +675,22 @@ cdef int _c_names(list items, const char*** ptrs, size_t** lens, str what) excep
     return 0
 
 
+cdef int _channel_names(list dirnames, list names, const char*** dp, size_t** dl, const char*** np_,
+                        size_t** nl) except -1:
+    """:func:`_c_names` of the channels' directories and names (nothing left allocated
+    when either is refused)."""
+    _c_names(dirnames, dp, dl, "channel directory")
+    try:
+        _c_names(names, np_, nl, "channel name")
+    except BaseException:
+        free(dp[0])
+        free(dl[0])
+        dp[0] = NULL
+        dl[0] = NULL
+        raise
+    return 0
+
+
 cdef size_t _in_channel(char* dst, const char* dirname, size_t dn, const char* name, size_t n, int64_t key,
                         const char* ext) noexcept nogil:
     """``<dirname>/<name>-<number>.segd/<name>-<number>.<ext>`` at dst, the number spelled
@@ -694,6 +710,30 @@ cdef size_t _channel_file(char* dst, const char* dirname, size_t dn, const char*
     memcpy(dst + dn + 2 + n, ext, 4)
     dst[dn + 6 + n] = 0
     return dn + 6 + n
+
+
+cdef int _in_session(const char* sdir, int* sfd, _scan_chunk_fn fn, void* ctx, long chunks, int threads,
+                     const int* failed) noexcept nogil:
+    """Open the session directory (its descriptor into ``*sfd``, which the chunks use),
+    run ``fn`` over the chunks, close it: 0, the errno of the open, or ENOMEM (the run
+    could not start, or a chunk set ``*failed``)."""
+    cdef int err = 0
+    sfd[0] = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if sfd[0] < 0:
+        return errno
+    if _scan_run_chunks(fn, ctx, chunks, threads) != 0:
+        err = _ENOMEM
+    close(sfd[0])
+    if failed != NULL and failed[0]:
+        err = _ENOMEM
+    return err
+
+
+cdef void _free_names(const char** dp, size_t* dl, const char** np_, size_t* nl) noexcept nogil:
+    free(dp)
+    free(dl)
+    free(np_)
+    free(nl)
 
 
 cdef int _threads_for(Py_ssize_t chunks, Py_ssize_t threads) noexcept nogil:
@@ -790,7 +830,7 @@ def list_channels(bytes session_dir, list dirnames, list names, bint probe=False
     cdef Py_ssize_t n_ch = len(names), total = 0, c
     cdef long chunks = (n_ch + _LIST_CHUNK - 1) // _LIST_CHUNK
     cdef const char* sdir = session_dir
-    cdef int err = 0, ran = 0
+    cdef int err = 0
     cdef _ListCtx ctx
     if len(dirnames) != n_ch:
         raise ValueError("one directory per channel name")
@@ -810,28 +850,15 @@ def list_channels(bytes session_dir, list dirnames, list names, bint probe=False
     try:
         if ctx.chunk_nums == NULL or ctx.chunk_total == NULL:
             raise MemoryError()
-        _c_names(dirnames, &ctx.dp, &ctx.dl, "channel directory")
-        _c_names(names, &ctx.np_, &ctx.nl, "channel name")
+        _channel_names(dirnames, names, &ctx.dp, &ctx.dl, &ctx.np_, &ctx.nl)
     except BaseException:
         free(ctx.chunk_nums)
         free(ctx.chunk_total)
-        free(ctx.dp)
-        free(ctx.dl)
         raise
     cdef int k = _threads_for(chunks, threads)
     with nogil:
-        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if ctx.sfd < 0:
-            err = errno
-        else:
-            ran = _scan_run_chunks(_list_chunk, &ctx, chunks, k)
-            close(ctx.sfd)
-            if ran != 0 or ctx.failed:
-                err = _ENOMEM
-    free(ctx.dp)
-    free(ctx.dl)
-    free(ctx.np_)
-    free(ctx.nl)
+        err = _in_session(sdir, &ctx.sfd, _list_chunk, &ctx, chunks, k, &ctx.failed)
+    _free_names(ctx.dp, ctx.dl, ctx.np_, ctx.nl)
     for c in range(chunks):
         total += ctx.chunk_total[c]
     numbers = np.empty(total if err == 0 else 0, np.int64)
@@ -960,7 +987,7 @@ def read_segments(bytes session_dir, list dirnames, list names, channel_of, keys
     cdef Py_ssize_t total = len(keys), n_ch = len(names), j, m, r
     cdef int64_t number, width
     cdef const char* sdir = session_dir
-    cdef int err = 0, ran = 0
+    cdef int err = 0
     cdef _ReadCtx ctx
     cdef bint probe = index_sizes is not None
     if b"\0" in session_dir:
@@ -1017,29 +1044,16 @@ def read_segments(bytes session_dir, list dirnames, list names, channel_of, keys
             images[r] = image
             ctx.img_p[r - lo] = PyBytes_AS_STRING(image)
     try:
-        _c_names(dirnames, &ctx.dp, &ctx.dl, "channel directory")
-        _c_names(names, &ctx.np_, &ctx.nl, "channel name")
+        _channel_names(dirnames, names, &ctx.dp, &ctx.dl, &ctx.np_, &ctx.nl)
     except BaseException:
         free(ctx.img_p)
-        free(ctx.dp)
-        free(ctx.dl)
         raise
     cdef long chunks = (hi - lo + _READ_CHUNK - 1) // _READ_CHUNK
     cdef int k = _threads_for(chunks, threads)
     with nogil:
-        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if ctx.sfd < 0:
-            err = errno
-        else:
-            ran = _scan_run_chunks(_read_chunk, &ctx, chunks, k)
-            close(ctx.sfd)
-            if ran != 0 or ctx.failed:
-                err = _ENOMEM
+        err = _in_session(sdir, &ctx.sfd, _read_chunk, &ctx, chunks, k, &ctx.failed)
     free(ctx.img_p)
-    free(ctx.dp)
-    free(ctx.dl)
-    free(ctx.np_)
-    free(ctx.nl)
+    _free_names(ctx.dp, ctx.dl, ctx.np_, ctx.nl)
     if err == _ENOMEM:
         raise MemoryError()
     if err != 0:
@@ -1122,7 +1136,7 @@ def stat_paths(bytes session_dir, bytes paths, Py_ssize_t threads=1):
     ``(-errno, 0, 0, 0)`` for a path that cannot be looked at. ``error``: 0, or the
     errno with which the session directory could not be opened."""
     cdef const char* sdir = session_dir
-    cdef int err = 0, ran = 0
+    cdef int err = 0
     cdef _StatCtx ctx
     cdef Py_ssize_t n = 0, i
     cdef char* buf
@@ -1149,13 +1163,8 @@ def stat_paths(bytes session_dir, bytes paths, Py_ssize_t threads=1):
     cdef long chunks = (n + _STAT_CHUNK - 1) // _STAT_CHUNK
     cdef int t = _threads_for(chunks, threads)
     with nogil:
-        ctx.sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if ctx.sfd < 0:
-            err = errno
-        else:
-            ran = _scan_run_chunks(_stat_chunk, &ctx, chunks, t)
-            close(ctx.sfd)
+        err = _in_session(sdir, &ctx.sfd, _stat_chunk, &ctx, chunks, t, NULL)
     free(ctx.paths)
-    if ran != 0:
+    if err == _ENOMEM:
         raise MemoryError()
     return err, tokens

@@ -11,9 +11,9 @@ import pytest
 
 import neo_mef3
 from neo_mef3.errors import MefWarning, PasswordError
-from neo_mef3.rawio import MEF3RawIO
 from neo_mef3.reader import cache as cache_mod
 from neo_mef3.source import LocalSource
+from support.reports import session_report
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "data")
@@ -45,28 +45,7 @@ def _settle(path):
 
 
 def _everything(path, password="", cache=None):
-    out = {}
-    with neo_mef3.Reader(path, password=password, cache=cache) as r:
-        out["channels"] = r.channels
-        for ch in r.channels:
-            out[ch, "info"] = r.info(ch)
-            out[ch, "segments"] = r.segments(ch)
-            out[ch, "segment_table"] = {k: v.tolist() for k, v in r.segment_table(ch).items()}
-            out[ch, "toc"] = r.toc(ch)
-            out[ch, "sections"] = [x.tolist() for x in r.continuous_sections(ch, from_metadata=True) or ()]
-            out[ch, "read"] = r.read(ch).tolist()
-            try:
-                out[ch, "records"] = r.records(ch)
-            except PasswordError as exc:
-                out[ch, "records"] = str(exc)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        io = MEF3RawIO(dirname=path, password=password or None, cache=cache)
-        io.parse_header()
-    for key, value in io.header.items():
-        out["neo", key] = value.tolist() if isinstance(value, np.ndarray) else value
-    io.close()
-    return out
+    return session_report(path, password, cache=cache)
 
 
 def _snapshot(path, cache):

@@ -22,6 +22,7 @@ from neo_mef3.errors import MefError
 from neo_mef3.format import headers
 from neo_mef3.format.layout import METADATA_FILE_BYTES, UNIVERSAL_HEADER_BYTES, text
 from neo_mef3.rawio import MEF3RawIO
+from support.reports import session_report
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "data")
@@ -218,29 +219,7 @@ def test_bulk_metadata_check_accepts_exactly_what_parse_metadata_takes_as_is(tmp
 
 
 def _everything(path, password=""):
-    """All a Reader and MEF3RawIO report about a session, as comparable values."""
-    out = {}
-    with neo_mef3.Reader(path, password=password) as r:
-        for ch in r.channels:
-            out[ch, "info"] = r.info(ch)
-            out[ch, "segments"] = r.segments(ch)
-            out[ch, "toc"] = r.toc(ch)
-            raw = r.read_raw(ch)
-            out[ch, "raw"] = (raw["samples"].tolist(), raw["valid"].tolist(), raw["start_uutc"])
-            try:
-                out[ch, "records"] = r.records(ch)
-            except MefError as exc:
-                out[ch, "records"] = repr(exc)
-        try:
-            out["session records"] = r.records()
-        except MefError as exc:
-            out["session records"] = repr(exc)
-    io = MEF3RawIO(dirname=path, password=password or None)
-    io.parse_header()
-    for key, value in io.header.items():
-        out["neo", key] = value.tolist() if isinstance(value, np.ndarray) else value
-    io.close()
-    return out
+    return session_report(path, password)
 
 
 def _assert_same(a, b):

@@ -10,8 +10,10 @@ read and decoded. Every byte is read through the session's byte source
 (:mod:`neo_mef3.source`).
 
 The package: :mod:`.facade` (the Reader's public calls), :mod:`.loading` (opening
-channels: scans and bulk metadata checks), :mod:`.channel` and :mod:`.segment` (what
-is held per channel and segment: block tables, indices, data files), :mod:`.decode`
+channels in batches: session scans and bulk metadata checks), :mod:`.rows` (what opening
+keeps of a channel's segments), :mod:`.cache` (the opt-in metadata cache),
+:mod:`.channel` and :mod:`.segment` (what is held per channel and segment: block
+tables, indices, data files), :mod:`.decode`
 (which blocks a read needs, read in pieces and decoded on the threads), :mod:`.grid`
 (the time grid of a window), :mod:`.sections` (continuous runs of samples),
 :mod:`.describe` (metadata and block tables as dicts and arrays), :mod:`.records`,
