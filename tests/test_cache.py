@@ -14,6 +14,7 @@ from neo_mef3.errors import MefWarning, PasswordError
 from neo_mef3.reader import cache as cache_mod
 from neo_mef3.source import LocalSource
 from support.reports import session_report
+from support.spellings import respell
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "data")
@@ -316,3 +317,57 @@ def test_the_snapshot_is_written_atomically(tmp_path, monkeypatch):
         neo_mef3.Reader(path, cache=cache).close()
     with open(cache, "rb") as f:
         assert f.read() == before
+
+
+def test_other_writers_folder_spellings_and_video_channels_stay_in_the_snapshot(tmp_path):
+    """Segment folders spelled unpadded (``A-0.segd``) are found by their own spelling on
+    a warm open, and the session's video channels are still listed."""
+    path = str(tmp_path / "u.mefd")
+    t0, fs = 1_600_000_000_000_000, 100.0
+    with neo_mef3.Writer(path) as w:
+        w.write_int32("A", np.arange(1000, dtype=np.int32), 1.0, t0, fs)
+        w.write_int32("A", np.arange(500, dtype=np.int32), 1.0, t0 + 20_000_000, fs, new_segment=True)
+        w.write_int32("B", np.arange(300, dtype=np.int32), 1.0, t0, fs)
+    respell(os.path.join(path, "A.timd"), "A", 0, "0")
+    respell(os.path.join(path, "A.timd"), "A", 1, "01")
+    os.mkdir(os.path.join(path, "cam.vidd"))
+    _settle(path)
+    cache = str(tmp_path / "u.cache")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MefWarning)  # (the empty video channel has no clips to show neo)
+        cold = _everything(path)
+        first = _everything(path, cache=cache)
+        assert _snapshot(path, cache) is not None
+        warm = _everything(path, cache=cache)
+    assert [os.path.basename(s["path"]) for s in cold["A", "segments"]] == ["A-0.segd", "A-01.segd"]
+    assert cold["A", "raw"][0][:1000] == list(range(1000))
+    assert repr(first) == repr(cold) and repr(warm) == repr(cold)
+    with neo_mef3.Reader(path, cache=cache) as r:
+        assert r.video_channels == ["cam"]
+        assert r.segment_files("A")[1].tdat.endswith(os.path.join("A-01.segd", "A-01.tdat"))
+    respell(os.path.join(path, "B.timd"), "B", 0, "00")  # another spelling: the snapshot is stale
+    assert _snapshot(path, cache) is None
+    with neo_mef3.Reader(path, cache=cache) as r:
+        assert os.path.basename(r.segments("B")[0]["path"]) == "B-00.segd"
+
+
+def test_urls_and_packed_sessions_are_read_without_a_snapshot(tmp_path, user_cache_dir):
+    """Listed sources give no change tokens (a store says what changed only in a fresh
+    listing): cache= is ignored for them, nothing is written, the values are the same."""
+    fsspec = pytest.importorskip("fsspec")
+    from neo_mef3.tools.pack import pack_session
+
+    path = _copy("plain", tmp_path)
+    with neo_mef3.Reader(path) as r:
+        want = {ch: r.read_raw(ch)["samples"].tolist() for ch in r.channels}
+    packed = pack_session(path, str(tmp_path / "p.mefd.tar"))["destination"]
+    cache = str(tmp_path / "s.cache")
+    for where, options, kind in ((path, {"fs": fsspec.filesystem("file")}, "FsspecSource"),
+                                 (packed, {}, "ArchiveSource")):
+        for named in (cache, "auto"):
+            with neo_mef3.Reader(where, cache=named, **options) as r:
+                assert type(r.source).__name__ == kind
+                assert cache_mod.MetadataCache.for_reader(named, r.source) is None
+                assert {ch: r.read_raw(ch)["samples"].tolist() for ch in r.channels} == want
+    assert not os.path.exists(cache)
+    assert not os.path.exists(user_cache_dir) or not any(f.endswith(".cache") for f in os.listdir(user_cache_dir))

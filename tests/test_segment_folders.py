@@ -17,18 +17,9 @@ from neo_mef3 import session as session_mod
 from neo_mef3.check import check_session
 from neo_mef3.errors import FormatError, MefWarning
 from neo_mef3.writer import Writer
+from support.spellings import respell
 
 T0 = 1_600_000_000_000_000
-
-
-def _respell(channel_dir, channel, number, digits):
-    """Rename segment `number`'s folder and files to `digits` (as another writer names them)."""
-    old = f"{channel}-{number:06d}"
-    new = f"{channel}-{digits}"
-    os.rename(os.path.join(channel_dir, old + ".segd"), os.path.join(channel_dir, new + ".segd"))
-    folder = os.path.join(channel_dir, new + ".segd")
-    for f in os.listdir(folder):
-        os.rename(os.path.join(folder, f), os.path.join(folder, f.replace(old, new)))
 
 
 def _session(path):
@@ -57,8 +48,8 @@ def test_unpadded_folders_read_as_the_reference_readers_read_them(tmp_path, scan
     with neo_mef3.Reader(path) as r:
         before = r.read("ch1")
     d = os.path.join(path, "ch1.timd")
-    _respell(d, "ch1", 0, "0")
-    _respell(d, "ch1", 1, "01")
+    respell(d, "ch1", 0, "0")
+    respell(d, "ch1", 1, "01")
     with neo_mef3.Reader(path) as r:
         assert [s["segment"] for s in r.segments("ch1")] == [0, 1]
         assert [os.path.basename(s["path"]) for s in r.segments("ch1")] == ["ch1-0.segd", "ch1-01.segd"]
@@ -86,7 +77,7 @@ def test_two_folders_claiming_one_number_are_refused(tmp_path, scan_kind):
     d = os.path.join(path, "ch1.timd")
     # another writer's segment 0 beside ours: both spell number 0
     shutil.copytree(os.path.join(d, "ch1-000000.segd"), os.path.join(d, "ch1-000000.copy"))
-    _respell(d, "ch1", 0, "0")
+    respell(d, "ch1", 0, "0")
     os.rename(os.path.join(d, "ch1-000000.copy"), os.path.join(d, "ch1-000000.segd"))
     with pytest.raises(FormatError, match=r"ch1-0\.segd and ch1-000000\.segd both claim segment number 0"):
         session_mod.segment_numbers(d, "ch1")
@@ -108,7 +99,7 @@ def test_c_and_python_scans_agree_on_spellings(tmp_path):
         pytest.skip("no C scan on this platform")
     path = _session(tmp_path / "s.mefd")
     d = os.path.join(path, "ch1.timd")
-    _respell(d, "ch1", 1, "1")
+    respell(d, "ch1", 1, "1")
     os.makedirs(os.path.join(d, "ch1-4294967295.segd"))  # past int32: not a segment
     os.makedirs(os.path.join(d, "ch1-00000000002.segd"))  # 11 digits: not a segment
     fast = session_mod.scan_channel(d, "ch1", metadata_bytes=16384)
@@ -125,7 +116,7 @@ def test_a_listed_source_reads_the_same_spellings(tmp_path):
     fsspec = pytest.importorskip("fsspec")
     path = _session(tmp_path / "s.mefd")
     d = os.path.join(path, "ch1.timd")
-    _respell(d, "ch1", 1, "1")
+    respell(d, "ch1", 1, "1")
     with neo_mef3.Reader(path) as r:
         want = r.read("ch1")
     fs = fsspec.filesystem("file")

@@ -11,15 +11,15 @@ writes a new snapshot.
 
 What a snapshot holds: the names of the channel and video channel directories, the
 scan table of every channel (``session.SessionScan``: the segments and how their
-folders spell their numbers, each ``.tmet``'s universal header and the few fields the Reader reads, the
-scan's judgement, the ``.tidx`` sizes and which record files exist), the whole first
-``.tmet`` of each channel whose sections are not encrypted, and a change token of every
-file and directory of the session (``ByteSource.change_tokens``: size, modification
-and change times and inode for a local file; a remote source gives its own). So it
-holds the bytes the session's files hold, never anything decrypted: an encrypted
-session's metadata stays as encrypted as on disk (its sections are decrypted again, with
-the Reader's password, at every open), its password validation fields are checked
-against the Reader's password as from disk, and no password is written anywhere.
+folders spell their numbers, each ``.tmet``'s universal header and the few fields the
+Reader reads, the scan's judgement, the ``.tidx`` sizes and which record files exist),
+the whole first ``.tmet`` of each channel whose sections are not encrypted, and a
+change token of every file and directory of the session (``ByteSource.change_tokens``:
+size, modification and change times and inode of a local file). So it holds the bytes
+the session's files hold, never anything decrypted: an encrypted session's metadata
+stays as encrypted as on disk (its sections are decrypted again, with the Reader's
+password, at every open), its password validation fields are checked against the
+Reader's password as from disk, and no password is written anywhere.
 
 When a snapshot is used: only when the file is whole and unmodified (an HMAC-SHA256
 over all of it, keyed by a secret of the user's own made on first use, so that a file
@@ -32,6 +32,11 @@ replaced silently. A session that changed within two seconds before it was scann
 not cached (a file system's clock may not tell a second change apart), and neither is
 one with a channel that could not be listed. Snapshots are written atomically
 (temporary file, rename).
+
+Only sources that give change tokens are cached (:meth:`MetadataCache.for_reader`
+gives None otherwise): local session directories. Remote stores and packed sessions
+(``source.listed``) are not: a store tells that nothing changed only in a fresh
+listing of the session, the request a warm open would save.
 """
 
 import hashlib

@@ -87,7 +87,8 @@ class Reader:
         ``channels`` and ``info()`` without scanning the session while every file and
         directory is unchanged (size and times). Without a valid one the whole session
         is scanned at once and a snapshot written. It holds the files' bytes as on disk,
-        nothing decrypted and no password.
+        nothing decrypted and no password. Local session directories only: ignored for
+        URLs and packed sessions (docs/remote.md says why).
 
     Besides the options, a Reader shows ``path`` (the session's location), ``source``
     (its :class:`~neo_mef3.source.ByteSource`), ``channels``, ``skipped`` and ``spec``

@@ -47,9 +47,10 @@ the caller; a source only has to understand its own.
     session, "." itself; files and directories), rows equal exactly when nothing
     changed (a missing path's row is negative); ``newest`` the latest change time in
     ns, or None when the tokens are not times (an ETag does not race with a clock).
-    Local: ``(size, mtime_ns, ctime_ns, inode)`` by one ``fstatat`` a path; a remote
-    source gives its own (size, ETag, mtime from its listing). ``use_tree(tree)``
-    takes a listing the cache kept instead of listing the session again.
+    Local: ``(size, mtime_ns, ctime_ns, inode)`` by one ``fstatat`` a path. Listed
+    sources (remote stores, archives) give none: their tokens (size, ETag) come only
+    with a fresh listing, what a warm open would save. ``use_tree(tree)`` takes a
+    listing the cache kept instead of listing the session again.
 ``read_files(paths, what="", expected=None)``
     (b) Many small files whole, in one call: a list with, per path, its bytes or the
     FormatError reading it raised. ``expected`` is the size such a file normally has.
