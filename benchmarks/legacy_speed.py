@@ -99,17 +99,17 @@ def same(a, b):
 
 def quantization_table(n=1_000_000):
     """Share of samples mef_tools' rule stores one count away from rint(x * 10**p)."""
-    from neo_mef3.legacy import _to_int32, _to_int32_exact
+    from neo_mef3.legacy.quantize import to_int32, to_int32_exact
 
     rng = np.random.default_rng(0)
     with contextlib.redirect_stdout(io.StringIO()):
         for p in range(7):
             x = rng.standard_normal(n) * 100
-            off = np.mean(_to_int32(x, p) != _to_int32_exact(x, p))
+            off = np.mean(to_int32(x, p) != to_int32_exact(x, p))
             sys.__stdout__.write(f"noise N(0, 100^2), precision {p}: {100 * off:.1f} % one count toward zero\n")
         for p in (1, 2, 3):
             x = rng.integers(-10**6, 10**6, n) / 10**p
-            off = np.mean(_to_int32(x, p) != _to_int32_exact(x, p))
+            off = np.mean(to_int32(x, p) != to_int32_exact(x, p))
             sys.__stdout__.write(f"exact decimals, precision {p}: {100 * off:.1f} %\n")
 
 

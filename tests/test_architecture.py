@@ -111,16 +111,19 @@ def test_the_guard_sees_private_reach(tmp_path, snippet, expected):
 
 
 def test_the_public_api_is_typed():
-    """Every public method of the public classes annotates its parameters and result
-    (``neo_mef3/py.typed`` tells type checkers to use them)."""
+    """Every public method of the public classes (and of the package's classes they
+    inherit from) annotates its parameters and result (``neo_mef3/py.typed`` tells type
+    checkers to use them)."""
     import inspect
 
     import neo_mef3
 
     assert os.path.isfile(os.path.join(PACKAGE, "py.typed"))
     missing = []
-    for cls in (neo_mef3.Reader, neo_mef3.Writer, neo_mef3.MEF3RawIO, neo_mef3.MEF3IO, neo_mef3.MefReader,
-                neo_mef3.MefWriter):
+    public = (neo_mef3.Reader, neo_mef3.Writer, neo_mef3.MEF3RawIO, neo_mef3.MEF3IO, neo_mef3.MefReader,
+              neo_mef3.MefWriter)
+    classes = {k for cls in public for k in cls.__mro__ if k.__module__.split(".")[0] == "neo_mef3"}
+    for cls in sorted(classes, key=lambda k: k.__qualname__):
         for name, member in vars(cls).items():
             if name.startswith("_") and name != "__init__":
                 continue
