@@ -201,7 +201,7 @@ def test_absurd_index_claims_do_not_allocate(tmp_path, rng):
 def test_check_progress_and_cancel_inside_a_long_segment(tmp_path, monkeypatch):
     """``progress=`` counts segments; ``cancel=`` is asked between block batches too, so a
     check of one long segment stops when told (CancelledError)."""
-    import neo_mef3.check as check_mod
+    import neo_mef3.check.blocks as check_mod  # (where the block batches are cut)
     from neo_mef3.check import check_session
     from neo_mef3.errors import CancelledError
     from neo_mef3.writer import Writer

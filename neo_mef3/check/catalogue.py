@@ -1,0 +1,35 @@
+"""The checks ``neo-mef3 check`` runs, each with the mef3io validator check it answers:
+the table ``neo-mef3 check --list-checks`` prints, and the ids reports cite in brackets."""
+
+#: the checks, with the mef3io validator check each one answers (``neo-mef3 check --list-checks``)
+CHECKS = {
+    "crc.headers": ("every universal header CRC (metadata, index, data, records)", "crc.metadata, crc.index"),
+    "crc.bodies": ("metadata, index, data and records body CRCs", "crc.metadata, crc.index"),
+    "crc.blocks": ("every RED block decodes with a good CRC", "- (mef3io reads blocks, validate does not)"),
+    "segment.files-match": ("a segment's .tmet, .tidx and .tdat belong together", "-"),
+    "index.block-offsets": ("index entries point inside the data file, in increasing order", "index.block-offsets"),
+    "index.data-coverage": ("no bytes after the last indexed block", "index.data-coverage"),
+    "index.entry-counts": ("every index entry declares its samples and bytes", "index.entry-counts"),
+    "index.block-count": ("declared block count matches the index", "index.block-count"),
+    "index.sample-count": ("declared sample count matches the blocks", "index.sample-count"),
+    "index.start-sample": ("declared start sample continues the channel's earlier segments",
+                           "index.start-sample"),
+    "index.block-headers": ("each block header's time and flags agree with its index entry", "-"),
+    "index.interrupted-write": ("index entries or bytes an interrupted append left", "- (mef3io recover)"),
+    "sizing.block-maxima": ("largest block (samples and bytes) declared at least as large as found",
+                            "sizing.block-maxima"),
+    "sizing.difference-bytes": ("difference-buffer size declared and large enough", "sizing.difference-bytes"),
+    "sizing.contiguous": ("contiguous-run maxima match the index", "sizing.contiguous"),
+    "times.sampling-frequency": ("a usable sampling frequency (else the segment is unreadable)",
+                                 "times.sampling-frequency"),
+    "times.segment-bounds": ("metadata start and end agree with the first and last block", "times.segment-bounds"),
+    "times.recording-duration": ("recording duration spans the segment", "times.recording-duration"),
+    "times.block-interval": ("block interval is set and matches the largest block", "times.block-interval"),
+    "times.discontinuities": ("discontinuity count matches the flagged blocks", "times.discontinuities"),
+    "times.block-order": ("blocks do not overlap; gaps are flagged as discontinuities", "-"),
+    "times.segment-order": ("segments follow each other without overlap, at one rate", "-"),
+    "header.entry-count": ("universal headers declare the right entry count", "header.entry-count"),
+    "header.max-entry-size": ("universal headers declare the right entry size", "header.max-entry-size"),
+    "records.parse": ("records parse, CRCs verify, index count matches, owner names match", "-"),
+    "layout.leftovers": ("temporary files of interrupted writes; segment numbering without gaps", "-"),
+}
