@@ -33,7 +33,7 @@ import neo_mef3  # noqa: E402
 from benchmarks import run  # noqa: E402
 
 BAND = (8.0, 13.0)
-CHUNK_MINUTES = 10
+CHUNK_MINUTES = 60  # whole minutes, about DEFAULT_CHUNK_SAMPLES at 1 kHz: one task per channel-hour
 
 
 def session(wl, channels, minutes):

@@ -824,15 +824,16 @@ class MEF3RawIO(BaseRawIO):
         return (np.asarray(raw_duration, dtype=np.float64) / 1e6).astype(dtype)
 
     # --------------------------------------------------------------- lifecycle ----
-    def close(self) -> None:
-        """Close the Reader underneath (a new parse_header opens it again)."""
+    def close(self, wait: bool = True) -> None:
+        """Close the Reader underneath (a new parse_header opens it again); ``wait`` as
+        :meth:`neo_mef3.Reader.close`."""
         if self._reader is not None:
-            self._reader.close()
+            self._reader.close(wait=wait)
             self._reader = None
 
     def __del__(self):
         try:
-            self.close()
+            self.close(wait=False)  # (never wait for threads in a finalizer: see Reader.close)
         except Exception:
             pass
 

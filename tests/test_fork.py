@@ -140,3 +140,37 @@ def test_spikeinterface_parallel_save_after_reading(session, tmp_path, method):
     words = out.decode().split()
     assert float(words[words.index("max") + 1]) > 100  # a real filtered signal, not zeros
     assert words[words.index("equal") + 1] == "True"
+
+
+def test_finalizers_never_wait_for_decoding_threads(session, monkeypatch):
+    path = session[0]
+    """The garbage collector may run ``__del__`` on a thread that is starting; waiting
+    there for the decode pool's threads deadlocked a test run (MEF3RawIO.__del__ ->
+    Reader.close -> shutdown(wait=True)). Finalizers release without waiting."""
+    import concurrent.futures
+
+    from neo_mef3.legacy import MefReader
+
+    waits = []
+    real = concurrent.futures.ThreadPoolExecutor.shutdown
+
+    def spy(self, wait=True, **kw):
+        waits.append(wait)
+        return real(self, wait=wait, **kw)
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "shutdown", spy)
+    io = MEF3RawIO(path, n_threads=2)
+    io.parse_header()
+    io.get_analogsignal_chunk(0, 0, None, None, stream_index=0)  # (several blocks: the pool exists)
+    assert io._reader is not None
+    io.__del__()
+    assert io._reader is None and waits == [False]
+    legacy = MefReader(path)
+    legacy.reader.read(legacy.reader.channels[0])
+    waits.clear()
+    legacy.__del__()
+    assert False in waits and True not in waits
+    with neo_mef3.Reader(path, n_threads=2) as r:  # (an explicit close still waits)
+        r.read(r.channels[0])
+        waits.clear()
+    assert waits and all(waits)

@@ -62,7 +62,7 @@ class MefReader:
 
     def __del__(self):
         try:
-            self.close()
+            self.close(wait=False)  # (never wait for threads in a finalizer: see Reader.close)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -103,10 +103,10 @@ class MefReader:
                 return ch_info
         return None
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Release the session (metadata stays available, as in mef_tools)."""
         if getattr(self, "reader", None) is not None:
-            self.reader.close()
+            self.reader.close(wait=wait)
         self._open = False
 
     # --- samples ---------------------------------------------------------------------

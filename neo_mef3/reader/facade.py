@@ -152,13 +152,17 @@ class Reader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Release open files and threads; the Reader cannot be used afterwards."""
+    def close(self, wait: bool = True) -> None:
+        """Release open files and threads; the Reader cannot be used afterwards.
+
+        ``wait=False`` does not wait for the decoding threads to end: for finalizers
+        (``__del__``), which the garbage collector may run on a thread that is starting,
+        where waiting for other threads deadlocks."""
         self._closed = True
         self._catalog.close()
         for pool in [self._pool] + self._old_pools:
             if pool is not None:
-                pool.shutdown(wait=True)
+                pool.shutdown(wait=wait)
         self._pool, self._old_pools = None, []
 
     def __repr__(self) -> str:
