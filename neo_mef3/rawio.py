@@ -127,14 +127,12 @@ class _ChannelTable:
         self.seg_factors = np.array(used, np.float64)
         self.mef_factors = factors
         self._verified = True
-        if not from_metadata or used.count(used[0]) != len(used):
-            layout = None
-        if layout is not None:
+        if from_metadata and layout is not None and used.count(used[0]) == len(used):
             # every segment holds samples (checked), all with one factor: _scaling's result
             self.sec_start, self.sec_n, self.sec_first = layout
-            self.multipliers = np.ones(len(self.seg_factors), np.int64)
+            self.multipliers = np.ones(len(used), np.int64)
             self.dtype = "int32"
-            self.gain = float(self.seg_factors[0])
+            self.gain = float(used[0])
             self._verified = False
             return
         self._load_blocks()
@@ -242,13 +240,13 @@ class _ChannelTable:
             starts = self.__dict__["start_list"] = self.sec_start.tolist()
         return starts
 
-    def layout_matches(self, other, tol_us):
-        if self.layout() != other.layout():
-            return False
-        a, b = self.starts(), other.starts()
-        if len(a) == 1:
-            return abs(a[0] - b[0]) < tol_us
-        return all(abs(x - y) < tol_us for x, y in zip(a, b))
+
+def _starts_match(a, b, tol_us):
+    """Whether two channels of one layout (``_ChannelTable.layout``) start their sections
+    within `tol_us` of each other (``a``, ``b``: the starts, as lists)."""
+    if len(a) == 1:
+        return abs(a[0] - b[0]) < tol_us
+    return all(abs(x - y) < tol_us for x, y in zip(a, b))
 
 
 class _StoredSamples:
@@ -381,18 +379,18 @@ class MEF3RawIO(BaseRawIO):
 
         # --- streams: same rate, dtype and section layout
         streams = []  # list of lists of channel names
-        candidates = {}  # layout -> the streams of that layout
+        candidates = {}  # layout -> (section starts of its first channel, stream) of each stream of that layout
         for name in names:
             t = tables[name]
-            tol = 0.5 * 1e6 / t.fs
             same = candidates.setdefault(t.layout(), [])
-            for st in same:
-                if tables[st[0]].layout_matches(t, tol):
+            starts = t.starts()
+            for first, st in same:
+                if _starts_match(first, starts, 0.5 * 1e6 / t.fs):
                     st.append(name)
                     break
             else:
                 streams.append([name])
-                same.append(streams[-1])
+                same.append((starts, streams[-1]))
         # labels and ids are those of the whole session, also when only some streams are kept
         fs_count, fs_seen, labels = {}, {}, []
         for st in streams:

@@ -481,7 +481,8 @@ def test_layouts_in_one_pass_equal_the_channel_by_channel_sections(tmp_path, ora
     base = (1000.0, 1.0, 0, 1000, 2, 0, 1_000_000, 2_000_000)
     cases = [base, base[:3] + (0,) + base[4:], base[:4] + (0,) + base[5:], base[:6] + (-(2**63),) + base[7:],
              base[:7] + (2_000_400,), base[:7] + (2_000_600,), base[:5] + (-(2**63),) + base[6:],
-             base[:5] + (5_000_000, -1_000_000, -2_000_000), base[:3] + (2**62 + 5,) + base[4:]]
+             base[:5] + (5_000_000, -1_000_000, -2_000_000), base[:3] + (2**62 + 5,) + base[4:],
+             base[:3] + (2**63 + 5,) + base[4:]]  # (no int64 holds it: the bulk pass gives way to the loop)
     sizes = [1024 + 2 * 56, 1024 + 3 * 56]
     chans = [(Rows(v, size), 1000.0) for v in cases for size in sizes]
     bulk = sections.layouts_from_metadata(chans, lambda paths: [])

@@ -90,8 +90,9 @@ class ImageReader:
         self._text = tuple(i for i, p in enumerate(placed) if p[5])
         self._section3 = tuple(i for i, p in enumerate(placed) if p[4] == 3)
 
-    def read(self, raw, section3_available=True):
-        """``{name: value}`` of the fields of `raw` (the image, at least its fields' bytes)."""
+    def values(self, raw, section3_available=True):
+        """The values of the fields of `raw` (the image, at least its fields' bytes), as a
+        list in the order of ``names``."""
         values = list(self._struct.unpack_from(raw))
         for i in self._text:
             v = values[i]
@@ -103,7 +104,11 @@ class ImageReader:
         if not section3_available:
             for i in self._section3:
                 values[i] = None
-        return dict(zip(self.names, values))
+        return values
+
+    def read(self, raw, section3_available=True):
+        """``{name: value}`` of the fields of `raw` (see :meth:`values`)."""
+        return dict(zip(self.names, self.values(raw, section3_available)))
 
 
 _IMAGE_READER = ImageReader([(f.name, f.section, f.stored) for f in FIELDS])

@@ -5,6 +5,8 @@ the values the Reader's public methods (``info``, ``segments``, ``segment_table`
 ``toc``, ``block_table``) hand out.
 """
 
+import operator
+
 import numpy as np
 
 from ..format import fields as metadata_fields
@@ -20,12 +22,22 @@ _INFO_FIELDS = metadata_fields.ImageReader(
     + [(f.name, f.section, f.stored) for f in metadata_fields.FIELDS])
 
 
+#: Reader.info's keys, in order; those read from the image are picked in one call
+_INFO_KEYS = ("name", "sampling_frequency", "units_conversion_factor", "units_description", "start_time", "end_time",
+              "number_of_samples", "recording_time_offset", "n_segments", "section3_available") + _SECTIONS_3_2 + (
+              "number_of_blocks", "session_name", "anonymized_name")
+_PICK_IMAGE = operator.itemgetter(*[_INFO_FIELDS.names.index(k) for k in
+                                    ("units_description", "recording_time_offset") + _SECTIONS_3_2
+                                    + ("session_name", "anonymized_name")])
+_N_32 = len(_SECTIONS_3_2)
+
+
 def info(ch):
     """``Reader.info``: channel metadata (subject fields None without level-2 access),
     from the channel's rows and its first segment's image (no Segment made)."""
     rows = ch.rows
     raw, s3 = rows.first_image()
-    read = _INFO_FIELDS.read(raw, s3)
+    got = _PICK_IMAGE(_INFO_FIELDS.values(raw, s3))
     values = rows.values
     if len(values) == 1:  # (one segment: the usual clinical channel)
         v = values[0]
@@ -35,24 +47,8 @@ def info(ch):
         factor = factors.pop() if len(factors) == 1 else None
         samples, blocks = sum([v[3] for v in values]), sum([v[4] for v in values])
     start, end = rows.bounds()
-    out = {
-        "name": ch.name,
-        "sampling_frequency": ch.fs,
-        "units_conversion_factor": factor,
-        "units_description": read["units_description"],
-        "start_time": start,
-        "end_time": end,
-        "number_of_samples": samples,
-        "recording_time_offset": read["recording_time_offset"],
-        "n_segments": len(values),
-        "section3_available": s3,
-    }
-    for name in _SECTIONS_3_2:
-        out[name] = read[name]
-    out["number_of_blocks"] = blocks
-    out["session_name"] = read["session_name"]
-    out["anonymized_name"] = read["anonymized_name"]
-    return out
+    return dict(zip(_INFO_KEYS, (ch.name, ch.fs, factor, got[0], start, end, samples, got[1], len(values), s3)
+                    + got[2 : 2 + _N_32] + (blocks,) + got[2 + _N_32 :]))
 
 
 def segment_dicts(ch):

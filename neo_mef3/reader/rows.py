@@ -162,6 +162,12 @@ class SegmentRows:
 
     def bounds(self):
         """``(earliest start, latest end)`` in uUTC of the rows (None where no row has one)."""
+        if len(self.values) == 1:  # (one segment: the usual clinical channel)
+            v = self.values[0]
+            rto = 0 if v[5] == UUTC_NO_ENTRY else v[5]
+            s, e = v[6], v[7]
+            return (None if s == UUTC_NO_ENTRY else s if s >= 0 else rto - s,
+                    None if e == UUTC_NO_ENTRY else e if e >= 0 else rto - e)
         starts, ends = [], []
         for v in self.values:
             rto = 0 if v[5] == UUTC_NO_ENTRY else v[5]

@@ -125,15 +125,24 @@ def layouts_from_metadata(channels, sizes_of):
     for i in sorted(set(range(len(channels))) - set(single)):
         rows, fs = channels[i]
         out[i] = sections_from_metadata(rows, fs, sizes_of)
-    # (times and counts past 2**62, only damage can hold, take the exact loop: no int64 overflow)
-    big = 2**62
-    for i in list(single):
-        if any(not -big < x < big for x in channels[i][0].values[0][3:8]):
-            single.remove(i)
-            out[i] = sections_from_metadata(channels[i][0], channels[i][1], sizes_of)
     if not single:
         return out
-    v = np.array([channels[i][0].values[0][3:8] for i in single], np.int64)  # n, blocks, rto, start, end
+    try:
+        v = np.array([channels[i][0].values[0][3:8] for i in single], np.int64)  # n, blocks, rto, start, end
+    except OverflowError:  # (only damage holds such values: the exact loop)
+        v = None
+    # (times and counts past 2**62, only damage can hold, take the exact loop: no int64 overflow)
+    big = 2**62
+    small = None if v is None else ((v > -big) & (v < big)).all(axis=1)
+    if small is None or not small.all():
+        for k in range(len(single)) if small is None else np.flatnonzero(~small).tolist():
+            out[single[k]] = sections_from_metadata(channels[single[k]][0], channels[single[k]][1], sizes_of)
+        if small is None:
+            return out
+        single = [i for i, good in zip(single, small.tolist()) if good]
+        v = v[small]
+        if not single:
+            return out
     n, blocks, rto, start, end = v.T
     fs = np.array([channels[i][1] for i in single], np.float64)
     size = np.array([channels[i][0].index_sizes[0] for i in single], np.int64)
@@ -142,7 +151,8 @@ def layouts_from_metadata(channels, sizes_of):
     period = 1e6 / fs
     ok = ((n > 0) & (blocks > 0) & (np.abs((t1 - t0) - n * period) < 0.5 * period)
           & (size == UNIVERSAL_HEADER_BYTES + blocks * TIME_SERIES_INDEX_BYTES))
-    starts, counts, firsts = t0.reshape(-1, 1), n.reshape(-1, 1), np.zeros((len(single), 1), np.int64)
-    for k in np.flatnonzero(ok).tolist():
-        out[single[k]] = (starts[k], counts[k], firsts[k])
+    keep = np.flatnonzero(ok)
+    firsts = np.zeros((len(keep), 1), np.int64)
+    for i, a, b, c in zip([single[k] for k in keep.tolist()], t0[keep].reshape(-1, 1), n[keep].reshape(-1, 1), firsts):
+        out[i] = (a, b, c)
     return out
