@@ -486,8 +486,32 @@ def test_layouts_in_one_pass_equal_the_channel_by_channel_sections(tmp_path, ora
     sizes = [1024 + 2 * 56, 1024 + 3 * 56]
     chans = [(Rows(v, size), 1000.0) for v in cases for size in sizes]
     bulk = sections.layouts_from_metadata(chans, lambda paths: [])
+    # channels of several segments: in order, overlapping, one damaged row, totals past int64
+    def Many(values, sizes):
+        return SegmentRows("A", "/x", list(range(len(values))), list(values), None, 0, None, None, list(sizes),
+                           [0] * len(values), None)
+
+    def later(v, shift):
+        return v[:6] + (v[6] + shift, v[7] + shift)
+
+    size = 1024 + 2 * 56
+    for case in cases:
+        rows = [base, later(base, 2_000_000), later(case, 4_000_000)]
+        chans.append((Many(rows, [size] * 3), 1000.0))
+        chans.append((Many([later(case, -3_000_000), base, later(base, 3_000_000)], [size] * 3), 1000.0))
+    chans.append((Many([base, later(base, 500_000)], [size] * 2), 1000.0))  # (overlap)
+    chans.append((Many([base], [size]), 1000.0))
+    bulk = sections.layouts_from_metadata(chans, lambda paths: [])
     for (rows, fs), b in zip(chans, bulk):
         one = sections.sections_from_metadata(rows, fs, lambda paths: [])
         assert (b is None) == (one is None), rows.values
         if one is not None:
             assert all(np.array_equal(x, y) for x, y in zip(b, one))
+    # 400 segments of 2**55 samples (each fine for the numpy pass): no int64 holds where the
+    # last one starts, and the bulk pass hands the channel to the loop, which says so
+    huge = (1.024e9, 1.0, 0, 2**55, 2, 0, 1_000_000, 1_000_000 + 2**45)
+    many = Many([later(huge, k * 2**45) for k in range(400)], [size] * 400)
+    with pytest.raises(OverflowError):
+        sections.sections_from_metadata(many, 1.024e9, lambda paths: [])
+    with pytest.raises(OverflowError):
+        sections.layouts_from_metadata([(many, 1.024e9)], lambda paths: [])

@@ -115,44 +115,63 @@ def sections_from_metadata(rows, fs, sizes_of):
     return np.array(starts, np.int64), np.array(counts, np.int64), np.array(firsts, np.int64)
 
 
+#: times and counts at or past this, which only damage holds, take the exact loop (no
+#: int64 overflow in the numpy pass)
+_BULK_LIMIT = 2**56
+
+
 def layouts_from_metadata(channels, sizes_of):
     """:func:`sections_from_metadata` of many channels (``(rows, fs)`` pairs) at once:
-    per channel ``(starts, counts, firsts)`` or None. Channels of one probed segment --
-    the usual clinical session -- are judged together in one numpy pass (the same
-    rules), the others one by one."""
+    per channel ``(starts, counts, firsts)`` or None. The probed channels' segments --
+    one per channel in the usual clinical session, hundreds in a long one -- are judged
+    together in one numpy pass (the same rules); the others, and rows holding values
+    no int64 pass handles exactly, one channel at a time."""
     out = [None] * len(channels)
-    single = [i for i, (rows, _) in enumerate(channels) if len(rows.values) == 1 and rows.index_sizes is not None]
-    for i in sorted(set(range(len(channels))) - set(single)):
-        rows, fs = channels[i]
-        out[i] = sections_from_metadata(rows, fs, sizes_of)
-    if not single:
+    bulk = []
+    for i, (rows, fs) in enumerate(channels):
+        if rows.index_sizes is None or not len(rows.values):
+            out[i] = sections_from_metadata(rows, fs, sizes_of)
+        else:
+            bulk.append(i)
+    if not bulk:
         return out
-    try:
-        v = np.array([channels[i][0].values[0][3:8] for i in single], np.int64)  # n, blocks, rto, start, end
-    except OverflowError:  # (only damage holds such values: the exact loop)
+    counts = np.array([len(channels[i][0].values) for i in bulk], np.int64)
+    try:  # n, blocks, rto, start, end of every row
+        v = np.array([r[3:8] for i in bulk for r in channels[i][0].values], np.int64).reshape(-1, 5)
+    except OverflowError:
         v = None
-    # (times and counts past 2**62, only damage can hold, take the exact loop: no int64 overflow)
-    big = 2**62
-    small = None if v is None else ((v > -big) & (v < big)).all(axis=1)
-    if small is None or not small.all():
-        for k in range(len(single)) if small is None else np.flatnonzero(~small).tolist():
-            out[single[k]] = sections_from_metadata(channels[single[k]][0], channels[single[k]][1], sizes_of)
-        if small is None:
+    ch = np.repeat(np.arange(len(bulk)), counts)
+    small = np.zeros(len(bulk), bool) if v is None else ~np.bincount(
+        ch, ((v <= -_BULK_LIMIT) | (v >= _BULK_LIMIT)).any(axis=1), len(bulk)).astype(bool)
+    if not small.all():
+        for k in np.flatnonzero(~small).tolist():
+            out[bulk[k]] = sections_from_metadata(channels[bulk[k]][0], channels[bulk[k]][1], sizes_of)
+        keep = small[ch]
+        bulk = [i for i, good in zip(bulk, small.tolist()) if good]
+        if not bulk:
             return out
-        single = [i for i, good in zip(single, small.tolist()) if good]
-        v = v[small]
-        if not single:
-            return out
+        v, counts = v[keep], counts[small]
+        ch = np.repeat(np.arange(len(bulk)), counts)
     n, blocks, rto, start, end = v.T
-    fs = np.array([channels[i][1] for i in single], np.float64)
-    size = np.array([channels[i][0].index_sizes[0] for i in single], np.int64)
+    fs = np.array([channels[i][1] for i in bulk], np.float64)[ch]
+    size = np.array([x for i in bulk for x in channels[i][0].index_sizes], np.int64)
     t0 = np.where(start < 0, rto - start, start)
     t1 = np.where(end < 0, rto - end, end)
     period = 1e6 / fs
     ok = ((n > 0) & (blocks > 0) & (np.abs((t1 - t0) - n * period) < 0.5 * period)
           & (size == UNIVERSAL_HEADER_BYTES + blocks * TIME_SERIES_INDEX_BYTES))
-    keep = np.flatnonzero(ok)
-    firsts = np.zeros((len(keep), 1), np.int64)
-    for i, a, b, c in zip([single[k] for k in keep.tolist()], t0[keep].reshape(-1, 1), n[keep].reshape(-1, 1), firsts):
-        out[i] = (a, b, c)
+    ok[1:] &= (t0[1:] >= t1[:-1]) | (ch[1:] != ch[:-1])  # (a channel's segments in time order, no overlap)
+    ends = np.cumsum(counts)
+    begins = ends - counts
+    good = np.logical_and.reduceat(ok, begins)
+    # (a channel's total past int64, only damage holds, takes the loop: it raises there)
+    total = np.add.reduceat(n.astype(np.float64), begins)
+    for k in np.flatnonzero(good & (total >= 2.0**62)).tolist():
+        good[k] = False
+        out[bulk[k]] = sections_from_metadata(channels[bulk[k]][0], channels[bulk[k]][1], sizes_of)
+    firsts = np.cumsum(n) - n
+    firsts -= np.repeat(firsts[begins], counts)
+    for k in np.flatnonzero(good).tolist():
+        a, b = begins[k], ends[k]
+        out[bulk[k]] = (t0[a:b], n[a:b], firsts[a:b])
     return out
