@@ -246,6 +246,8 @@ def _starts_match(a, b, tol_us):
     within `tol_us` of each other (``a``, ``b``: the starts, as lists)."""
     if len(a) == 1:
         return abs(a[0] - b[0]) < tol_us
+    if a == b:  # (the usual: channels recorded together)
+        return tol_us > 0 or not a
     return all(abs(x - y) < tol_us for x, y in zip(a, b))
 
 
@@ -616,20 +618,22 @@ class MEF3RawIO(BaseRawIO):
 
         keys_str = ("units_description",) + tuple(f.name for f in metadata_fields.CHANNEL if f.kind == "text")
         keys_num = tuple(f.name for f in metadata_fields.CHANNEL if f.kind != "text")
+        per_stream = []  # the channels' array annotations of each stream (the same in every segment)
+        for st in self._streams:
+            arr = {key: np.array([infos[n][key] or "" for n in st]) for key in keys_str}
+            arr.update((key, np.array([infos[n][key] for n in st])) for key in keys_num)
+            arr["units_conversion_factor"] = np.array([tables[n].gain for n in st], np.float64)
+            per_stream.append(arr)
         for g, seg in enumerate(bl["segments"]):
             seg["name"] = f"segment {g}"
             seg_uutc = self._session_start + int(math.floor(self._seg_start[g]))
             seg["rec_datetime"] = self._utc(seg_uutc)
             seg["mef_start_uutc"] = seg_uutc
             signals = []
-            for si, st in enumerate(self._streams):
+            for si in range(len(self._streams)):
                 d = dict(seg["signals"][si])
                 arr = dict(d["__array_annotations__"])
-                for key in keys_str:
-                    arr[key] = np.array([infos[n][key] or "" for n in st])
-                for key in keys_num:
-                    arr[key] = np.array([infos[n][key] for n in st])
-                arr["units_conversion_factor"] = np.array([tables[n].gain for n in st], np.float64)
+                arr.update((key, a.copy()) for key, a in per_stream[si].items())
                 d["__array_annotations__"] = arr
                 signals.append(d)
             seg["signals"] = signals

@@ -167,3 +167,38 @@ def test_records_damage_is_detected():
         hit[offset] = value
         with pytest.raises(CrcError):
             records.parse_records(bytes(hit), keys)
+
+
+def test_image_reader_reads_every_field_as_the_numpy_record_gives_it():
+    """fields.ImageReader (what Reader.info reads) against fields.value on the numpy
+    record: text cut at its first NUL (or filling its field), invalid UTF-8 replaced,
+    numbers, section 3 locked; and an image too short raises as before."""
+    from neo_mef3.format import fields
+
+    reader = fields.ImageReader([(f.name, f.section, f.stored) for f in fields.FIELDS]
+                                + [("session_name", "uh", "session_name")])
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        img = bytearray(layout.TIME_SERIES_METADATA.itemsize)
+        rec = np.frombuffer(img, layout.TIME_SERIES_METADATA)
+        for f in fields.FIELDS:
+            sec = rec["section_2" if f.section == 2 else "section_3"]
+            if f.kind == "text":
+                full = bytes(rng.integers(1, 256, f.size, dtype=np.uint8))
+                sec[f.stored] = [b"", "µV é".encode(), full[: f.size // 2] + b"\0" + full[f.size // 2 + 1:], full,
+                                 b"\xff\xfe bad"][trial % 5]
+            else:
+                sec[f.stored] = rng.integers(-1000, 1000) / (7 if f.kind == "float" else 1)
+        rec["universal_header"]["session_name"] = bytes(rng.integers(1, 256, 256, dtype=np.uint8))
+        for s3 in (True, False):
+            for raw in (bytes(img), memoryview(bytes(img))):
+                got = reader.read(raw, s3)
+                for f in fields.FIELDS:
+                    want = fields.value(f, rec["section_2"][0], rec["section_3"][0] if s3 else None)
+                    assert got[f.name] == want, (f.name, trial)
+                assert got["session_name"] == layout.text(rec["universal_header"]["session_name"][0])
+    end = max(layout.offset_of(layout.TIME_SERIES_METADATA, "section_2" if f.section == 2 else "section_3", f.stored)
+              + layout.TIME_SERIES_METADATA[f"section_{f.section}"][f.stored].itemsize for f in fields.FIELDS)
+    reader.read(bytes(img[:end]))
+    with pytest.raises(struct.error):  # (its last field cut short)
+        reader.read(bytes(img[: end - 1]))

@@ -81,26 +81,30 @@ class ImageReader:
             placed.append((offset_of(TIME_SERIES_METADATA, *path, stored), kind.itemsize, code, name, section,
                            kind.kind == "S"))
         placed.sort(key=lambda p: p[0])
+        # (a text field's first byte only: most are empty, and the others are cut at their
+        # first NUL in the image itself, not copied whole first)
         fmt, at = "<", 0
-        for off, size, code, *_ in placed:
-            fmt += (f"{off - at}x" if off > at else "") + code
-            at = off + size
-        self._struct = struct.Struct(fmt)
+        for off, size, code, _, _, is_text in placed:
+            fmt += (f"{off - at}x" if off > at else "") + ("B" if is_text else code)
+            at = off + (1 if is_text else size)
+        end = max((p[0] + p[1] for p in placed), default=0)
+        self._struct = struct.Struct(fmt + (f"{end - at}x" if end > at else ""))  # (as long as the fields)
         self.names = tuple(p[3] for p in placed)
-        self._text = tuple(i for i, p in enumerate(placed) if p[5])
+        self._text = tuple((i, p[0], p[0] + p[1]) for i, p in enumerate(placed) if p[5])
         self._section3 = tuple(i for i, p in enumerate(placed) if p[4] == 3)
 
     def values(self, raw, section3_available=True):
         """The values of the fields of `raw` (the image, at least its fields' bytes), as a
         list in the order of ``names``."""
         values = list(self._struct.unpack_from(raw))
-        for i in self._text:
-            v = values[i]
-            if not v[0]:  # (most text fields are empty)
+        for i, a, b in self._text:
+            if not values[i]:  # (most text fields are empty)
                 values[i] = ""
                 continue
-            cut = v.find(b"\x00")
-            values[i] = (v if cut < 0 else v[:cut]).decode("utf-8", errors="replace")
+            if not isinstance(raw, (bytes, bytearray)):
+                raw = bytes(raw)
+            cut = raw.find(b"\x00", a, b)
+            values[i] = raw[a : b if cut < 0 else cut].decode("utf-8", errors="replace")
         if not section3_available:
             for i in self._section3:
                 values[i] = None

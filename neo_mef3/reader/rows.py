@@ -168,6 +168,9 @@ class SegmentRows:
             s, e = v[6], v[7]
             return (None if s == UUTC_NO_ENTRY else s if s >= 0 else rto - s,
                     None if e == UUTC_NO_ENTRY else e if e >= 0 else rto - e)
+        starts, ends = [v[6] for v in self.values], [v[7] for v in self.values]
+        if min(starts) >= 0 and min(ends) >= 0:  # (no "no entry", no time stored relative: the usual)
+            return min(starts), max(ends)
         starts, ends = [], []
         for v in self.values:
             rto = 0 if v[5] == UUTC_NO_ENTRY else v[5]
