@@ -152,7 +152,7 @@ def layouts_from_metadata(channels, sizes_of):
             return out
         v, counts = v[keep], counts[small]
         ch = np.repeat(np.arange(len(bulk)), counts)
-    n, blocks, rto, start, end = v.T
+    n, blocks, rto, start, end = np.ascontiguousarray(v.T)  # (contiguous columns: what callers get)
     fs = np.array([channels[i][1] for i in bulk], np.float64)[ch]
     size = np.array([x for i in bulk for x in channels[i][0].index_sizes], np.int64)
     t0 = np.where(start < 0, rto - start, start)
