@@ -485,7 +485,6 @@ def test_layouts_in_one_pass_equal_the_channel_by_channel_sections(tmp_path, ora
              base[:3] + (2**63 + 5,) + base[4:]]  # (no int64 holds it: the bulk pass gives way to the loop)
     sizes = [1024 + 2 * 56, 1024 + 3 * 56]
     chans = [(Rows(v, size), 1000.0) for v in cases for size in sizes]
-    bulk = sections.layouts_from_metadata(chans, lambda paths: [])
     # channels of several segments: in order, overlapping, one damaged row, totals past int64
     def Many(values, sizes):
         return SegmentRows("A", "/x", list(range(len(values))), list(values), None, 0, None, None, list(sizes),
@@ -500,13 +499,18 @@ def test_layouts_in_one_pass_equal_the_channel_by_channel_sections(tmp_path, ora
         chans.append((Many(rows, [size] * 3), 1000.0))
         chans.append((Many([later(case, -3_000_000), base, later(base, 3_000_000)], [size] * 3), 1000.0))
     chans.append((Many([base, later(base, 500_000)], [size] * 2), 1000.0))  # (overlap)
-    chans.append((Many([base], [size]), 1000.0))
-    bulk = sections.layouts_from_metadata(chans, lambda paths: [])
-    for (rows, fs), b in zip(chans, bulk):
-        one = sections.sections_from_metadata(rows, fs, lambda paths: [])
-        assert (b is None) == (one is None), rows.values
-        if one is not None:
-            assert all(np.array_equal(x, y) for x, y in zip(b, one))
+    chans += [(Many([base, later(base, 2_000_000)], [size] * 2), float("nan")), (Many([base], [size]), -1000.0),
+              (Many([base, later(base, 2_000_000)], [size] * 2), -1000.0), (Many([base], [size]), 1000.0)]
+    # (a row no int64 holds sends the whole call to the loop: judged with and without one)
+    fits = [c for c in chans if all(-(2**63) <= x < 2**63 for r in c[0].values for x in r[3:8])]
+    assert len(fits) < len(chans)
+    for some in (chans, fits):
+        bulk = sections.layouts_from_metadata(some, lambda paths: [])
+        for (rows, fs), b in zip(some, bulk):
+            one = sections.sections_from_metadata(rows, fs, lambda paths: [])
+            assert (b is None) == (one is None), rows.values
+            if one is not None:
+                assert all(np.array_equal(x, y) for x, y in zip(b, one))
     # 400 segments of 2**55 samples (each fine for the numpy pass): no int64 holds where the
     # last one starts, and the bulk pass hands the channel to the loop, which says so
     huge = (1.024e9, 1.0, 0, 2**55, 2, 0, 1_000_000, 1_000_000 + 2**45)

@@ -129,7 +129,9 @@ def layouts_from_metadata(channels, sizes_of):
     out = [None] * len(channels)
     bulk = []
     for i, (rows, fs) in enumerate(channels):
-        if rows.index_sizes is None or not len(rows.values):
+        # (a rate of 0 or NaN -- never in metadata the scan accepts -- on several segments
+        # is left to the loop, which has always judged those)
+        if rows.index_sizes is None or not len(rows.values) or (len(rows.values) > 1 and not fs > 0):
             out[i] = sections_from_metadata(rows, fs, sizes_of)
         else:
             bulk.append(i)
