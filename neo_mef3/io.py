@@ -21,7 +21,7 @@ from .block_writer import DEFAULT_REC_DATETIME, choose_conversion_factor  # noqa
 from .errors import MefWarning, PasswordError
 from .neo_proxies import explain_time_slices
 from .rawio import MEF3RawIO
-from .source import is_url
+from .source import describe_location, is_url
 from .writer import Writer as NativeWriter
 
 __all__ = ["MEF3IO", "DEFAULT_REC_DATETIME", "choose_conversion_factor"]
@@ -118,7 +118,7 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
         return segment
 
     def _segment_ranges(self):
-        return [(self._segment_t_start(0, g), self._segment_t_stop(0, g)) for g in range(self.header["nb_segment"][0])]
+        return [(self.segment_t_start(0, g), self.segment_t_stop(0, g)) for g in range(self.header["nb_segment"][0])]
 
     # ------------------------------------------------------------------ writing ----
     def write_block(self, block: Block, overwrite: bool = False, rec_datetime: Optional[datetime] = None,
@@ -156,8 +156,8 @@ class MEF3IO(MEF3RawIO, BaseFromRaw):
             ``writer_summaries`` (units -> :attr:`neo_mef3.Writer.summary`).
         """
         if self._remote():
-            raise ValueError(f"{self._source_name()}: MEF3IO writes local sessions only; write locally, then "
-                             "pack and upload (neo-mef3 pack, docs/remote.md)")
+            raise ValueError(f"{describe_location(self.dirname)}: MEF3IO writes local sessions only; write locally, "
+                             "then pack and upload (neo-mef3 pack, docs/remote.md)")
         path = self.dirname
         if os.path.exists(path) and not overwrite:
             if not os.path.isdir(path) or os.listdir(path):

@@ -154,7 +154,7 @@ class MEF3RecordingExtractor(NeoBaseRecordingExtractor):
         def update():
             rec = owner()
             if rec is not None:
-                spans = rawio.bad_blocks.by_channel(rawio._time_origin)
+                spans = rawio.bad_blocks.by_channel(rawio.time_origin)
                 rec.set_property("bad_blocks", np.array([spans.get(n, "") for n in names], dtype=object))
 
         for seg in self._segments:

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import forksafe
+from .. import forksafe
 
 #: the name of the event channel that lists damaged blocks
 BAD_BLOCKS = "bad blocks"

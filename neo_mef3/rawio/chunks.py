@@ -1,0 +1,100 @@
+"""neo's signals of a session: each stream's piece of a segment (size, start time) and
+its raw chunks, read column after column through the Reader (damaged blocks as zeros
+with ``on_error="skip"``). The functions serve :class:`~neo_mef3.rawio.MEF3RawIO`'s
+signal hooks (`io`: the parsed MEF3RawIO)."""
+
+import numpy as np
+
+from ..reader.grid import check_fits
+
+
+def signal_size(io, seg_index, stream_index):
+    """Samples of a stream in a segment (0 where it has none)."""
+    p = io._pieces[stream_index][seg_index]
+    return 0 if p is None else int(p[2] - p[1])
+
+
+def signal_t_start(io, seg_index, stream_index):
+    """Seconds on neo's axis of a stream's first sample in a segment (None: no piece)."""
+    p = io._pieces[stream_index][seg_index]
+    if p is None:
+        return None
+    t = io._tables[io._streams[stream_index][0]]
+    j, a, _ = p
+    return ((int(t.sec_start[j]) - io._time_origin) + a * 1e6 / t.fs) / 1e6
+
+
+def read_chunk(io, seg_index, i_start, i_stop, stream_index, channel_indexes):
+    """Raw samples [i_start, i_stop) of a stream's channels in a segment, one column each."""
+    names = io._streams[stream_index]
+    size = signal_size(io, seg_index, stream_index)
+    i_start = 0 if i_start is None else int(i_start)
+    i_stop = size if i_stop is None else int(i_stop)
+    if i_start < 0 or i_stop > size or i_start > i_stop:
+        raise IndexError(f"samples [{i_start}, {i_stop}) are outside the signal's [0, {size})")
+    if channel_indexes is None:
+        sel = list(names)
+    else:
+        sel = list(np.asarray(names, dtype=object)[channel_indexes])
+    dtype = io._tables[names[0]].dtype
+    check_fits((i_stop - i_start) * len(sel), 13, f"samples [{i_start}, {i_stop}) of {len(sel)} channel(s)",
+               io.dirname)  # (a damaged count never becomes an allocation)
+    # (column after column: each channel is decoded straight into its column)
+    out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype, order="F")
+    if i_stop == i_start or not sel:
+        return out
+    j, a, _ = io._pieces[stream_index][seg_index]
+    for c, name in enumerate(sel):
+        t = io._tables[name]
+        s0 = int(t.sec_first[j]) + a + i_start
+        s1 = s0 + (i_stop - i_start)
+        column = out[:, c]
+        got = channel_samples(io, t, s0, s1, column if dtype == "int32" else None)
+        if got is not column:
+            column[:] = got
+    return out
+
+
+def channel_samples(io, t, s0, s1, out=None):
+    """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel);
+    int32 counts of a channel without multipliers go straight into `out` if given."""
+    t.verify()  # a table built from metadata: its block table, checked, before any sample
+    plain = t.dtype == "int32" and np.all(t.multipliers == 1)
+    if io.on_error == "skip":  # damaged blocks: zeros, their spans noted
+        counts, valid = io._reader.read_samples(t.name, s0, s1, return_valid=True, out=out if plain else None)
+        if not valid.all():
+            io.bad_blocks.note(t, s0, valid)
+    else:
+        counts = io._stored.read(t, s0, s1, out if plain else None)
+    if t.dtype == "int32":
+        if plain:
+            return counts
+        scaled = counts.astype(np.int64)
+        _per_block(t, scaled, s0, s1, lambda k: t.multipliers[int(t.seg[k])])
+        return scaled.astype(np.int32)
+    values = counts.astype(np.float64)
+    _per_block(t, values, s0, s1, lambda k: t.seg_factors[int(t.seg[k])])
+    return values
+
+
+def _per_block(t, values, s0, s1, factor_of):
+    """Multiply the samples of each block crossing [s0, s1) by its factor (in place)."""
+    k0 = int(np.searchsorted(t.cum, s0, side="right")) - 1
+    k1 = int(np.searchsorted(t.cum, s1, side="left"))
+    for k in range(k0, k1):
+        a = max(int(t.cum[k]), s0) - s0
+        b = min(int(t.cum[k + 1]), s1) - s0
+        if b > a:
+            f = factor_of(k)
+            if f != 1:
+                values[a:b] *= f
+
+
+def find_bad_blocks(io):
+    """Read every exposed signal in chunks of 4 Mi samples (skip mode: every damaged
+    block is then in ``io.bad_blocks``)."""
+    for si, names in enumerate(io._streams):
+        for g in range(io.header["nb_segment"][0]):
+            size = signal_size(io, g, si)
+            for a in range(0, size, 1 << 22):
+                read_chunk(io, g, a, min(size, a + (1 << 22)), si, None)
