@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 
 from neo_mef3 import Reader, forksafe
 from neo_mef3.reader import ReaderSpec
@@ -380,9 +379,22 @@ def _stored(reader, channel, plan):
     return reader.read_samples(channel, plan.a, plan.b, return_valid=True)
 
 
-def read_chunk_f64(source, channel, plan):
-    """A task: float64 samples of one channel's chunk, NaN in gaps (shape (1, size))."""
-    out = np.full(plan.size, np.nan)
+def _nan_outside(out, runs):
+    """NaN wherever no run of the plan writes (gaps of the grid), the rest untouched."""
+    end = 0
+    for dst, length in sorted((int(d), int(n)) for d, _, n in runs):
+        if dst > end:
+            out[end:dst] = np.nan
+        end = max(end, dst + length)
+    out[end:] = np.nan
+
+
+def read_chunk_f64(cell, source):
+    """A task: float64 samples of one channel's chunk, NaN in gaps (shape (1, size));
+    ``cell`` is the chunk's ``(channel, ChunkPlan)`` as a (1, 1) object array."""
+    channel, plan = cell[0, 0]
+    out = np.empty(plan.size)
+    _nan_outside(out, plan.runs)
     with source.reader() as reader:
         samples, valid = _stored(reader, channel, plan)
     if samples is None:
@@ -395,32 +407,20 @@ def read_chunk_f64(source, channel, plan):
     return out[None]
 
 
-def read_chunk_int32(source, channel, plan):
+def read_chunk_int32(cell, source):
     """A task: (int32 counts, uint8 validity) of one channel's chunk, each (1, size)."""
+    channel, plan = cell[0, 0]
     out = np.zeros(plan.size, np.int32)
     ok = np.zeros(plan.size, np.uint8)
     with source.reader() as reader:
         samples, valid = _stored(reader, channel, plan)
     if samples is not None:
+        if not valid.all():  # (a skipped block's samples are no values: zeros, as in gaps)
+            samples[valid == 0] = 0
         for dst, src, length in plan.runs.tolist():
             out[dst : dst + length] = samples[src : src + length]
             ok[dst : dst + length] = valid[src : src + length]
-        if not valid.all():
-            for dst, src, length in plan.runs.tolist():
-                bad = valid[src : src + length] == 0
-                out[dst : dst + length][bad] = 0
-                ok[dst : dst + length][bad] = 0
     return out[None], ok[None]
-
-
-def _read_cell_f64(cell, source):
-    channel, plan = cell[0, 0]
-    return read_chunk_f64(source, channel, plan)
-
-
-def _read_cell_int32(cell, source):
-    channel, plan = cell[0, 0]
-    return read_chunk_int32(source, channel, plan)
 
 
 # --- the arrays ----------------------------------------------------------------------
@@ -475,10 +475,10 @@ def _arrays(source, channels, tables, fs, t0, n, dtype, target, rounding):
     cells = da.from_array(cells, chunks=1, name=f"mef3-plans-{token}", asarray=False, inline_array=False,
                           meta=np.empty((0, 0), object))
     if dtype == "float64":
-        data = cells.map_blocks(_read_cell_f64, source, chunks=chunks, dtype=np.float64,
+        data = cells.map_blocks(read_chunk_f64, source, chunks=chunks, dtype=np.float64,
                                 meta=np.empty((0, 0), np.float64), name=f"mef3-float64-{token}")
         return data, None
-    raw = cells.map_blocks(_read_cell_int32, source, chunks=chunks, dtype=object,
+    raw = cells.map_blocks(read_chunk_int32, source, chunks=chunks, dtype=object,
                            meta=np.empty((0, 0), object), name=f"mef3-raw-{token}")
     out = []
     for what, k, dt in (("int32", 0, np.int32), ("valid", 1, np.uint8)):
