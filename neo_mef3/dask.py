@@ -38,6 +38,8 @@ from neo_mef3 import Reader, forksafe
 from neo_mef3.reader import ReaderSpec
 from neo_mef3.reader.grid import grid_positions  # (the Reader's placement rule; re-exported)
 from neo_mef3.errors import MefError, MixedRatesError, PasswordError
+from neo_mef3.format.layout import TS_CHANNEL_EXT
+from neo_mef3.session import segment_dirnames
 
 __all__ = [
     "to_dask",
@@ -497,17 +499,16 @@ def session_state(path):
     state = []
     try:
         with os.scandir(path) as it:
-            channel_dirs = sorted(e.path for e in it if e.name.endswith(".timd"))
+            channel_dirs = sorted(e.path for e in it if e.name.endswith(TS_CHANNEL_EXT))
         for d in channel_dirs:
-            with os.scandir(d) as it:
-                segments = sorted(e.path for e in it if e.name.endswith(".segd"))
+            segments = segment_dirnames(d, os.path.basename(d)[: -len(TS_CHANNEL_EXT)])  # (by number)
             files = []
             if segments:
-                with os.scandir(segments[-1]) as it:
+                with os.scandir(os.path.join(d, segments[-1][1])) as it:
                     files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it)
             st = os.stat(d)
             state.append((d, st.st_ino, st.st_mtime_ns, len(segments), files))
-    except OSError:
+    except (OSError, MefError):
         return None  # (the Reader says what is wrong)
     return tokenize(state)
 

@@ -354,6 +354,26 @@ def test_a_session_written_again_is_read_again(tmp_path):
     assert np.unique(nd.to_dask(path).compute()).tolist() == [9.0]
 
 
+def test_a_cached_reader_sees_an_append_to_the_last_of_unpadded_segment_folders(tmp_path):
+    """Segment folders spelled ``x-9.segd``, ``x-10.segd``: the last segment is the one
+    numbered last (not the last name in text order), and an append to it is seen."""
+    from support.spellings import respell
+
+    path = str(tmp_path / "unpadded.mefd")
+    with neo_mef3.Writer(path) as w:
+        for k in range(11):
+            w.write("x", np.full(1000, float(k)), T0 + k * 10_000_000, 1000.0, precision=0, new_segment=True)
+    for k in range(11):
+        respell(os.path.join(path, "x.timd"), "x", k, str(k))
+    assert np.nanmax(nd.to_dask(path).compute(scheduler="sync")) == 10.0  # (a Reader now cached)
+    with neo_mef3.Writer(path) as w:
+        w.write("x", np.full(1000, 42.0), T0 + 101_000_000, 1000.0, precision=0)
+    got = nd.to_dask(path).compute(scheduler="sync")[0]
+    with neo_mef3.Reader(path) as r:
+        assert np.array_equal(got, r.read("x"), equal_nan=True)
+    assert np.nanmax(got) == 42.0 and np.count_nonzero(got == 42.0) == 1000
+
+
 def test_reader_cache_reuses_and_evicts(rich):
     nd.clear_reader_cache()
     before = nd.reader_cache_opened()
