@@ -70,24 +70,27 @@ def channel_samples(io, t, s0, s1, out=None):
         if plain:
             return counts
         scaled = counts.astype(np.int64)
-        _per_block(t, scaled, s0, s1, lambda k: t.multipliers[int(t.seg[k])])
+        _scale_by_segment(t, scaled, s0, s1, t.multipliers)
         return scaled.astype(np.int32)
     values = counts.astype(np.float64)
-    _per_block(t, values, s0, s1, lambda k: t.seg_factors[int(t.seg[k])])
+    _scale_by_segment(t, values, s0, s1, t.seg_factors)
     return values
 
 
-def _per_block(t, values, s0, s1, factor_of):
-    """Multiply the samples of each block crossing [s0, s1) by its factor (in place)."""
+def _scale_by_segment(t, values, s0, s1, factors):
+    """Multiply the samples [s0, s1) by their MEF segment's factor (in place), one run
+    of consecutive blocks of a segment at a time."""
     k0 = int(np.searchsorted(t.cum, s0, side="right")) - 1
     k1 = int(np.searchsorted(t.cum, s1, side="left"))
-    for k in range(k0, k1):
-        a = max(int(t.cum[k]), s0) - s0
-        b = min(int(t.cum[k + 1]), s1) - s0
-        if b > a:
-            f = factor_of(k)
-            if f != 1:
-                values[a:b] *= f
+    if k1 <= k0:
+        return
+    f = factors[t.seg[k0:k1]]
+    heads = np.concatenate(([0], np.flatnonzero(f[1:] != f[:-1]) + 1, [k1 - k0]))
+    for h0, h1 in zip(heads[:-1].tolist(), heads[1:].tolist()):
+        if f[h0] != 1:
+            a = max(int(t.cum[k0 + h0]), s0) - s0
+            b = min(int(t.cum[k0 + h1]), s1) - s0
+            values[a:b] *= f[h0]
 
 
 def find_bad_blocks(io):
