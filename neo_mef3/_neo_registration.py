@@ -12,27 +12,14 @@ to MEF3RawIO; every other path goes to neo's original function unchanged.
 """
 
 import functools
-from pathlib import Path
 
 from .io import MEF3IO
 from .rawio import MEF3RawIO
+from .session import looks_like_session
 
 __all__ = ["register", "MEF3IO", "MEF3RawIO"]
 
 _registered = False
-
-
-def _is_mef_session(path):
-    try:
-        p = Path(path)
-    except TypeError:
-        return False
-    if p.suffix.lower() == ".mefd":
-        return True
-    try:
-        return p.is_dir() and any(c.suffix.lower() == ".timd" and c.is_dir() for c in p.iterdir())
-    except OSError:
-        return False
 
 
 def register():
@@ -61,7 +48,7 @@ def register():
 
         @functools.wraps(original)
         def get_rawio(filename_or_dirname, *args, **kwargs):
-            if _is_mef_session(filename_or_dirname):
+            if looks_like_session(filename_or_dirname):
                 exclusive = kwargs.get("exclusive_rawio", args[0] if args else True)
                 return MEF3RawIO if exclusive else [MEF3RawIO]
             return original(filename_or_dirname, *args, **kwargs)

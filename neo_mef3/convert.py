@@ -15,14 +15,10 @@ import os
 import warnings
 
 from .errors import MefWarning, OutputExistsError
+from .session import looks_like_session
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _EDF_SUFFIXES = (".edf", ".bdf")
-
-
-def is_mef(path):
-    path = os.fspath(path).rstrip("/\\")
-    return path.endswith(".mefd") or (os.path.isdir(path) and any(e.endswith(".timd") for e in os.listdir(path)))
 
 
 def edf_signal_rates(path):
@@ -98,14 +94,14 @@ def convert(src, dst, password=None, password1="", password2="", precision=None,
         raise FileNotFoundError(f"{src} does not exist")
     dst_suffix = os.path.splitext(dst.rstrip("/\\"))[1].lower()
     if dst_suffix in _EDF_SUFFIXES:
-        if not is_mef(src):
+        if not looks_like_session(src):
             raise ValueError(f"EDF/BDF output is written from MEF 3.0 sessions; {src} is not one")
         from .edf import write_edf
 
         return write_edf(src, dst, password=password, overwrite=overwrite, progress=progress, cancel=cancel)
     if dst_suffix != ".mefd":
         raise ValueError(f"cannot tell the output format of {dst}: name it .mefd, .edf or .bdf")
-    if is_mef(src):
+    if looks_like_session(src):
         raise ValueError(f"{src} is already a MEF 3.0 session")
     raws = _read_with_mne(src)
     if raws is None:

@@ -7,6 +7,7 @@ the raw bytes and sizes of a segment's small files) are looked at here.
 
 import collections
 import os
+import pathlib
 import re
 import struct
 
@@ -71,6 +72,22 @@ without ``fs_offset``); ``index_sizes[i]`` the ``.tidx`` size (negative: an errn
 ``record_flags[i]`` HAS_RDAT | HAS_RIDX (None unless probed). ``first``: the first
 segment's whole ``.tmet`` (None unless read whole). ``channel_record_flags``: the
 channel's own record files (None unless probed)."""
+
+
+def looks_like_session(path):
+    """True for a path that names a MEF 3.0 session: ``*.mefd`` (any case; also a URL),
+    or a directory holding a channel directory (``*.timd``). For choosing a reader, not
+    for validating: opening the session says what is wrong with it."""
+    try:
+        p = pathlib.Path(path)
+    except TypeError:
+        return False
+    if p.suffix.lower() == SESSION_EXT:
+        return True
+    try:
+        return p.is_dir() and any(c.suffix.lower() == TS_CHANNEL_EXT and c.is_dir() for c in p.iterdir())
+    except OSError:
+        return False
 
 
 def validate_name(name, what="channel name"):

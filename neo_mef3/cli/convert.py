@@ -45,9 +45,10 @@ def _start_uutc(text):
 
 
 def run(args):
-    from ..convert import convert, is_mef
+    from ..convert import convert
+    from ..session import looks_like_session
 
-    password = session_password(args, args.input) if is_mef(args.input) else None
+    password = session_password(args, args.input) if looks_like_session(args.input) else None
     encrypt = args.encrypt or args.new_password1_env or args.new_password2_env
     password1, password2 = new_passwords(args) if encrypt else ("", "")
     return run_warned(args, lambda: convert(
