@@ -16,7 +16,9 @@ def block_arrays(entries, segment, rto):
     give each entry's segment position and (effective) recording time offset.
 
     Keys: ``segment``, ``time`` (uUTC), ``n`` (samples), ``offset`` and ``nbytes`` (in
-    the data file), ``start_sample``, ``flags``, ``max``, ``min``.
+    the data file), ``start_sample``, ``flags``, ``max``, ``min``, and ``first``: each
+    block's stored-sample number (samples of the blocks before it in time order: what
+    ``Reader.read_samples`` counts), kept here so that no read sums them again.
     """
     blocks = {
         "segment": segment,
@@ -32,6 +34,7 @@ def block_arrays(entries, segment, rto):
     order = np.argsort(blocks["time"], kind="stable")
     if not (order == np.arange(len(order))).all():
         blocks = {key: v[order] for key, v in blocks.items()}
+    blocks["first"] = np.cumsum(blocks["n"]) - blocks["n"]
     return blocks
 
 

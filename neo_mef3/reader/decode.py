@@ -193,7 +193,7 @@ class Decoder:
                     samples[a:z] = 0
                 offset = int(b["offset"][i])
                 if self._skips.first_report(seg.files.tdat, offset):  # each block once, however often read
-                    first = int(b["n"][:i].sum())  # (its stored-sample number: read_samples' count)
+                    first = int(b["first"][i])  # (its stored-sample number: read_samples' count)
                     by_file.setdefault(seg.files.tdat, []).append(
                         f"block at byte {offset}, stored samples [{first}, {first + int(b['n'][i])}) from "
                         f"{int(b['time'][i])} uUTC: {problem}")

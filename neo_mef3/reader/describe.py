@@ -109,7 +109,7 @@ def block_table(ch):
     return {
         "start_uutc": b["time"].copy(),
         "number_of_samples": b["n"].copy(),
-        "first_sample": np.concatenate(([0], np.cumsum(b["n"])[:-1])).astype(np.int64),
+        "first_sample": b["first"].copy(),
         "segment": numbers[b["segment"]],
         "discontinuity": (b["flags"] & RED_DISCONTINUITY) != 0,
         "maximum_sample_value": b["max"].copy(),

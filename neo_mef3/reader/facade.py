@@ -300,8 +300,7 @@ class Reader:
         if from_metadata:
             return sections.sections_from_metadata(ch.rows, ch.fs, self.source.sizes)
         b = ch.blocks()
-        first = np.concatenate(([0], np.cumsum(b["n"])[:-1])).astype(np.int64)
-        return sections.continuous_sections(b["time"], b["n"], b["segment"], first, ch.fs)
+        return sections.continuous_sections(b["time"], b["n"], b["segment"], b["first"], ch.fs)
 
     def layouts(self, channels: Optional[List[str]] = None) -> Dict[str, Tuple[List[int], List[float], Any]]:
         """What laying channels out on a time axis needs, from their metadata alone (no
@@ -412,8 +411,7 @@ class Reader:
         """
         ch = self._channel(channel)
         b = ch.blocks()
-        first = np.concatenate(([0], np.cumsum(b["n"])))
-        total = int(first[-1])
+        total = int(b["first"][-1] + b["n"][-1]) if len(b["n"]) else 0
         stop = total if stop is None else int(stop)
         start = int(start)
         if not 0 <= start <= stop <= total:
@@ -427,7 +425,7 @@ class Reader:
                     or not out.flags.c_contiguous or not out.flags.writeable):
                 raise ValueError(f"out must be a writeable contiguous int32 array of {stop - start} values")
         valid = np.zeros(stop - start, np.uint8)
-        self._decoder.decode_at(ch, b, first[:-1] - start, stop - start, samples, valid)
+        self._decoder.decode_at(ch, b, b["first"] - start, stop - start, samples, valid)
         if out is not None and not valid.all():
             out[valid == 0] = 0  # (as a fresh array holds where nothing was decoded)
         self._skips.warn(self.path)
