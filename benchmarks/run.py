@@ -573,9 +573,10 @@ def test_windows(res, wl, args):
         res.add("windows", f"{name}, 1 s window, per call", key, per[key], "us", v)
     if raw is None:
         res.add("windows", f"{name}, 1 s window, per call", "neo_mef3 MEF3RawIO chunk", None, "us")
-    # one block decode, for scale
-    res.notes.append(f"windows: one 10 000-sample block decodes in about "
-                     f"{1e4 / (res.value('decode', 'ieeg, codec only, 1 thread', 'neo_mef3') or 1) :.0f} us (neo_mef3)")
+    # one block decode, for scale (when this run measured the codec: --only windows did not)
+    codec = res.value("decode", "ieeg, codec only, 1 thread", "neo_mef3")
+    if codec:
+        res.notes.append(f"windows: one 10 000-sample block decodes in about {1e4 / codec:.0f} us (neo_mef3)")
     res.target("1 s window: mef3io read_raw / neo_mef3 Reader.read_raw",
                per["mef3io read_raw"] / per["neo_mef3 Reader.read_raw"], 1.0)
     res.target("1 s window: mef3io read_raw / neo_mef3 MEF3RawIO chunk",
