@@ -175,6 +175,25 @@ def test_read_ranges_merges_close_ranges(tmp_path):
         local.close()
 
 
+def test_read_into_fills_the_callers_buffer(tmp_path):
+    """read_into (the local file's own, and the copying fallback of every RangeFile)
+    reads exactly the range into the given buffer, short only at the end of the file."""
+    p = tmp_path / "f.bin"
+    data = bytes(range(251)) * 50
+    p.write_bytes(data)
+    local = LocalSource(str(tmp_path)).open(str(p))
+    try:
+        for f in (local, MemoryRangeFile(data, [])):
+            buf = bytearray(b"\x07" * 700)
+            assert f.read_into(1234, memoryview(buf)[:500]) == 500
+            assert bytes(buf[:500]) == data[1234:1734] and buf[500:] == b"\x07" * 200
+            assert f.read_into(len(data) - 100, buf) == 100  # (short at the end)
+            assert bytes(buf[:100]) == data[-100:]
+            assert f.read_into(len(data), buf) == 0
+    finally:
+        local.close()
+
+
 def test_open_source_takes_paths_descriptions_and_sources(tmp_path):
     path = os.path.join(DATA, "plain.mefd")
     local = open_source(path)

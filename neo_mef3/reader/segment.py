@@ -150,8 +150,10 @@ class Segment:
             raise FormatError("data file is missing", self.files.tdat)
         return size
 
-    def read_bytes(self, start, stop):
-        """Bytes [start, stop) of the data file (thread-safe positional read)."""
+    def read_bytes(self, start, stop, into=None):
+        """Bytes [start, stop) of the data file (thread-safe positional read); with
+        ``into`` (a writable buffer of at least ``stop - start`` bytes) they are read
+        into it and its first ``stop - start`` bytes returned as a memoryview."""
         with self.lock:
             if self._data is None:
                 tdat = self.files.tdat
@@ -171,8 +173,13 @@ class Segment:
                     raise
                 self._data = data
             data = self._data
-        out = data.read(start, stop)
-        if len(out) != stop - start:
+        if into is None:
+            out = data.read(start, stop)
+            got = len(out)
+        else:
+            out = memoryview(into)[: stop - start]
+            got = data.read_into(start, out)
+        if got != stop - start:
             raise FormatError(f"data file ends before byte {stop} (truncated?)", self.files.tdat)
         return out
 

@@ -43,7 +43,8 @@ class RangeFile:
     """Byte ranges of one file. Subclasses implement :meth:`read` and :meth:`close`.
 
     ``read(start, stop)`` returns bytes ``[start, stop)`` (fewer only at the end of the
-    file: the caller judges a short read). ``read_ranges`` reads several ranges, merging
+    file: the caller judges a short read); ``read_into(start, buf)`` reads as many into
+    a buffer the caller keeps. ``read_ranges`` reads several ranges, merging
     those that lie within ``merge_gap`` bytes of each other into one read.
     """
 
@@ -51,6 +52,14 @@ class RangeFile:
 
     def read(self, start, stop):
         raise NotImplementedError
+
+    def read_into(self, start, buf):
+        """Fill the writable buffer `buf` with bytes from `start` on; return how many were
+        read (fewer only at the end of the file). Sources that can read into memory they
+        are given override it (a local file: no fresh buffer per read)."""
+        data = self.read(start, start + len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
     def read_ranges(self, ranges, merge_gap=0):
         """Bytes of each ``(start, stop)`` of `ranges` (in their order), with as few reads
