@@ -10,8 +10,9 @@ never imports this module.
 
 Every row equals ``Reader.read(channel, start, end)`` (``read_raw`` for ``dtype="int32"``)
 over the array's window exactly: blocks are placed on the window's sampling grid by the
-Reader's rule (``ceil((tb - start) * fs / 1e6 - 0.5)``, or ``Reader(rounding="meflib")``'s),
-decoded by ``Reader.read_samples`` and scaled by their segment's conversion factor. By default,
+Reader's rule (``ceil((tb - start) * fs / 1e6 - 0.5)``, or ``Reader(rounding="meflib")``'s):
+each task is one ``Reader.read_grid`` call on the window's grid, the path ``Reader.read``
+takes, decoding straight into the chunk. By default,
 chunks along time are cut between RED blocks (see :func:`signal_groups`), so a task
 decodes whole blocks and no block twice.
 
@@ -270,35 +271,6 @@ def _as_uutc(t):
     return int(round(t)) if isinstance(t, float) else int(t)
 
 
-@dataclass
-class _Runs:
-    """A channel's blocks on the grid, merged into runs of blocks that follow each
-    other without gap or overlap and share a conversion factor (time order kept)."""
-
-    pos: np.ndarray  # grid index of each run's first sample
-    n: np.ndarray  # samples in the run
-    first: np.ndarray  # stored-sample number of its first sample (Reader.read_samples)
-    factor: np.ndarray  # the float64 scale (a factor of 0, MEF's "no entry", gives counts)
-    reach: np.ndarray = field(init=False)  # running maximum of pos + n
-
-    def __post_init__(self):
-        self.reach = np.maximum.accumulate(self.pos + self.n) if len(self.pos) else self.pos
-
-
-def _runs(table, pos):
-    keep = table["number_of_samples"] > 0
-    pos = pos[keep]
-    n = table["number_of_samples"][keep].astype(np.int64)
-    first = table["first_sample"][keep].astype(np.int64)
-    f = table["units_conversion_factor"][keep].astype(np.float64)
-    f = np.where(f == 0.0, 1.0, f)
-    if not len(pos):
-        return _Runs(pos, n, first, f)
-    joins = (pos[1:] == pos[:-1] + n[:-1]) & (f[1:] == f[:-1]) & (first[1:] == first[:-1] + n[:-1])
-    heads = np.concatenate(([0], np.flatnonzero(~joins) + 1))
-    return _Runs(pos[heads], np.add.reduceat(n, heads), first[heads], f[heads])
-
-
 def _cuts(blocks, n, target, stretch=_DEFAULT_STRETCH):
     """Chunk boundaries on [0, n) between blocks, from each channel's ``(grid position,
     length)`` of blocks.
@@ -344,85 +316,37 @@ def _cuts(blocks, n, target, stretch=_DEFAULT_STRETCH):
     return np.array(cuts, np.int64)
 
 
-class ChunkPlan:
-    """What one task reads: stored samples ``[a, b)`` of a channel and where each run of
-    them goes in the chunk (``runs``: rows of destination, offset from ``a``, length)."""
+class ChunkCell:
+    """What one task reads: grid samples ``[s0, s1)`` of a channel, on the grid anchored
+    at uUTC ``t0`` (see :meth:`Reader.read_grid <neo_mef3.Reader.read_grid>`)."""
 
-    __slots__ = ("size", "a", "b", "runs", "factors")
+    __slots__ = ("channel", "t0", "s0", "s1")
 
-    def __init__(self, size, a, b, runs, factors):
-        self.size, self.a, self.b, self.runs, self.factors = size, a, b, runs, factors
-
-    @classmethod
-    def of(cls, runs, s0, s1):
-        lo = int(np.searchsorted(runs.reach, s0, "right"))
-        hi = int(np.searchsorted(runs.pos, s1, "left"))
-        pos, end = runs.pos[lo:hi], runs.pos[lo:hi] + runs.n[lo:hi]
-        keep = end > s0
-        pos, end = pos[keep], end[keep]
-        d0, d1 = np.maximum(pos, s0), np.minimum(end, s1)
-        src = runs.first[lo:hi][keep] + (d0 - pos)
-        if not len(src):
-            return cls(s1 - s0, 0, 0, np.zeros((0, 3), np.int64), np.zeros(0))
-        a, b = int(src.min()), int((src + (d1 - d0)).max())
-        return cls(s1 - s0, a, b, np.stack([d0 - s0, src - a, d1 - d0], axis=1), runs.factor[lo:hi][keep])
+    def __init__(self, channel, t0, s0, s1):
+        self.channel, self.t0, self.s0, self.s1 = channel, int(t0), int(s0), int(s1)
 
     def __repr__(self):
-        return f"ChunkPlan(size={self.size}, stored=[{self.a}, {self.b}), runs={len(self.runs)})"
+        return f"ChunkCell({self.channel!r}, t0={self.t0}, [{self.s0}, {self.s1}))"
 
     def __dask_tokenize__(self):
-        return (self.size, self.a, self.b, self.runs.tobytes(), self.factors.tobytes())
-
-
-def _stored(reader, channel, plan):
-    """The plan's stored samples and validity (None, None when it has none)."""
-    if plan.b <= plan.a:
-        return None, None
-    return reader.read_samples(channel, plan.a, plan.b, return_valid=True)
-
-
-def _nan_outside(out, runs):
-    """NaN wherever no run of the plan writes (gaps of the grid), the rest untouched."""
-    end = 0
-    for dst, length in sorted((int(d), int(n)) for d, _, n in runs):
-        if dst > end:
-            out[end:dst] = np.nan
-        end = max(end, dst + length)
-    out[end:] = np.nan
+        return (self.channel, self.t0, self.s0, self.s1)
 
 
 def read_chunk_f64(cell, source):
     """A task: float64 samples of one channel's chunk, NaN in gaps (shape (1, size));
-    ``cell`` is the chunk's ``(channel, ChunkPlan)`` as a (1, 1) object array."""
-    channel, plan = cell[0, 0]
-    out = np.empty(plan.size)
-    _nan_outside(out, plan.runs)
+    ``cell`` is the chunk's :class:`ChunkCell` as a (1, 1) object array. The blocks are
+    decoded straight into the chunk (no int32 copy, no second pass to scale)."""
+    c = cell[0, 0]
     with source.reader() as reader:
-        samples, valid = _stored(reader, channel, plan)
-    if samples is None:
-        return out[None]
-    for (dst, src, length), factor in zip(plan.runs.tolist(), plan.factors.tolist()):
-        np.multiply(samples[src : src + length], factor, out=out[dst : dst + length])
-    if not valid.all():  # blocks the Reader skipped as damaged (on_error="skip") are gaps
-        for dst, src, length in plan.runs.tolist():
-            out[dst : dst + length][valid[src : src + length] == 0] = np.nan
-    return out[None]
+        return reader.read_grid(c.channel, c.t0, c.s0, c.s1)[None]
 
 
 def read_chunk_int32(cell, source):
     """A task: (int32 counts, uint8 validity) of one channel's chunk, each (1, size)."""
-    channel, plan = cell[0, 0]
-    out = np.zeros(plan.size, np.int32)
-    ok = np.zeros(plan.size, np.uint8)
+    c = cell[0, 0]
     with source.reader() as reader:
-        samples, valid = _stored(reader, channel, plan)
-    if samples is not None:
-        if not valid.all():  # (a skipped block's samples are no values: zeros, as in gaps)
-            samples[valid == 0] = 0
-        for dst, src, length in plan.runs.tolist():
-            out[dst : dst + length] = samples[src : src + length]
-            ok[dst : dst + length] = valid[src : src + length]
-    return out[None], ok[None]
+        samples, valid = reader.read_grid(c.channel, c.t0, c.s0, c.s1, raw=True)
+    return samples[None], valid[None]
 
 
 # --- the arrays ----------------------------------------------------------------------
@@ -463,18 +387,18 @@ def _arrays(source, channels, tables, fs, t0, n, dtype, target, rounding):
     cuts = _cuts(blocks, n, target) if target > 0 else np.unique(np.append(np.arange(0, n, -target), n))
     if n == 0:
         cuts = np.zeros(2, np.int64)  # (one empty chunk per channel)
-    all_runs = [_runs(tables[c], pos) for c, pos in zip(channels, positions)]
-    plans = [[ChunkPlan.of(r, int(s0), int(s1)) for s0, s1 in zip(cuts[:-1], cuts[1:])] for r in all_runs]
     chunks = ((1,) * len(channels), tuple(np.diff(cuts).tolist()))
-    token = tokenize(source.token(), list(channels), t0, n, fs, dtype, cuts, plans)
-    # The reads are a blockwise layer over an array of (channel, plan) cells, so that Dask
-    # fuses each read with the blockwise steps that follow it (map_blocks, the first step
-    # of a reduction): one task per chunk, and no decoded chunk kept between two tasks.
+    layout = [(tables[c]["start_uutc"], tables[c]["number_of_samples"], tables[c]["units_conversion_factor"])
+              for c in channels]  # (in the keys: a session rewritten in place gets new keys)
+    token = tokenize(source.token(), list(channels), t0, n, fs, dtype, cuts, layout)
+    # The reads are a blockwise layer over an array of cells, so that Dask fuses each
+    # read with the blockwise steps that follow it (map_blocks, the first step of a
+    # reduction): one task per chunk, and no decoded chunk kept between two tasks.
     cells = np.empty((len(channels), len(cuts) - 1), dtype=object)
-    for i, (c, row) in enumerate(zip(channels, plans)):
-        for j, p in enumerate(row):
-            cells[i, j] = (c, p)
-    cells = da.from_array(cells, chunks=1, name=f"mef3-plans-{token}", asarray=False, inline_array=False,
+    for i, c in enumerate(channels):
+        for j, (s0, s1) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
+            cells[i, j] = ChunkCell(c, t0, s0, s1)
+    cells = da.from_array(cells, chunks=1, name=f"mef3-cells-{token}", asarray=False, inline_array=False,
                           meta=np.empty((0, 0), object))
     if dtype == "float64":
         data = cells.map_blocks(read_chunk_f64, source, chunks=chunks, dtype=np.float64,

@@ -7,6 +7,7 @@ samples that differ from the undamaged session's.
 
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -154,3 +155,34 @@ def test_skipped_blocks_are_never_stored_sample_values(tmp_path):
             assert not valid[:first].any() and valid[first:].all() and len(samples) == total
             with neo_mef3.Reader(_fixture("plain")) as good:
                 assert np.array_equal(samples[first:], good.read_samples("A")[first:])
+
+
+def test_skipped_blocks_are_gaps_in_grid_pieces_and_dask(tmp_path):
+    """A block that fails its CRC, read with on_error="skip": read_grid pieces and a
+    Dask array of the Reader are NaN (valid 0) there, like read/read_raw."""
+    work = tmp_path / "plain.mefd"
+    shutil.copytree(_fixture("plain"), work)
+    tdat = next(f for f in _files(str(work)) if f.endswith("A-000000.tdat"))
+    with open(tdat, "r+b") as f:
+        f.seek(1024 + 400)
+        f.write(b"\xff" * 64)  # first block of channel A fails its CRC
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with neo_mef3.Reader(str(work), on_error="skip") as r:
+            t0 = r.info("A")["start_time"]
+            whole = r.read("A")
+            raw = r.read_raw("A")
+            n = len(whole)
+            first = int(r.block_table("A")["number_of_samples"][0])
+            assert np.isnan(whole[:first]).all() and not np.isnan(whole[first:]).all()
+            pieces = [r.read_grid("A", t0, a, min(a + 700, n)) for a in range(0, n, 700)]
+            assert np.array_equal(np.concatenate(pieces), whole, equal_nan=True)
+            counts, valid = r.read_grid("A", t0, 0, n, raw=True)
+            assert np.array_equal(counts, raw["samples"]) and np.array_equal(valid, raw["valid"])
+            assert not valid[:first].any()
+            try:
+                from neo_mef3.dask import to_dask
+            except ImportError:
+                return
+            got = to_dask(r, ["A"], chunk_seconds=0.7).compute(scheduler="sync")[0]
+            assert np.array_equal(got, whole, equal_nan=True)

@@ -323,6 +323,46 @@ def test_meflib_rounding_matches_pymef_at_half_sample_starts(tmp_path, oracles_i
         neo_mef3.Reader(path, rounding="up")
 
 
+@pytest.mark.parametrize("rounding", ["nearest", "meflib"])
+@pytest.mark.parametrize("scenario,writer", [("segments", "mef_tools"), ("nan_gaps", "mef3io"),
+                                             ("appends", "mef_tools"), ("encrypted", "mef3io")])
+def test_read_grid_pieces_equal_the_whole_window(oracle_sessions, scenario, writer, rounding):
+    """read_grid(t0, a, b) is read(t0, t1)[a:b] (and read_raw's), for pieces that cut
+    blocks anywhere, start before the recording and run past its end."""
+    path = oracle_sessions(scenario, writer)
+    password = oracle_sessions.scenario(scenario).read_password or ""
+    rng = np.random.default_rng(5)
+    with neo_mef3.Reader(path, password=password, rounding=rounding) as r:
+        for ch in r.channels:
+            info = r.info(ch)
+            fs = info["sampling_frequency"]
+            t0 = info["start_time"] - int(rng.integers(0, 3_000_000)) + 7  # (off the blocks' grid)
+            t1 = info["end_time"] + 2_000_000
+            whole = r.read(ch, t0, t1)
+            raw = r.read_raw(ch, t0, t1)
+            n = len(whole)
+            assert n == int(np.floor((t1 - t0) * fs / 1e6 + 0.5))
+            cuts = np.unique(np.concatenate(([0, n], rng.integers(0, n, 6))))
+            pieces = [r.read_grid(ch, t0, a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+            _same(np.concatenate(pieces), whole)
+            for _ in range(6):
+                a = int(rng.integers(0, n))
+                b = int(rng.integers(a, n + 1))
+                _same(r.read_grid(ch, t0, a, b), whole[a:b])
+                counts, valid = r.read_grid(ch, t0, a, b, raw=True)
+                assert counts.dtype == np.int32 and valid.dtype == np.uint8
+                _same(counts, raw["samples"][a:b])
+                _same(valid, raw["valid"][a:b])
+            assert np.isnan(r.read_grid(ch, t0, n + 5, n + 9)).all()  # (past the end: gaps)
+            assert r.read_grid(ch, t0, 4, 4).shape == (0,)
+            with pytest.raises(RangeError, match=repr(ch)):
+                r.read_grid(ch, t0, 5, 4)
+            with pytest.raises(RangeError):
+                r.read_grid(ch, t0, -1, 4)
+        with pytest.raises(UnknownChannelError):
+            r.read_grid("no such channel", 0, 0, 1)
+
+
 @pytest.mark.parametrize("scenario,writer", [("segments", "mef_tools"), ("nan_gaps", "mef3io"),
                                              ("appends", "mef_tools"), ("encrypted", "mef3io")])
 def test_read_samples_by_stored_number(oracle_sessions, scenario, writer):

@@ -124,3 +124,49 @@ def test_progress_and_cancel_of_a_read(oracle_sessions):
         with pytest.raises(CancelledError):
             r.read_raw("b13", cancel=lambda: True, n_threads=1)
         np.testing.assert_array_equal(r.read(["b777"]), want)  # still usable
+
+
+def _many_short_channels(path):
+    """12 short channels: gaps, a second segment at another factor, blocks that do not
+    line up between channels."""
+    rng = np.random.default_rng(3)
+    t0 = 1_700_000_000_000_000
+    with neo_mef3.Writer(path, overwrite=True, block_length=700) as w:
+        for c in range(12):
+            x = np.round(rng.normal(0, 40, 9_000 + 37 * c), 1)
+            x[1000 + 100 * c : 1500 + 100 * c] = np.nan
+            w.write(f"c{c:02d}", x, t0 + 1000 * c, 1000.0, precision=1)
+            w.write(f"c{c:02d}", np.round(rng.normal(0, 40, 2_000), 2), t0 + 12_000_000, 1000.0, precision=2,
+                    new_segment=True)
+    return path
+
+
+def test_many_channels_decoded_side_by_side_read_as_one_by_one(tmp_path):
+    """A list of short channels is decoded one channel per thread: the same samples as
+    channel by channel on one thread, progress counted to the total, a cancel stops it."""
+    path = _many_short_channels(str(tmp_path / "many.mefd"))
+    with neo_mef3.Reader(path, n_threads=3) as r:
+        names = r.channels
+        t0, t1 = r.info(names[0])["start_time"], max(r.info(c)["end_time"] for c in names)
+        one_by_one = np.stack([r.read(c, t0, t1, n_threads=1) for c in names])
+        side = r.read(names, t0, t1)
+        np.testing.assert_array_equal(side, one_by_one)
+        assert np.isnan(side).any() and not np.isnan(side).all()
+        raw_one = [r.read_raw(c, t0, t1, n_threads=1) for c in names]
+        raw = r.read_raw(names, t0, t1)
+        np.testing.assert_array_equal(raw["samples"], np.stack([x["samples"] for x in raw_one]))
+        np.testing.assert_array_equal(raw["valid"], np.stack([x["valid"] for x in raw_one]))
+        assert raw["units_conversion_factor"] == [x["units_conversion_factor"] for x in raw_one] == [None] * 12
+        calls = []
+        r.read(names, t0, t1, progress=lambda done, total: calls.append((done, total)))
+        n = side.shape[1]
+        assert calls[-1] == (12 * n, 12 * n) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+        seen = []
+
+        def cancel_after_two():
+            seen.append(1)
+            return len(seen) > 2
+
+        with pytest.raises(CancelledError):
+            r.read(names, t0, t1, cancel=cancel_after_two)
+        np.testing.assert_array_equal(r.read(names, t0, t1), one_by_one)  # still usable

@@ -21,7 +21,7 @@ from ..session import SegmentFiles
 from ..source import ByteSource, open_source
 from . import describe, grid, sections, video, windows
 from .cache import MetadataCache
-from .decode import Decoder
+from .decode import Decoder, gather
 from .loading import Catalog
 from .records import RecordReader
 from .skips import Skips
@@ -30,6 +30,11 @@ from .spec import ReaderSpec
 PathLike = Union[str, "os.PathLike[str]", ByteSource, dict]
 Time = Optional[Union[int, float]]
 Channels = Optional[Union[str, List[str], Tuple[str, ...]]]
+
+
+#: a read of several channels decodes them side by side on the threads when each is at
+#: most this many samples (about 0.1 s of one core's decoding)
+SIDE_BY_SIDE_SAMPLES = 1 << 22
 
 
 def _count_gaps(tracker, before, n):
@@ -332,14 +337,14 @@ class Reader:
         t0, t1, n = self._window(names, chans, t0, t1, warn)
         samples = np.zeros((len(chans), n), np.int32)
         valid = np.zeros((len(chans), n), np.uint8)
-        factors = []
         with self._tracker(n * len(chans), progress, cancel) as tracker:
-            for ch, s, v in zip(chans, samples, valid):
-                before = tracker.done if tracker is not None else 0
-                got = self._decoder.decode_window(ch, t0, n, s, v, rounding=self.rounding, n_threads=n_threads,
-                                                  tracker=tracker) or {seg.ufact for seg in ch.segments[:1]}
-                factors.append(got.pop() if len(got) == 1 else None)
-                _count_gaps(tracker, before, n)
+            found = self._decode_rows(chans, t0, n, n_threads, tracker,
+                                      lambda ch, k, **kw: self._decoder.decode_window(ch, t0, n, samples[k], valid[k],
+                                                                                       rounding=self.rounding, **kw))
+        factors = []
+        for ch, got in zip(chans, found):
+            got = got or {seg.ufact for seg in ch.segments[:1]}
+            factors.append(got.pop() if len(got) == 1 else None)
         self._skips.warn(self.path)
         return {
             "samples": samples if stacked else samples[0],
@@ -372,13 +377,65 @@ class Reader:
         # pages are first touched by the decoding threads; gaps are NaN-filled there)
         out = np.empty((len(chans), n))
         with self._tracker(n * len(chans), progress, cancel) as tracker:
-            for ch, row in zip(chans, out):
-                before = tracker.done if tracker is not None else 0
-                self._decoder.decode_window(ch, t0, n, None, None, f64=row, rounding=self.rounding,
-                                            n_threads=n_threads, tracker=tracker)
-                _count_gaps(tracker, before, n)
+            self._decode_rows(chans, t0, n, n_threads, tracker,
+                              lambda ch, k, **kw: self._decoder.decode_window(ch, t0, n, None, None, f64=out[k],
+                                                                               rounding=self.rounding, **kw))
         self._skips.warn(self.path)
         return out if stacked else out[0]
+
+    def read_grid(self, channel: str, t0: int, start: int, stop: int, raw: bool = False
+                  ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+        """Samples ``[start, stop)`` of the sampling grid anchored at uUTC ``t0`` (sample
+        ``k`` at ``t0 + k * 1e6 / fs``): what ``read(channel, t0, t1)[start:stop]`` holds
+        for any ``t1`` reaching ``stop``, decoded alone.
+
+        For reading one long window in pieces (a Dask chunk, a loader's window) without
+        anchoring the grid anew on each piece, which could move a block by one sample.
+        float64 in units, NaN in gaps; ``raw=True``: ``(int32 counts, uint8 valid)`` as
+        :meth:`read_raw` gives them. One thread: callers run pieces in parallel.
+        """
+        ch = self._channel(channel)
+        start, stop = int(start), int(stop)
+        if not 0 <= start <= stop:
+            raise RangeError(f"grid samples [{start}, {stop}) of channel {channel!r}: need 0 <= start <= stop",
+                             self.path)
+        n = stop - start
+        grid.check_fits(n, 8, f"grid samples [{start}, {stop}) of channel {channel!r}", self.path)
+        b = ch.blocks()
+        pos = grid.grid_positions(b["time"], int(t0), ch.fs, self.rounding) - start
+        if raw:
+            samples, valid = np.zeros(n, np.int32), np.zeros(n, np.uint8)
+            self._decoder.decode_at(ch, b, pos, n, samples, valid, n_threads=1)
+            out = samples, valid
+        else:
+            out = np.empty(n)
+            self._decoder.decode_at(ch, b, pos, n, None, None, f64=out, n_threads=1)
+        self._skips.warn(self.path)
+        return out
+
+    def _decode_rows(self, chans, t0, n, n_threads, tracker, decode):
+        """Run ``decode(ch, k, n_threads=..., tracker=...)`` for each channel (row k) of a
+        read of n samples a row; return what each call returned.
+
+        Short channels are decoded side by side, one per thread, so the threads never
+        wait for each other between channels (256 channels of 10 minutes: 256 waits
+        otherwise); longer ones one after the other, each cut in pieces for the threads
+        (and a Ctrl-C or cancel then waits only for pieces)."""
+        threads = self.n_threads if n_threads is None else max(int(n_threads), 1)
+        if threads > 1 and len(chans) > 1 and n <= SIDE_BY_SIDE_SAMPLES:
+            pool = self._executor(threads)
+            futures = [pool.submit(decode, ch, k, n_threads=1) for k, ch in enumerate(chans)]
+            errors = gather(futures, None if tracker is None else (lambda k: tracker.advance(n)))
+            for exc in errors:
+                if exc is not None:
+                    raise exc
+            return [f.result() for f in futures]
+        found = []
+        for k, ch in enumerate(chans):
+            before = tracker.done if tracker is not None else 0
+            found.append(decode(ch, k, n_threads=n_threads, tracker=tracker))
+            _count_gaps(tracker, before, n)
+        return found
 
     def _window(self, names, chans, t0, t1, warn=True):
         """The window of a read (see :mod:`.windows`), warning about unit slips."""
