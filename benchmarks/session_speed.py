@@ -9,7 +9,8 @@ blocks) into ``benchmarks/_work/``. Timed, alternating, medians, all cores
   the Reader takes one, else one call per channel (each decoded on all threads);
 * neo_mef3 ``MEF3RawIO.get_analogsignal_chunk`` of the whole stream (all channels);
 * ``neo_mef3.dask.to_dask(...).compute()`` where that module exists (threaded
-  scheduler);
+  scheduler), and the same array stored into one preallocated array
+  (``dask.array.store``: no final concatenation);
 * mef3io: ``Reader(n_threads=0).read(list of channels)``, its multi-channel read that
   fetches every channel's blocks concurrently and decodes them on one pool (its
   documented fastest way to read many channels; ``n_threads`` is its whole budget).
@@ -90,7 +91,21 @@ def test_session(res, wl, args):
             arr = neo_dask.to_dask(path, names)
             return arr.compute(scheduler="threads")
 
+        def dask_store():
+            import dask.array
+
+            arr = neo_dask.to_dask(path, names)
+            out = np.empty(arr.shape)
+            dask.array.store(arr, out, lock=False, scheduler="threads")
+            return out
+
+        for name, fn in (("neo_mef3 dask to_dask", dask_read), ("neo_mef3 dask to_dask + store", dask_store)):
+            got = fn()
+            run._check(name, got[0], want)
+            run._check(name, got[-1], want)
+            del got
         fns["neo_mef3 dask to_dask (threads)"] = dask_read
+        fns["neo_mef3 dask to_dask + store (threads)"] = dask_store
     except ImportError:
         res.notes.append("session: neo_mef3.dask is not on this branch: no dask row")
     with run.quiet():

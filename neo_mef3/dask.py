@@ -55,8 +55,8 @@ __all__ = [
 ]
 
 #: the default chunk length aimed at, in samples per channel (rounded to whole blocks):
-#: about 100 ms of single-core decoding (32 MiB of float64), against the 1-6 ms that
-#: dask.distributed spends on a task on a busy 2-core machine
+#: about 100 ms of single-core decoding (32 MiB of float64), against the 1-7 ms that
+#: dask.distributed spends on a task on a 2-core machine (docs/scale.md)
 DEFAULT_CHUNK_SAMPLES = 1 << 22
 # how far past the aimed-at length a default chunk may grow to end between blocks
 _DEFAULT_STRETCH = 2
