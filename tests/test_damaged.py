@@ -138,13 +138,19 @@ def test_not_a_session(tmp_path):
         neo_mef3.Reader(str(tmp_path / "absent.mefd"))
 
 
-def test_skipped_blocks_are_never_stored_sample_values(tmp_path):
+def _bad_first_block_of_a(tmp_path):
+    """A copy of the plain fixture whose channel A fails the CRC of its first block."""
     work = tmp_path / "plain.mefd"
     shutil.copytree(_fixture("plain"), work)
     tdat = next(f for f in _files(str(work)) if f.endswith("A-000000.tdat"))
     with open(tdat, "r+b") as f:
         f.seek(1024 + 400)
-        f.write(b"\xff" * 64)  # first block of channel A fails its CRC
+        f.write(b"\xff" * 64)
+    return work
+
+
+def test_skipped_blocks_are_never_stored_sample_values(tmp_path):
+    work = _bad_first_block_of_a(tmp_path)
     with pytest.warns(Warning):
         with neo_mef3.Reader(str(work), on_error="skip") as r:
             total = r.info("A")["number_of_samples"]
@@ -160,12 +166,7 @@ def test_skipped_blocks_are_never_stored_sample_values(tmp_path):
 def test_skipped_blocks_are_gaps_in_grid_pieces_and_dask(tmp_path):
     """A block that fails its CRC, read with on_error="skip": read_grid pieces and a
     Dask array of the Reader are NaN (valid 0) there, like read/read_raw."""
-    work = tmp_path / "plain.mefd"
-    shutil.copytree(_fixture("plain"), work)
-    tdat = next(f for f in _files(str(work)) if f.endswith("A-000000.tdat"))
-    with open(tdat, "r+b") as f:
-        f.seek(1024 + 400)
-        f.write(b"\xff" * 64)  # first block of channel A fails its CRC
+    work = _bad_first_block_of_a(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with neo_mef3.Reader(str(work), on_error="skip") as r:
