@@ -30,25 +30,27 @@ BATCH_BYTES = 4 << 20
 PIECE_MIN_BYTES = 64 << 10
 PIECES_PER_THREAD = 16
 #: each decoding thread keeps the buffer its compressed reads go into (at most this
-#: many bytes; a larger read gets a buffer of its own), so that reading a piece does not
+#: many bytes; larger reads get buffers of their own), so that reading a piece does not
 #: map fresh memory from the kernel each time: where malloc returns freed memory at
 #: once (dask.distributed's workers set MALLOC_TRIM_THRESHOLD_), that cost 3-4 % of decoding
 SCRATCH_BYTES = 2 * BATCH_BYTES
 _scratch = threading.local()
 
 
-def _read_buffer(slot, size):
-    """This thread's read buffer number ``slot`` of at least `size` bytes (None if larger
-    than SCRATCH_BYTES: then the read makes its own)."""
-    if size > SCRATCH_BYTES:
-        return None
-    bufs = getattr(_scratch, "bufs", None)
-    if bufs is None:
-        bufs = _scratch.bufs = {}
-    buf = bufs.get(slot)
-    if buf is None or len(buf) < size:
-        buf = bufs[slot] = bytearray(max(size, min(2 * size, SCRATCH_BYTES)))
-    return buf
+def _read_buffers(sizes):
+    """Views of this thread's read buffer, one of each size in `sizes` side by side (None
+    for each if together they need more than SCRATCH_BYTES: the reads then make their own)."""
+    total = sum(sizes)
+    if total > SCRATCH_BYTES:
+        return [None] * len(sizes)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or len(buf) < total:
+        buf = _scratch.buf = bytearray(max(total, min(2 * total, SCRATCH_BYTES)))
+    view, views, at = memoryview(buf), [], 0
+    for size in sizes:
+        views.append(view[at : at + size])
+        at += size
+    return views
 
 
 class Decoder:
@@ -157,11 +159,11 @@ class Decoder:
         skip = self._skips.enabled
         failed = []  # (segment, block id, problem): blocks on_error="skip" reads as gaps
         jobs = []
-        for slot, (seg, ids) in enumerate(tasks):
-            lo = int(b["offset"][ids].min())
-            hi = int((b["offset"][ids] + b["nbytes"][ids]).max())
-            try:  # (into this thread's buffer: each segment of the batch has its own)
-                buf = seg.read_bytes(lo, hi, into=_read_buffer(slot, hi - lo))
+        spans = [(int(b["offset"][ids].min()), int((b["offset"][ids] + b["nbytes"][ids]).max())) for _, ids in tasks]
+        into = _read_buffers([hi - lo for lo, hi in spans])  # (this thread's buffer, a part per segment)
+        for (seg, ids), (lo, hi), part in zip(tasks, spans, into):
+            try:
+                buf = seg.read_bytes(lo, hi, into=part)
             except MefError as exc:
                 if not skip or isinstance(exc, RemoteError):  # (a failed transfer is not damage)
                     raise
