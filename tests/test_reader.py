@@ -323,6 +323,41 @@ def test_meflib_rounding_matches_pymef_at_half_sample_starts(tmp_path, oracles_i
         neo_mef3.Reader(path, rounding="up")
 
 
+@pytest.mark.parametrize("scenario,writer", [("segments", "mef_tools"), ("appends", "mef_tools"),
+                                             ("encrypted", "mef3io")])
+def test_read_samples_many_equals_one_call_each(oracle_sessions, scenario, writer):
+    """read_samples_many (channels decoded side by side on the threads) gives what one
+    read_samples call per request gives, into given columns too; a bad request raises
+    before anything is decoded."""
+    path = oracle_sessions(scenario, writer)
+    password = oracle_sessions.scenario(scenario).read_password or ""
+    rng = np.random.default_rng(3)
+    with neo_mef3.Reader(path, password=password, n_threads=2) as r:
+        totals = {ch: r.info(ch)["number_of_samples"] for ch in r.channels}
+        requests = []
+        for _ in range(4):
+            for ch, total in totals.items():
+                a = int(rng.integers(0, total))
+                requests.append((ch, a, int(rng.integers(a, total + 1)), None))
+        want = [r.read_samples(ch, a, b) for ch, a, b, _ in requests]
+        for got, w in zip(r.read_samples_many(requests), want):
+            _same(got, w)
+        n = min(b - a for _, a, b, _ in requests)
+        grid = np.full((n, len(requests)), -7, np.int32, order="F")
+        cols = [(ch, a, a + n, grid[:, k]) for k, (ch, a, _, _) in enumerate(requests)]
+        got = r.read_samples_many(cols, return_valid=True)
+        for k, ((ch, a, b, col), (samples, valid)) in enumerate(zip(cols, got)):
+            assert samples is col and valid.all()
+            _same(grid[:, k], r.read_samples(ch, a, b))
+        assert r.read_samples_many([]) == []
+        before = r.blocks_decoded
+        with pytest.raises(RangeError):
+            r.read_samples_many(requests[:3] + [(requests[0][0], 0, totals[requests[0][0]] + 1, None)])
+        with pytest.raises(UnknownChannelError):
+            r.read_samples_many([("no such channel", 0, 1, None)] + requests[:3])
+        assert r.blocks_decoded == before
+
+
 @pytest.mark.parametrize("rounding", ["nearest", "meflib"])
 @pytest.mark.parametrize("scenario,writer", [("segments", "mef_tools"), ("nan_gaps", "mef3io"),
                                              ("appends", "mef_tools"), ("encrypted", "mef3io")])

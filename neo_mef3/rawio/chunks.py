@@ -1,11 +1,16 @@
 """neo's signals of a session: each stream's piece of a segment (size, start time) and
-its raw chunks, read column after column through the Reader (damaged blocks as zeros
+its raw chunks, read through the Reader with channels decoded side by side (damaged blocks as zeros
 with ``on_error="skip"``). The functions serve :class:`~neo_mef3.rawio.MEF3RawIO`'s
 signal hooks (`io`: the parsed MEF3RawIO)."""
 
 import numpy as np
 
 from ..reader.grid import check_fits
+
+
+#: a chunk's channels are decoded side by side in groups of at most this many samples in
+#: all, so the counts and validity arrays held beside the chunk stay small
+GROUP_SAMPLES = 1 << 24
 
 
 def signal_size(io, seg_index, stream_index):
@@ -39,33 +44,52 @@ def read_chunk(io, seg_index, i_start, i_stop, stream_index, channel_indexes):
     dtype = io._tables[names[0]].dtype
     check_fits((i_stop - i_start) * len(sel), 13, f"samples [{i_start}, {i_stop}) of {len(sel)} channel(s)",
                io.dirname)  # (a damaged count never becomes an allocation)
-    # (column after column: each channel is decoded straight into its column)
+    # (each channel decoded straight into its column)
     out = np.zeros((i_stop - i_start, len(sel)), dtype=dtype, order="F")
     if i_stop == i_start or not sel:
         return out
     j, a, _ = io._pieces[stream_index][seg_index]
-    for c, name in enumerate(sel):
-        t = io._tables[name]
-        s0 = int(t.sec_first[j]) + a + i_start
-        s1 = s0 + (i_stop - i_start)
-        column = out[:, c]
-        got = channel_samples(io, t, s0, s1, column if dtype == "int32" else None)
-        if got is not column:
-            column[:] = got
+    tables = [io._tables[name] for name in sel]
+    starts = [int(t.sec_first[j]) + a + i_start for t in tables]
+    columns = [out[:, c] if dtype == "int32" else None for c in range(len(sel))]
+    for c, got in enumerate(channels_samples(io, tables, starts, i_stop - i_start, columns)):
+        if got is not columns[c]:
+            out[:, c] = got
     return out
 
 
+def channels_samples(io, tables, starts, n, outs):
+    """Stored samples [s, s + n) of each channel (its start in `starts`) as neo raw values
+    (dtype of the channel), decoded side by side by the Reader; int32 counts of a
+    channel without multipliers go straight into its `outs` entry if given."""
+    for t in tables:
+        t.verify()  # a table built from metadata: its block table, checked, before any sample
+    plain = [t.dtype == "int32" and bool(np.all(t.multipliers == 1)) for t in tables]
+    requests = [(t.name, s0, s0 + n, out if p else None) for t, s0, out, p in zip(tables, starts, outs, plain)]
+    skip = io.on_error == "skip"
+    group = max(1, GROUP_SAMPLES // max(n, 1))  # (channels decoded together: their counts and validity in memory at once)
+    got = []
+    for g in range(0, len(requests), group):
+        got += io._stored.read_many(requests[g : g + group], return_valid=skip)
+    values = []
+    for t, s0, p, result in zip(tables, starts, plain, got):
+        counts = result
+        if skip:  # damaged blocks: zeros, their spans noted
+            counts, valid = result
+            if not valid.all():
+                io.bad_blocks.note(t, s0, valid)
+        values.append(_as_neo_values(t, counts, s0, s0 + n, p))
+    return values
+
+
 def channel_samples(io, t, s0, s1, out=None):
-    """Stored samples [s0, s1) of one channel as neo raw values (dtype of the channel);
-    int32 counts of a channel without multipliers go straight into `out` if given."""
-    t.verify()  # a table built from metadata: its block table, checked, before any sample
-    plain = t.dtype == "int32" and np.all(t.multipliers == 1)
-    if io.on_error == "skip":  # damaged blocks: zeros, their spans noted
-        counts, valid = io._reader.read_samples(t.name, s0, s1, return_valid=True, out=out if plain else None)
-        if not valid.all():
-            io.bad_blocks.note(t, s0, valid)
-    else:
-        counts = io._stored.read(t, s0, s1, out if plain else None)
+    """Stored samples [s0, s1) of one channel as neo raw values (see channels_samples)."""
+    return channels_samples(io, [t], [s0], s1 - s0, [out])[0]
+
+
+def _as_neo_values(t, counts, s0, s1, plain):
+    """Stored counts as the channel's neo raw values: int32 (times the legacy
+    multipliers where not 1) or float64 scaled by each segment's factor."""
     if t.dtype == "int32":
         if plain:
             return counts

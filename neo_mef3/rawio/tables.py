@@ -161,7 +161,7 @@ def _starts_match(a, b, tol_us):
 
 
 class _StoredSamples:
-    """A channel's stored samples [s0, s1) (time order, gaps removed) via Reader.read_samples."""
+    """Channels' stored samples [s0, s1) (time order, gaps removed) via the Reader."""
 
     def __init__(self, reader):
         self.reader = reader
@@ -172,3 +172,7 @@ class _StoredSamples:
 
     def read(self, table, s0, s1, out=None):
         return self.reader.read_samples(table.name, s0, s1, out=out)
+
+    def read_many(self, requests, return_valid=False):
+        """``Reader.read_samples_many``: (channel, s0, s1, out) requests decoded side by side."""
+        return self.reader.read_samples_many(requests, return_valid=return_valid)

@@ -338,9 +338,9 @@ class Reader:
         samples = np.zeros((len(chans), n), np.int32)
         valid = np.zeros((len(chans), n), np.uint8)
         with self._tracker(n * len(chans), progress, cancel) as tracker:
-            found = self._decode_rows(chans, t0, n, n_threads, tracker,
-                                      lambda ch, k, **kw: self._decoder.decode_window(ch, t0, n, samples[k], valid[k],
-                                                                                       rounding=self.rounding, **kw))
+            found = self._decode_rows(len(chans), n, n_threads, tracker,
+                                      lambda k, **kw: self._decoder.decode_window(chans[k], t0, n, samples[k], valid[k],
+                                                                                  rounding=self.rounding, **kw))
         factors = []
         for ch, got in zip(chans, found):
             got = got or {seg.ufact for seg in ch.segments[:1]}
@@ -377,9 +377,9 @@ class Reader:
         # pages are first touched by the decoding threads; gaps are NaN-filled there)
         out = np.empty((len(chans), n))
         with self._tracker(n * len(chans), progress, cancel) as tracker:
-            self._decode_rows(chans, t0, n, n_threads, tracker,
-                              lambda ch, k, **kw: self._decoder.decode_window(ch, t0, n, None, None, f64=out[k],
-                                                                               rounding=self.rounding, **kw))
+            self._decode_rows(len(chans), n, n_threads, tracker,
+                              lambda k, **kw: self._decoder.decode_window(chans[k], t0, n, None, None, f64=out[k],
+                                                                          rounding=self.rounding, **kw))
         self._skips.warn(self.path)
         return out if stacked else out[0]
 
@@ -413,27 +413,27 @@ class Reader:
         self._skips.warn(self.path)
         return out
 
-    def _decode_rows(self, chans, t0, n, n_threads, tracker, decode):
-        """Run ``decode(ch, k, n_threads=..., tracker=...)`` for each channel (row k) of a
-        read of n samples a row; return what each call returned.
+    def _decode_rows(self, count, n, n_threads, tracker, decode):
+        """Run ``decode(k, n_threads=..., tracker=...)`` for k in range(count), the rows of
+        a read of at most n samples a row; return what each call returned.
 
-        Short channels are decoded side by side, one per thread, so the threads never
-        wait for each other between channels (256 channels of 10 minutes: 256 waits
+        Short rows are decoded side by side, one per thread, so the threads never wait
+        for each other between channels (256 channels of 10 minutes: 256 waits
         otherwise); longer ones one after the other, each cut in pieces for the threads
         (and a Ctrl-C or cancel then waits only for pieces)."""
         threads = self.n_threads if n_threads is None else max(int(n_threads), 1)
-        if threads > 1 and len(chans) > 1 and n <= SIDE_BY_SIDE_SAMPLES:
+        if threads > 1 and count > 1 and n <= SIDE_BY_SIDE_SAMPLES:
             pool = self._executor(threads)
-            futures = [pool.submit(decode, ch, k, n_threads=1) for k, ch in enumerate(chans)]
+            futures = [pool.submit(decode, k, n_threads=1) for k in range(count)]
             errors = gather(futures, None if tracker is None else (lambda k: tracker.advance(n)))
             for exc in errors:
                 if exc is not None:
                     raise exc
             return [f.result() for f in futures]
         found = []
-        for k, ch in enumerate(chans):
+        for k in range(count):
             before = tracker.done if tracker is not None else 0
-            found.append(decode(ch, k, n_threads=n_threads, tracker=tracker))
+            found.append(decode(k, n_threads=n_threads, tracker=tracker))
             _count_gaps(tracker, before, n)
         return found
 
@@ -466,6 +466,27 @@ class Reader:
         of ``stop - start`` values the samples are decoded into (and which is returned),
         e.g. a column of a Fortran-ordered (samples, channels) array.
         """
+        job = self._samples_job(channel, start, stop, out)
+        self._run_samples_job(job)
+        self._skips.warn(self.path)
+        return self._samples_result(job, return_valid)
+
+    def read_samples_many(self, requests: List[Tuple[str, int, Optional[int], Optional[np.ndarray]]],
+                          return_valid: bool = False, n_threads: Optional[int] = None) -> List[Any]:
+        """Several :meth:`read_samples` calls in one: ``requests`` is a list of
+        ``(channel, start, stop, out)`` (``out`` None or as in read_samples); their
+        results come back in order. Short ranges are decoded side by side, one per
+        thread, without a wait between channels (what a neo chunk of many channels
+        reads). Every request is checked before anything is decoded."""
+        jobs = [self._samples_job(*request) for request in requests]
+        longest = max((len(job[4]) for job in jobs), default=0)
+        self._decode_rows(len(jobs), longest, n_threads, None,
+                          lambda k, n_threads=None, tracker=None: self._run_samples_job(jobs[k], n_threads))
+        self._skips.warn(self.path)
+        return [self._samples_result(job, return_valid) for job in jobs]
+
+    def _samples_job(self, channel, start=0, stop=None, out=None):
+        """A checked stored-sample request: (channel, its blocks, start, stop, samples, valid, out)."""
         ch = self._channel(channel)
         b = ch.blocks()
         total = int(b["first"][-1] + b["n"][-1]) if len(b["n"]) else 0
@@ -481,11 +502,16 @@ class Reader:
             if (not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.shape != (stop - start,)
                     or not out.flags.c_contiguous or not out.flags.writeable):
                 raise ValueError(f"out must be a writeable contiguous int32 array of {stop - start} values")
-        valid = np.zeros(stop - start, np.uint8)
-        self._decoder.decode_at(ch, b, b["first"] - start, stop - start, samples, valid)
+        return ch, b, start, stop, samples, np.zeros(stop - start, np.uint8), channel, out
+
+    def _run_samples_job(self, job, n_threads=None):
+        ch, b, start, stop, samples, valid, _, out = job
+        self._decoder.decode_at(ch, b, b["first"] - start, stop - start, samples, valid, n_threads=n_threads)
         if out is not None and not valid.all():
             out[valid == 0] = 0  # (as a fresh array holds where nothing was decoded)
-        self._skips.warn(self.path)
+
+    def _samples_result(self, job, return_valid):
+        _, _, start, stop, samples, valid, channel, _ = job
         if return_valid:
             return samples, valid
         if not valid.all():
