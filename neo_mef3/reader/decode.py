@@ -9,6 +9,7 @@ that cannot be read, fails its CRC or does not decode is a gap, reported once.
 """
 
 import concurrent.futures
+import functools
 import threading
 
 import numpy as np
@@ -140,14 +141,10 @@ class Decoder:
                 if tracker is not None:
                     tracker.advance(_landing(b, pos, ids, n))
             return
-        pool = self._executor(threads)
-        futures = [pool.submit(self._decode_batch, ch, b, pos, ids, n, samples, valid, f64, factors, 1)
-                   for ids in pieces]
         progress = None if tracker is None else (lambda k: tracker.advance(_landing(b, pos, pieces[k], n)))
-        errors = gather(futures, progress)  # every piece finishes before anything is raised
-        for exc in errors:
-            if exc is not None:
-                raise exc
+        run_all(self._executor(threads),
+                [functools.partial(self._decode_batch, ch, b, pos, ids, n, samples, valid, f64, factors, 1)
+                 for ids in pieces], progress)
 
     def _decode_batch(self, ch, b, pos, sel, n, samples, valid, f64, factors, n_threads):
         """Read and decode the blocks ``sel`` (see decode_window) with up to n_threads threads."""
@@ -257,24 +254,26 @@ class Decoder:
                 return []
             return [(seg, int(i), _red.STATUS_NAMES.get(int(c), str(int(c)))) for i, c in zip(ids, status) if c]
 
-        failed = []
         if n_threads <= 1 or len(chunks) <= 1:
-            for job in chunks:
-                failed += run(job)
+            found = [run(job) for job in chunks]
         else:
-            pool = self._executor(n_threads)
-            futures = [pool.submit(run, job) for job in chunks]
-            for exc in gather(futures):
-                if exc is not None:
-                    raise exc
-            for f in futures:
-                failed += f.result()
-        return failed
+            found = run_all(self._executor(n_threads), [functools.partial(run, job) for job in chunks])
+        return [f for part in found for f in part]
 
 
 def _landing(b, pos, ids, n):
     """How many slots of [0, n) the blocks ``ids`` cover (a piece's share of a read's progress)."""
     return int((np.minimum(pos[ids] + b["n"][ids], n) - np.maximum(pos[ids], 0)).clip(0).sum())
+
+
+def run_all(pool, calls, done=None):
+    """Run the argument-less `calls` on `pool` and return their results in order, once
+    every one has finished (see :func:`gather`); the first error is raised then."""
+    futures = [pool.submit(call) for call in calls]
+    for exc in gather(futures, done):
+        if exc is not None:
+            raise exc
+    return [f.result() for f in futures]
 
 
 def gather(futures, done=None):

@@ -3,6 +3,7 @@ knows how (channels: :mod:`.loading`; samples: :mod:`.decode` on :mod:`.grid`; s
 :mod:`.sections`; descriptions: :mod:`.describe`; records: :mod:`.records`)."""
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ from ..session import SegmentFiles
 from ..source import ByteSource, open_source
 from . import describe, grid, sections, video, windows
 from .cache import MetadataCache
-from .decode import Decoder, gather
+from .decode import Decoder, run_all
 from .loading import Catalog
 from .records import RecordReader
 from .skips import Skips
@@ -423,13 +424,8 @@ class Reader:
         (and a Ctrl-C or cancel then waits only for pieces)."""
         threads = self.n_threads if n_threads is None else max(int(n_threads), 1)
         if threads > 1 and count > 1 and n <= SIDE_BY_SIDE_SAMPLES:
-            pool = self._executor(threads)
-            futures = [pool.submit(decode, k, n_threads=1) for k in range(count)]
-            errors = gather(futures, None if tracker is None else (lambda k: tracker.advance(n)))
-            for exc in errors:
-                if exc is not None:
-                    raise exc
-            return [f.result() for f in futures]
+            return run_all(self._executor(threads), [functools.partial(decode, k, n_threads=1) for k in range(count)],
+                           None if tracker is None else (lambda k: tracker.advance(n)))
         found = []
         for k in range(count):
             before = tracker.done if tracker is not None else 0
