@@ -82,11 +82,6 @@ def channels_samples(io, tables, starts, n, outs):
     return values
 
 
-def channel_samples(io, t, s0, s1, out=None):
-    """Stored samples [s0, s1) of one channel as neo raw values (see channels_samples)."""
-    return channels_samples(io, [t], [s0], s1 - s0, [out])[0]
-
-
 def _as_neo_values(t, counts, s0, s1, plain):
     """Stored counts as the channel's neo raw values: int32 (times the legacy
     multipliers where not 1) or float64 scaled by each segment's factor."""

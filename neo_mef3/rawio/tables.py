@@ -170,9 +170,6 @@ class _StoredSamples:
     def blocks_decoded(self):  # instrumentation: tests check that chunk reads stay local
         return self.reader.blocks_decoded
 
-    def read(self, table, s0, s1, out=None):
-        return self.reader.read_samples(table.name, s0, s1, out=out)
-
     def read_many(self, requests, return_valid=False):
         """``Reader.read_samples_many``: (channel, s0, s1, out) requests decoded side by side."""
         return self.reader.read_samples_many(requests, return_valid=return_valid)

@@ -13,14 +13,14 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .. import forksafe
-from ..errors import FormatError, MefError, PasswordError, RangeError, RemoteError
+from ..errors import MefError, RangeError, RemoteError
 from ..format import crypto
 from ..format.headers import TimeSeriesMetadata
 from ..format.layout import METADATA_FILE_BYTES
 from ..progress import Tracker
 from ..session import SegmentFiles
 from ..source import ByteSource, open_source
-from . import describe, grid, sections, video, windows
+from . import describe, grid, sections, stored, video, windows
 from .cache import MetadataCache
 from .decode import Decoder, run_all
 from .loading import Catalog
@@ -462,10 +462,10 @@ class Reader:
         of ``stop - start`` values the samples are decoded into (and which is returned),
         e.g. a column of a Fortran-ordered (samples, channels) array.
         """
-        job = self._samples_job(channel, start, stop, out)
-        self._run_samples_job(job)
+        request = stored.prepare(channel, self._channel(channel), start, stop, out, self.path)
+        stored.decode(self._decoder, request)
         self._skips.warn(self.path)
-        return self._samples_result(job, return_valid)
+        return stored.result(request, return_valid, self.path)
 
     def read_samples_many(self, requests: List[Tuple[str, int, Optional[int], Optional[np.ndarray]]],
                           return_valid: bool = False, n_threads: Optional[int] = None) -> List[Any]:
@@ -474,49 +474,12 @@ class Reader:
         results come back in order. Short ranges are decoded side by side, one per
         thread, without a wait between channels (what a neo chunk of many channels
         reads). Every request is checked before anything is decoded."""
-        jobs = [self._samples_job(*request) for request in requests]
-        longest = max((len(job[4]) for job in jobs), default=0)
-        self._decode_rows(len(jobs), longest, n_threads, None,
-                          lambda k, n_threads=None, tracker=None: self._run_samples_job(jobs[k], n_threads))
+        checked = [stored.prepare(name, self._channel(name), a, z, out, self.path) for name, a, z, out in requests]
+        longest = max((r.stop - r.start for r in checked), default=0)
+        self._decode_rows(len(checked), longest, n_threads, None,
+                          lambda k, n_threads=None, tracker=None: stored.decode(self._decoder, checked[k], n_threads))
         self._skips.warn(self.path)
-        return [self._samples_result(job, return_valid) for job in jobs]
-
-    def _samples_job(self, channel, start=0, stop=None, out=None):
-        """A checked stored-sample request: (channel, its blocks, start, stop, samples, valid, out)."""
-        ch = self._channel(channel)
-        b = ch.blocks()
-        total = int(b["first"][-1] + b["n"][-1]) if len(b["n"]) else 0
-        stop = total if stop is None else int(stop)
-        start = int(start)
-        if not 0 <= start <= stop <= total:
-            raise RangeError(f"stored samples [{start}, {stop}) are outside 0..{total} of channel {channel!r}", self.path)
-        grid.check_fits(stop - start, 5, f"stored samples [{start}, {stop}) of channel {channel!r}", self.path)
-        if out is None:
-            samples = np.zeros(stop - start, np.int32)
-        else:
-            samples = out
-            if (not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.shape != (stop - start,)
-                    or not out.flags.c_contiguous or not out.flags.writeable):
-                raise ValueError(f"out must be a writeable contiguous int32 array of {stop - start} values")
-        return ch, b, start, stop, samples, np.zeros(stop - start, np.uint8), channel, out
-
-    def _run_samples_job(self, job, n_threads=None):
-        ch, b, start, stop, samples, valid, _, out = job
-        self._decoder.decode_at(ch, b, b["first"] - start, stop - start, samples, valid, n_threads=n_threads)
-        if out is not None and not valid.all():
-            out[valid == 0] = 0  # (as a fresh array holds where nothing was decoded)
-
-    def _samples_result(self, job, return_valid):
-        _, _, start, stop, samples, valid, channel, _ = job
-        if return_valid:
-            return samples, valid
-        if not valid.all():
-            raise FormatError(
-                f"stored samples [{start}, {stop}) of channel {channel!r} include damaged blocks that "
-                "were skipped; read them with return_valid=True",
-                self.path,
-            )
-        return samples
+        return [stored.result(r, return_valid, self.path) for r in checked]
 
     # --- records ---------------------------------------------------------------------
     def records(self, channel: Optional[str] = None, level: Optional[str] = None) -> List[Dict[str, Any]]:
